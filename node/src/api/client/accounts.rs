@@ -1,0 +1,300 @@
+//! Accounts: sign-up, the logged-in account, profiles, follows, relationships, follow requests.
+
+use axum::extract::{Path, Query, RawQuery};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::extract::{Auth, Body, MaybeAuth, PageParams, link_header};
+use crate::api::views;
+use crate::db::actors::ActorRow;
+use crate::db::follows::Side;
+use crate::db::{self};
+use crate::error::AppError;
+use crate::federation::Data;
+use crate::services::accounts::CreateAccount;
+use crate::services::{self};
+
+pub(super) fn routes() -> Router {
+    Router::new()
+        .route("/api/v1/accounts", post(sign_up))
+        .route("/api/v1/accounts/verify_credentials", get(verify_credentials))
+        .route("/api/v1/accounts/lookup", get(lookup))
+        .route("/api/v1/accounts/relationships", get(relationships))
+        .route("/api/v1/accounts/{id}", get(show))
+        .route("/api/v1/accounts/{id}/follow", post(follow))
+        .route("/api/v1/accounts/{id}/unfollow", post(unfollow))
+        .route("/api/v1/accounts/{id}/followers", get(followers))
+        .route("/api/v1/accounts/{id}/following", get(following))
+        .route("/api/v1/accounts/{id}/statuses", get(statuses))
+        .route("/api/v1/follow_requests", get(follow_requests))
+        .route("/api/v1/follow_requests/{id}/authorize", post(authorize))
+        .route("/api/v1/follow_requests/{id}/reject", post(reject))
+}
+
+fn parse_id(raw: &str) -> Result<i64, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound(format!("account {raw} not found")))
+}
+
+async fn actor_by_id(data: &Data, raw: &str) -> Result<ActorRow, AppError> {
+    db::actors::by_id(&data.db, parse_id(raw)?)
+        .await?
+        .filter(|a| a.deleted_at.is_none() && a.kind != "Application")
+        .ok_or_else(|| AppError::NotFound(format!("account {raw} not found")))
+}
+
+#[derive(Default, Deserialize)]
+struct SignUpForm {
+    username: Option<String>,
+    password: Option<String>,
+    email: Option<String>,
+    agreement: Option<Value>,
+    locale: Option<String>,
+    reason: Option<String>,
+}
+
+/// Registration needs an app token (client_credentials), as Mastodon's does.
+async fn sign_up(
+    data: Data,
+    headers: HeaderMap,
+    Body(form): Body<SignUpForm>,
+) -> Result<Json<Value>, AppError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(|| AppError::Unauthorized("an app token is required to sign up".to_owned()))?;
+    if db::oauth::token_by_hash(&data.db, &crate::api::extract::hash_secret(token)).await?.is_none()
+    {
+        return Err(AppError::Unauthorized("The access token is invalid".to_owned()));
+    }
+    if !data.config.registrations_open {
+        return Err(AppError::Forbidden("registrations are closed on this node".to_owned()));
+    }
+    let truthy = |v: &Option<Value>| {
+        matches!(v, Some(Value::Bool(true)))
+            || matches!(v, Some(Value::String(s)) if s == "true" || s == "1")
+    };
+    if !truthy(&form.agreement) {
+        return Err(AppError::Invalid("agreement must be accepted".to_owned()));
+    }
+    let _ = (&form.locale, &form.reason);
+    let username =
+        form.username.ok_or_else(|| AppError::Invalid("username is required".to_owned()))?;
+    let password =
+        form.password.ok_or_else(|| AppError::Invalid("password is required".to_owned()))?;
+    let actor = services::accounts::create(
+        &data,
+        CreateAccount {
+            username: username.clone(),
+            password: password.clone(),
+            email: form.email,
+            admin: false,
+        },
+    )
+    .await?;
+    // The new user gets a token at once, as Mastodon answers with one.
+    let app_token = crate::api::extract::hash_secret(token);
+    let app_id = db::oauth::token_by_hash(&data.db, &app_token).await?.and_then(|t| t.app_id);
+    let access = super::oauth::issue_for_signup(&data, app_id, actor.id).await?;
+    Ok(Json(access))
+}
+
+async fn verify_credentials(data: Data, auth: Auth) -> Result<Json<Value>, AppError> {
+    auth.require("read:accounts")?;
+    let mut view =
+        serde_json::to_value(views::account(&data, &auth.actor).await?).unwrap_or_default();
+    view["source"] = json!({ "privacy": "public", "sensitive": false, "language": null, "note": "", "fields": [], "follow_requests_count": 0 });
+    Ok(Json(view))
+}
+
+async fn show(data: Data, Path(id): Path<String>) -> Result<Json<views::AccountView>, AppError> {
+    let actor = actor_by_id(&data, &id).await?;
+    Ok(Json(views::account(&data, &actor).await?))
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    acct: Option<String>,
+}
+
+async fn lookup(
+    data: Data,
+    Query(query): Query<LookupQuery>,
+) -> Result<Json<views::AccountView>, AppError> {
+    let acct = query.acct.ok_or_else(|| AppError::BadRequest("acct is required".to_owned()))?;
+    let acct = acct.trim_start_matches('@');
+    let (username, domain) = match acct.split_once('@') {
+        Some((u, d)) => (u, d.to_owned()),
+        None => (acct, data.config.domain.clone()),
+    };
+    let actor = db::actors::by_handle(&data.db, username, &domain)
+        .await?
+        .filter(|a| a.deleted_at.is_none() && a.kind != "Application")
+        .ok_or_else(|| AppError::NotFound(format!("account {acct} not found")))?;
+    Ok(Json(views::account(&data, &actor).await?))
+}
+
+async fn relationships(
+    data: Data,
+    auth: Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Value>>, AppError> {
+    auth.require("read:follows")?;
+    let ids: Vec<i64> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "id[]" || k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .take(100)
+        .collect();
+    let me = auth.actor.id;
+    let follows = db::follows::from_to_many(&data.db, me, &ids).await?;
+    Ok(Json(
+        ids.iter()
+            .map(|id| {
+                let out = follows.iter().find(|f| f.follower_id == me && f.followee_id == *id);
+                let back = follows.iter().find(|f| f.followee_id == me && f.follower_id == *id);
+                json!({
+                    "id": id.to_string(),
+                    "following": out.is_some_and(|f| f.accepted),
+                    "requested": out.is_some_and(|f| !f.accepted),
+                    "followed_by": back.is_some_and(|f| f.accepted),
+                    "requested_by": back.is_some_and(|f| !f.accepted),
+                    "showing_reblogs": true,
+                    "notifying": false,
+                    "languages": null,
+                    "blocking": false,
+                    "blocked_by": false,
+                    "muting": false,
+                    "muting_notifications": false,
+                    "domain_blocking": false,
+                    "endorsed": false,
+                    "note": "",
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn relationship_of(data: &Data, me: i64, other: i64) -> Result<Value, AppError> {
+    let follows = db::follows::from_to_many(&data.db, me, &[other]).await?;
+    let out = follows.iter().find(|f| f.follower_id == me);
+    let back = follows.iter().find(|f| f.followee_id == me);
+    Ok(json!({
+        "id": other.to_string(),
+        "following": out.is_some_and(|f| f.accepted),
+        "requested": out.is_some_and(|f| !f.accepted),
+        "followed_by": back.is_some_and(|f| f.accepted),
+        "requested_by": back.is_some_and(|f| !f.accepted),
+        "showing_reblogs": true, "notifying": false, "languages": null, "blocking": false,
+        "blocked_by": false, "muting": false, "muting_notifications": false,
+        "domain_blocking": false, "endorsed": false, "note": "",
+    }))
+}
+
+async fn follow(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("follow")?;
+    let target = actor_by_id(&data, &id).await?;
+    services::follows::follow(&data, &auth.actor, &target).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+async fn unfollow(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("follow")?;
+    let target = actor_by_id(&data, &id).await?;
+    services::follows::unfollow(&data, &auth.actor, &target).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+async fn follow_list(
+    data: Data,
+    id: String,
+    params: PageParams,
+    side: Side,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    let actor = actor_by_id(&data, &id).await?;
+    let page = params.page(40, 80)?;
+    let rows =
+        db::follows::page(&data.db, actor.id, side, page.max_id.unwrap_or(i64::MAX), page.limit)
+            .await?;
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|f| match side {
+            Side::Followers => f.follower_id,
+            Side::Following => f.followee_id,
+        })
+        .collect();
+    let actors = db::actors::by_ids(&data.db, &ids).await?;
+    let ordered: Vec<ActorRow> =
+        ids.iter().filter_map(|i| actors.iter().find(|a| a.id == *i).cloned()).collect();
+    let path = match side {
+        Side::Followers => "followers",
+        Side::Following => "following",
+    };
+    let base = format!("{}api/v1/accounts/{}/{path}", data.config.base_url(), actor.id);
+    let headers = link_header(&base, rows.first().map(|r| r.id), rows.last().map(|r| r.id), "");
+    Ok((headers, Json(views::accounts(&data, &ordered).await?)))
+}
+
+async fn followers(
+    data: Data,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    follow_list(data, id, params, Side::Followers).await
+}
+
+async fn following(
+    data: Data,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    follow_list(data, id, params, Side::Following).await
+}
+
+async fn statuses(
+    data: Data,
+    auth: MaybeAuth,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, Json<Vec<Value>>), AppError> {
+    let actor = actor_by_id(&data, &id).await?;
+    let viewer = auth.0.as_ref().map(|a| a.actor.id).unwrap_or(0);
+    let page = params.page(20, 40)?;
+    let notes = db::notes::by_author(&data.db, actor.id, viewer, &page).await?;
+    let base = format!("{}api/v1/accounts/{}/statuses", data.config.base_url(), actor.id);
+    let headers = link_header(&base, notes.first().map(|n| n.id), notes.last().map(|n| n.id), "");
+    Ok((headers, Json(views::statuses(&data, &notes, viewer).await?)))
+}
+
+async fn follow_requests(
+    data: Data,
+    auth: Auth,
+) -> Result<Json<Vec<views::AccountView>>, AppError> {
+    auth.require("read:follows")?;
+    let rows = db::follows::pending_for(&data.db, auth.actor.id, 80).await?;
+    let ids: Vec<i64> = rows.iter().map(|f| f.follower_id).collect();
+    let actors = db::actors::by_ids(&data.db, &ids).await?;
+    let ordered: Vec<ActorRow> =
+        ids.iter().filter_map(|i| actors.iter().find(|a| a.id == *i).cloned()).collect();
+    Ok(Json(views::accounts(&data, &ordered).await?))
+}
+
+async fn authorize(
+    data: Data,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    auth.require("follow")?;
+    let follower = parse_id(&id)?;
+    services::follows::answer_request(&data, &auth.actor, follower, true).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, follower).await?))
+}
+
+async fn reject(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("follow")?;
+    let follower = parse_id(&id)?;
+    services::follows::answer_request(&data, &auth.actor, follower, false).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, follower).await?))
+}

@@ -1,0 +1,58 @@
+//! `accounts`: the local side of an actor (password hash, private key, admin flag).
+
+use sqlx::AssertSqlSafe;
+
+use super::{Db, Tx, on_db, on_tx};
+
+/// A local account.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub actor_id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub private_key_pem: String,
+    pub is_admin: bool,
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "actor_id, username, password_hash, private_key_pem, is_admin, email, created_at";
+
+/// Inserts the local part of an account whose actor row exists.
+pub async fn insert(tx: &mut Tx, row: &AccountRow) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO accounts (actor_id, username, password_hash, private_key_pem, is_admin,
+                email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row.actor_id)
+        .bind(&row.username)
+        .bind(&row.password_hash)
+        .bind(&row.private_key_pem)
+        .bind(row.is_admin)
+        .bind(&row.email)
+        .bind(row.created_at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// The account with this username (case-insensitive).
+pub async fn by_username(db: &Db, username: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE LOWER(username) = LOWER($1)");
+    on_db!(db, |pool| sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql.as_str()))
+        .bind(username)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// The account of a local actor.
+pub async fn by_actor(db: &Db, actor_id: i64) -> Result<Option<AccountRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE actor_id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql.as_str()))
+        .bind(actor_id)
+        .fetch_optional(pool)
+        .await)
+}

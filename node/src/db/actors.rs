@@ -1,0 +1,251 @@
+//! `actors`: local and remote accounts as ActivityPub actors (profile, keys, endpoints).
+
+use sqlx::AssertSqlSafe;
+
+use super::{Db, Tx, on_db, on_tx};
+
+/// One actor, local or remote.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ActorRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub kind: String,
+    pub username: String,
+    pub domain: String,
+    pub is_local: bool,
+    pub display_name: String,
+    pub summary: String,
+    pub inbox_url: String,
+    pub shared_inbox_url: Option<String>,
+    pub outbox_url: Option<String>,
+    pub followers_url: Option<String>,
+    pub following_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub avatar_url: Option<String>,
+    pub header_url: Option<String>,
+    pub public_key_id: String,
+    pub public_key_pem: String,
+    pub manually_approves: bool,
+    pub discoverable: bool,
+    /// JSON array of actor ids.
+    pub also_known_as: String,
+    pub moved_to: Option<String>,
+    pub suspended: bool,
+    pub published_at: i64,
+    pub fetched_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl ActorRow {
+    /// The inbox deliveries should go to: the shared inbox when the server has one.
+    pub fn delivery_inbox(&self) -> &str {
+        self.shared_inbox_url.as_deref().unwrap_or(&self.inbox_url)
+    }
+
+    /// `user@domain`.
+    pub fn handle(&self) -> String {
+        format!("{}@{}", self.username, self.domain)
+    }
+
+    /// Parsed `also_known_as`.
+    pub fn aliases(&self) -> Vec<String> {
+        serde_json::from_str(&self.also_known_as).unwrap_or_default()
+    }
+}
+
+const COLUMNS: &str = "id, ap_id, kind, username, domain, is_local, display_name, summary, \
+    inbox_url, shared_inbox_url, outbox_url, followers_url, following_url, profile_url, \
+    avatar_url, header_url, public_key_id, public_key_pem, manually_approves, discoverable, \
+    also_known_as, moved_to, suspended, published_at, fetched_at, deleted_at";
+
+/// Fields of an actor to insert or refresh (id is kept on refresh).
+#[derive(Clone, Debug)]
+pub struct NewActor {
+    pub id: i64,
+    pub ap_id: String,
+    pub kind: String,
+    pub username: String,
+    pub domain: String,
+    pub is_local: bool,
+    pub display_name: String,
+    pub summary: String,
+    pub inbox_url: String,
+    pub shared_inbox_url: Option<String>,
+    pub outbox_url: Option<String>,
+    pub followers_url: Option<String>,
+    pub following_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub avatar_url: Option<String>,
+    pub header_url: Option<String>,
+    pub public_key_id: String,
+    pub public_key_pem: String,
+    pub manually_approves: bool,
+    pub discoverable: bool,
+    pub also_known_as: String,
+    pub moved_to: Option<String>,
+    pub published_at: i64,
+    pub fetched_at: i64,
+}
+
+/// Inserts an actor, or refreshes the stored copy with the same `ap_id`.
+pub async fn upsert(tx: &mut Tx, actor: &NewActor) -> Result<ActorRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO actors (id, ap_id, kind, username, domain, is_local, display_name, summary,
+            inbox_url, shared_inbox_url, outbox_url, followers_url, following_url, profile_url,
+            avatar_url, header_url, public_key_id, public_key_pem, manually_approves, discoverable,
+            also_known_as, moved_to, published_at, fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21, $22, $23, $24)
+         ON CONFLICT (ap_id) DO UPDATE SET kind = excluded.kind, username = excluded.username,
+            display_name = excluded.display_name, summary = excluded.summary,
+            inbox_url = excluded.inbox_url, shared_inbox_url = excluded.shared_inbox_url,
+            outbox_url = excluded.outbox_url, followers_url = excluded.followers_url,
+            following_url = excluded.following_url, profile_url = excluded.profile_url,
+            avatar_url = excluded.avatar_url, header_url = excluded.header_url,
+            public_key_id = excluded.public_key_id, public_key_pem = excluded.public_key_pem,
+            manually_approves = excluded.manually_approves, discoverable = excluded.discoverable,
+            also_known_as = excluded.also_known_as, moved_to = excluded.moved_to,
+            fetched_at = excluded.fetched_at
+         RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(actor.id)
+            .bind(&actor.ap_id)
+            .bind(&actor.kind)
+            .bind(&actor.username)
+            .bind(&actor.domain)
+            .bind(actor.is_local)
+            .bind(&actor.display_name)
+            .bind(&actor.summary)
+            .bind(&actor.inbox_url)
+            .bind(&actor.shared_inbox_url)
+            .bind(&actor.outbox_url)
+            .bind(&actor.followers_url)
+            .bind(&actor.following_url)
+            .bind(&actor.profile_url)
+            .bind(&actor.avatar_url)
+            .bind(&actor.header_url)
+            .bind(&actor.public_key_id)
+            .bind(&actor.public_key_pem)
+            .bind(actor.manually_approves)
+            .bind(actor.discoverable)
+            .bind(&actor.also_known_as)
+            .bind(&actor.moved_to)
+            .bind(actor.published_at)
+            .bind(actor.fetched_at)
+            .fetch_one(conn)
+            .await
+    })
+}
+
+/// The actor with this internal id.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<ActorRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM actors WHERE id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// The actor with this ActivityPub id.
+pub async fn by_ap_id(db: &Db, ap_id: &str) -> Result<Option<ActorRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM actors WHERE ap_id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+        .bind(ap_id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// The actor owning a public key id (`…#main-key`).
+pub async fn by_key_id(db: &Db, key_id: &str) -> Result<Option<ActorRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM actors WHERE public_key_id = $1 LIMIT 1");
+    on_db!(db, |pool| sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// The actor `username@domain` (username compared case-insensitively, as WebFinger does).
+pub async fn by_handle(
+    db: &Db,
+    username: &str,
+    domain: &str,
+) -> Result<Option<ActorRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM actors WHERE LOWER(username) = LOWER($1) AND domain = $2");
+    on_db!(db, |pool| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(username)
+            .bind(domain)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Several actors by id, in no particular order.
+pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<Vec<ActorRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // The ids are integers we format ourselves, so inlining them is safe and portable.
+    let sql = format!("SELECT {COLUMNS} FROM actors WHERE id IN ({list})");
+    on_db!(db, |pool| sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// Marks an actor deleted and suspended (remote `Delete(Person)`).
+pub async fn mark_deleted(tx: &mut Tx, id: i64, at: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE actors SET deleted_at = $1, suspended = TRUE WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Counts of notes, followers and following for one actor.
+#[derive(Clone, Copy, Debug, Default, sqlx::FromRow)]
+pub struct ActorCounts {
+    pub notes: i64,
+    pub followers: i64,
+    pub following: i64,
+}
+
+/// Live counts for a profile (local numbers; remote totals are what we have seen).
+pub async fn counts(db: &Db, id: i64) -> Result<ActorCounts, sqlx::Error> {
+    const SQL: &str = "SELECT
+        (SELECT COUNT(*) FROM notes WHERE author_id = $1 AND deleted_at IS NULL
+            AND reblog_of_id IS NULL) AS notes,
+        (SELECT COUNT(*) FROM follows WHERE followee_id = $1 AND accepted) AS followers,
+        (SELECT COUNT(*) FROM follows WHERE follower_id = $1 AND accepted) AS following";
+    on_db!(db, |pool| sqlx::query_as::<_, ActorCounts>(SQL).bind(id).fetch_one(pool).await)
+}
+
+/// Number of local, undeleted actors that are people (for NodeInfo).
+pub async fn count_local(db: &Db) -> Result<i64, sqlx::Error> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM actors WHERE is_local AND deleted_at IS NULL AND kind = 'Person'";
+    on_db!(db, |pool| sqlx::query_scalar::<_, i64>(SQL).fetch_one(pool).await)
+}
+
+/// Local actors whose username or display name starts with `prefix` (account search).
+pub async fn search(db: &Db, prefix: &str, limit: i64) -> Result<Vec<ActorRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM actors WHERE deleted_at IS NULL
+           AND (LOWER(username) LIKE $1 OR LOWER(display_name) LIKE $1)
+         ORDER BY is_local DESC, id LIMIT $2"
+    );
+    let pattern = format!("{}%", prefix.to_lowercase().replace(['%', '_'], ""));
+    on_db!(db, |pool| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })
+}

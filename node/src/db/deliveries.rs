@@ -1,0 +1,305 @@
+//! `activities`, `deliveries` and `domains`: the persistent outbound queue.
+//!
+//! An activity's JSON is stored once; each destination inbox gets a small delivery row that
+//! points at it. Rows are claimed with a lease (`locked_until`), so a crash between claim and
+//! completion only delays a delivery until the lease runs out; it is never lost.
+
+use sqlx::AssertSqlSafe;
+
+use super::{Backend, Db, Tx, on_db, on_tx};
+
+/// Delivery waiting to be (re)tried.
+pub const QUEUED: i16 = 0;
+/// Delivery acknowledged by the destination with a 2xx.
+pub const DELIVERED: i16 = 1;
+/// Delivery abandoned after the retry window.
+pub const FAILED: i16 = 2;
+
+/// A delivery claimed by a worker.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub activity_id: i64,
+    pub inbox: String,
+    pub domain: String,
+    pub attempts: i32,
+    pub created_at: i64,
+}
+
+/// A stored outbound activity.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub actor_id: i64,
+    pub payload: String,
+}
+
+/// Stores an outbound activity; returns its row id.
+pub async fn insert_activity(
+    tx: &mut Tx,
+    ap_id: &str,
+    actor_id: i64,
+    payload: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO activities (ap_id, actor_id, payload, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(ap_id)
+        .bind(actor_id)
+        .bind(payload)
+        .bind(now)
+        .fetch_one(conn)
+        .await
+    })
+}
+
+/// Queues `activity` for each `(inbox, domain)`, in multi-row inserts.
+pub async fn enqueue(
+    tx: &mut Tx,
+    activity: i64,
+    inboxes: &[(String, String)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    // 4 parameters a row; 400 rows stay far below both backends' parameter limits.
+    for chunk in inboxes.chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 3;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("({activity}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 3));
+        }
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+            for (inbox, domain) in chunk {
+                query = query.bind(inbox).bind(domain).bind(now);
+            }
+            query.execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` due deliveries whose server is not backed off, leasing them until
+/// `lease_until`. PostgreSQL skips rows another node process holds; SQLite has one writer.
+pub async fn claim(
+    db: &Db,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET locked_until = $1 WHERE id IN (
+            SELECT id FROM deliveries
+            WHERE status = 0 AND next_attempt_at <= $2 AND locked_until <= $2
+              AND domain NOT IN (SELECT domain FROM domains WHERE backoff_until > $2)
+            ORDER BY next_attempt_at, id LIMIT $3 {lock})
+         RETURNING id, activity_id, inbox, domain, attempts, created_at"
+    );
+    let mut tx = db.begin().await?;
+    let rows = on_tx!(&mut tx, |conn| {
+        sqlx::query_as::<_, ClaimedDelivery>(AssertSqlSafe(sql.as_str()))
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+    })?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Loads activities by row id.
+pub async fn activities(db: &Db, ids: &[i64]) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT id, ap_id, actor_id, payload FROM activities WHERE id IN ({list})");
+    on_db!(db, |pool| sqlx::query_as::<_, ActivityRow>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// Marks deliveries acknowledged.
+pub async fn mark_delivered(db: &Db, ids: &[i64], now: i64) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "UPDATE deliveries SET status = 1, done_at = $1, last_error = NULL WHERE id IN ({list})"
+    );
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await
+}
+
+/// Schedules another attempt.
+pub async fn retry_later(
+    db: &Db,
+    id: i64,
+    attempts: i32,
+    next_attempt_at: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| {
+        sqlx::query(
+            "UPDATE deliveries SET attempts = $1, next_attempt_at = $2, locked_until = 0,
+                last_error = $3 WHERE id = $4",
+        )
+        .bind(attempts)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })?;
+    tx.commit().await
+}
+
+/// Gives up on a delivery.
+pub async fn mark_failed(
+    db: &Db,
+    id: i64,
+    attempts: i32,
+    error: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| {
+        sqlx::query("UPDATE deliveries SET status = 2, attempts = $1, last_error = $2, done_at = $3 WHERE id = $4")
+            .bind(attempts)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })?;
+    tx.commit().await
+}
+
+/// Releases leases (a worker shutting down, or a domain that went into backoff).
+pub async fn release(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("UPDATE deliveries SET locked_until = 0 WHERE id IN ({list})");
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await
+}
+
+/// A server answered: clear its failure count and backoff.
+pub async fn domain_ok(db: &Db, domain: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| {
+        sqlx::query(
+            "INSERT INTO domains (domain, failures, backoff_until, last_success_at) VALUES ($1, 0, 0, $2)
+             ON CONFLICT (domain) DO UPDATE SET failures = 0, backoff_until = 0, last_success_at = $2",
+        )
+        .bind(domain)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })?;
+    tx.commit().await
+}
+
+/// A server failed again; returns its failure count so far.
+pub async fn domain_failed(db: &Db, domain: &str) -> Result<i32, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let failures = on_tx!(&mut tx, |conn| {
+        sqlx::query_scalar::<_, i32>(
+            "INSERT INTO domains (domain, failures) VALUES ($1, 1)
+             ON CONFLICT (domain) DO UPDATE SET failures = domains.failures + 1
+             RETURNING failures",
+        )
+        .bind(domain)
+        .fetch_one(conn)
+        .await
+    })?;
+    tx.commit().await?;
+    Ok(failures)
+}
+
+/// Backs a whole server off until `until`.
+pub async fn domain_backoff(db: &Db, domain: &str, until: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| {
+        sqlx::query("UPDATE domains SET backoff_until = $1 WHERE domain = $2")
+            .bind(until)
+            .bind(domain)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })?;
+    tx.commit().await
+}
+
+/// Counts of deliveries per status: `(queued, delivered, failed)`.
+pub async fn status_counts(db: &Db) -> Result<(i64, i64, i64), sqlx::Error> {
+    const SQL: &str = "SELECT
+        COALESCE(SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN status = 1 THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END), 0) FROM deliveries";
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64)>(SQL).fetch_one(pool).await)
+}
+
+/// The earliest time a queued delivery becomes due (for the dispatcher's sleep).
+pub async fn next_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT MIN(CASE WHEN locked_until > next_attempt_at THEN locked_until
+        ELSE next_attempt_at END) FROM deliveries WHERE status = 0";
+    on_db!(db, |pool| sqlx::query_scalar::<_, Option<i64>>(SQL).fetch_one(pool).await)
+}
+
+/// Frees every lease (SQLite: one process owns the file, so leases left by a killed run are stale).
+pub async fn release_stale(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| sqlx::query("UPDATE deliveries SET locked_until = 0 WHERE status = 0")
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+/// Marks the servers of these delivered rows healthy (failure count and backoff cleared).
+pub async fn domains_ok_for(db: &Db, delivered: &[i64], now: i64) -> Result<(), sqlx::Error> {
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    let list = delivered.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "UPDATE domains SET failures = 0, backoff_until = 0, last_success_at = $1
+         WHERE domain IN (SELECT DISTINCT domain FROM deliveries WHERE id IN ({list}))
+           AND (failures > 0 OR backoff_until > 0 OR last_success_at IS NULL OR last_success_at < $1 - 60000)"
+    );
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await
+}

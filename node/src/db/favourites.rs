@@ -1,0 +1,86 @@
+//! `favourites`: likes, local and remote.
+
+use sqlx::AssertSqlSafe;
+
+use super::{Db, Tx, on_db, on_tx};
+
+/// One like of a note by an actor.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FavouriteRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub actor_id: i64,
+    pub note_id: i64,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, ap_id, actor_id, note_id, created_at";
+
+/// Records a like; returns `None` if this actor already liked the note.
+pub async fn insert(tx: &mut Tx, row: &FavouriteRow) -> Result<Option<FavouriteRow>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO favourites ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, FavouriteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(row.id)
+            .bind(&row.ap_id)
+            .bind(row.actor_id)
+            .bind(row.note_id)
+            .bind(row.created_at)
+            .fetch_optional(conn)
+            .await
+    })
+}
+
+/// Removes the like of `note` by `actor`; returns it if there was one.
+pub async fn delete(
+    tx: &mut Tx,
+    actor: i64,
+    note: i64,
+) -> Result<Option<FavouriteRow>, sqlx::Error> {
+    let sql =
+        format!("DELETE FROM favourites WHERE actor_id = $1 AND note_id = $2 RETURNING {COLUMNS}");
+    on_tx!(tx, |conn| sqlx::query_as::<_, FavouriteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(actor)
+        .bind(note)
+        .fetch_optional(conn)
+        .await)
+}
+
+/// The like created by activity `ap_id`.
+pub async fn by_ap_id(db: &Db, ap_id: &str) -> Result<Option<FavouriteRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM favourites WHERE ap_id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, FavouriteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(ap_id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// `(note_id, likes)` for these notes.
+pub async fn counts_of(db: &Db, notes: &[i64]) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT note_id, COUNT(*) FROM favourites WHERE note_id IN ({list}) GROUP BY note_id"
+    );
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// Which of these notes `actor` has liked.
+pub async fn liked_by(db: &Db, actor: i64, notes: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT note_id FROM favourites WHERE actor_id = $1 AND note_id IN ({list})");
+    on_db!(db, |pool| sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.as_str()))
+        .bind(actor)
+        .fetch_all(pool)
+        .await)
+}

@@ -1,0 +1,67 @@
+//! `home_feed`: home timelines, written when a note arrives (fan-out on write).
+
+use sqlx::AssertSqlSafe;
+
+use super::notes::{NoteRow, Page};
+use super::{Db, Tx, on_db, on_tx};
+
+/// Puts a note into the home feeds it belongs in, in one statement: the author's (when local),
+/// local followers' (except for direct notes) and mentioned local accounts'.
+pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO home_feed (account_id, note_id)
+        SELECT actor_id, $1 FROM accounts WHERE actor_id = $2
+        UNION
+        SELECT f.follower_id, $1 FROM follows f JOIN accounts a ON a.actor_id = f.follower_id
+            WHERE f.followee_id = $2 AND f.accepted AND $3 <> 'direct'
+        UNION
+        SELECT m.actor_id, $1 FROM mentions m JOIN accounts a ON a.actor_id = m.actor_id
+            WHERE m.note_id = $1
+        ON CONFLICT DO NOTHING";
+    on_tx!(tx, |conn| {
+        sqlx::query(SQL)
+            .bind(note.id)
+            .bind(note.author_id)
+            .bind(&note.visibility)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+/// Removes `author`'s notes from `account`'s home feed (after an unfollow).
+pub async fn remove_author(tx: &mut Tx, account: i64, author: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM home_feed WHERE account_id = $1
+               AND note_id IN (SELECT id FROM notes WHERE author_id = $2)",
+        )
+        .bind(account)
+        .bind(author)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// A page of `account`'s home timeline.
+pub async fn home(db: &Db, account: i64, page: &Page) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let order = if page.min_id.is_some() { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT n.id, n.ap_id, n.author_id, n.is_local, n.visibility, n.content, n.summary,
+            n.sensitive, n.language, n.url, n.in_reply_to_ap_id, n.in_reply_to_id, n.reblog_of_id,
+            n.audience, n.published_at, n.updated_at, n.deleted_at
+         FROM home_feed h JOIN notes n ON n.id = h.note_id
+         WHERE h.account_id = $1 AND n.deleted_at IS NULL AND h.note_id < $2 AND h.note_id > $3
+         ORDER BY h.note_id {order} LIMIT $4"
+    );
+    let rows = on_db!(db, |pool| {
+        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(account)
+            .bind(page.max_id.unwrap_or(i64::MAX))
+            .bind(page.min_id.or(page.since_id).unwrap_or(i64::MIN))
+            .bind(page.limit)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(page.finish(rows))
+}

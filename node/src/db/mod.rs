@@ -1,0 +1,189 @@
+//! Storage: the `Db` handle over SQLite or PostgreSQL, transactions, and all SQL (one file per
+//! table family). Nothing outside this module names a table.
+//!
+//! Every query is written once in portable SQL with `$n` placeholders; `on_db!` and `on_tx!` run
+//! it on whichever backend is live. SQLite gets a single-connection writer pool, so writes queue
+//! in-process instead of failing with `SQLITE_BUSY`, and a separate pool for reads (WAL lets
+//! readers run beside the writer).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::ids::IdGen;
+
+pub mod accounts;
+pub mod actors;
+pub mod deliveries;
+pub mod favourites;
+pub mod feed;
+pub mod follows;
+pub mod keys;
+pub mod media;
+pub mod notes;
+pub mod notifications;
+pub mod oauth;
+pub mod received;
+
+/// Which database engine a `Db` talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A handle to the node's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: Pool,
+    ids: Arc<IdGen>,
+}
+
+/// An open write transaction on either backend.
+pub enum Tx {
+    /// SQLite transaction (holds the single writer connection).
+    Sqlite(Transaction<'static, Sqlite>),
+    /// PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs the same sqlx expression on the read pool of whichever backend is live.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.pool {
+            $crate::db::Pool::Sqlite { read: $pool, .. } => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// Runs the same sqlx expression inside an open transaction.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Connecting failed.
+    #[error("cannot open database: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://file.db` or `postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a commit survives a process crash; only a power loss
+                // can take the last transactions, and never corrupts the file.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let write =
+                SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options.read_only(true))
+                .await?;
+            Pool::Sqlite { read, write }
+        };
+        Ok(Db { pool, ids: Arc::new(IdGen::default()) })
+    }
+
+    /// The engine behind this handle.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A fresh time-ordered id.
+    pub fn next_id(&self) -> i64 {
+        self.ids.next()
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match &self.pool {
+            Pool::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Closes every connection (used before exit so SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tx::Sqlite(_) => "Tx(sqlite)",
+            Tx::Postgres(_) => "Tx(postgres)",
+        })
+    }
+}
+
+/// True when `err` is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}

@@ -1,0 +1,428 @@
+//! `notes` (statuses and boosts), with their `mentions` and `note_tags`.
+
+use sqlx::AssertSqlSafe;
+
+use super::{Db, Tx, on_db, on_tx};
+
+/// One note; a boost is a note row with `reblog_of_id` set (as Mastodon models it).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct NoteRow {
+    pub id: i64,
+    pub ap_id: String,
+    pub author_id: i64,
+    pub is_local: bool,
+    /// `public`, `unlisted`, `private` (followers only) or `direct`.
+    pub visibility: String,
+    pub content: String,
+    pub summary: String,
+    pub sensitive: bool,
+    pub language: Option<String>,
+    pub url: Option<String>,
+    pub in_reply_to_ap_id: Option<String>,
+    pub in_reply_to_id: Option<i64>,
+    pub reblog_of_id: Option<i64>,
+    /// JSON object `{"to": [...], "cc": [...]}` as received or sent.
+    pub audience: String,
+    pub published_at: i64,
+    pub updated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, ap_id, author_id, is_local, visibility, content, summary, sensitive, \
+    language, url, in_reply_to_ap_id, in_reply_to_id, reblog_of_id, audience, published_at, \
+    updated_at, deleted_at";
+
+fn prefixed(prefix: &str) -> String {
+    COLUMNS.split(", ").map(|c| format!("{prefix}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Client API pagination: `max_id`, `since_id`, `min_id`, `limit`, as Mastodon defines them.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub max_id: Option<i64>,
+    pub since_id: Option<i64>,
+    pub min_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Page {
+    /// The `WHERE` bounds and `ORDER BY` for `column`, with parameters `$a` (upper) and `$b`
+    /// (lower). `min_id` pages forward (oldest first), then callers reverse to newest first.
+    fn clause(&self, column: &str, a: usize, b: usize, limit: usize) -> String {
+        let order = if self.min_id.is_some() { "ASC" } else { "DESC" };
+        format!("{column} < ${a} AND {column} > ${b} ORDER BY {column} {order} LIMIT ${limit}")
+    }
+
+    fn upper(&self) -> i64 {
+        self.max_id.unwrap_or(i64::MAX)
+    }
+
+    fn lower(&self) -> i64 {
+        self.min_id.or(self.since_id).unwrap_or(i64::MIN)
+    }
+
+    /// Puts rows fetched by this page in newest-first order.
+    pub fn finish<T>(&self, mut rows: Vec<T>) -> Vec<T> {
+        if self.min_id.is_some() {
+            rows.reverse();
+        }
+        rows
+    }
+}
+
+/// Stores a note; returns `None` if a note with the same `ap_id` already exists.
+pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO notes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+            $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (ap_id) DO NOTHING RETURNING {COLUMNS}"
+    );
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(note.id)
+            .bind(&note.ap_id)
+            .bind(note.author_id)
+            .bind(note.is_local)
+            .bind(&note.visibility)
+            .bind(&note.content)
+            .bind(&note.summary)
+            .bind(note.sensitive)
+            .bind(&note.language)
+            .bind(&note.url)
+            .bind(&note.in_reply_to_ap_id)
+            .bind(note.in_reply_to_id)
+            .bind(note.reblog_of_id)
+            .bind(&note.audience)
+            .bind(note.published_at)
+            .bind(note.updated_at)
+            .bind(note.deleted_at)
+            .fetch_optional(conn)
+            .await
+    })?;
+    if let Some(row) = &inserted {
+        // Replies that arrived before their parent are threaded now.
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2
+                   AND in_reply_to_id IS NULL",
+            )
+            .bind(row.id)
+            .bind(&row.ap_id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        })?;
+    }
+    Ok(inserted)
+}
+
+/// Replaces the editable fields of a note (remote `Update(Note)`).
+pub async fn update_content(tx: &mut Tx, note: &NoteRow) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE notes SET content = $1, summary = $2, sensitive = $3, language = $4,
+                updated_at = $5 WHERE id = $6",
+        )
+        .bind(&note.content)
+        .bind(&note.summary)
+        .bind(note.sensitive)
+        .bind(&note.language)
+        .bind(note.updated_at)
+        .bind(note.id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Deletes a note: the row stays as a marker (so a late Create cannot resurrect it), its
+/// content goes, and boosts of it and feed entries disappear.
+pub async fn mark_deleted(tx: &mut Tx, id: i64, at: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE notes SET deleted_at = $1, content = '', summary = '' WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM home_feed WHERE note_id = $1 OR note_id IN (SELECT id FROM notes WHERE reblog_of_id = $1)")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE notes SET deleted_at = $1 WHERE reblog_of_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Removes a boost row entirely (Undo(Announce)).
+pub async fn delete_boost(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM home_feed WHERE note_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM notifications WHERE note_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM notes WHERE id = $1 AND reblog_of_id IS NOT NULL")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// The note with this id (deleted ones included; callers decide).
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<NoteRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM notes WHERE id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// The note with this ActivityPub id.
+pub async fn by_ap_id(db: &Db, ap_id: &str) -> Result<Option<NoteRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM notes WHERE ap_id = $1");
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(ap_id)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Several notes by id.
+pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NoteRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT {COLUMNS} FROM notes WHERE id IN ({list})");
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// The live boost of `note` by `actor`, if any.
+pub async fn boost_by(db: &Db, actor: i64, note: i64) -> Result<Option<NoteRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notes WHERE author_id = $1 AND reblog_of_id = $2 AND deleted_at IS NULL"
+    );
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(actor)
+        .bind(note)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Visibility rule shared by every listing: `$v` is the viewer's actor id (0 for anonymous).
+/// Public and unlisted notes are visible to all; followers-only notes to the author and
+/// accepted followers; direct notes to the author and those mentioned.
+fn visible_to(alias: &str, viewer: usize) -> String {
+    format!(
+        "({alias}.deleted_at IS NULL AND ({alias}.visibility IN ('public', 'unlisted')
+          OR {alias}.author_id = ${viewer}
+          OR ({alias}.visibility = 'private' AND EXISTS (SELECT 1 FROM follows f
+                WHERE f.followee_id = {alias}.author_id AND f.follower_id = ${viewer} AND f.accepted))
+          OR EXISTS (SELECT 1 FROM mentions m WHERE m.note_id = {alias}.id AND m.actor_id = ${viewer})))"
+    )
+}
+
+/// Whether `viewer` (0: anonymous) may see `note`.
+pub async fn is_visible(db: &Db, note: i64, viewer: i64) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT COUNT(*) FROM notes n WHERE n.id = $1 AND {}", visible_to("n", 2));
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.as_str()))
+            .bind(note)
+            .bind(viewer)
+            .fetch_one(pool)
+            .await
+            .map(|n| n > 0)
+    })
+}
+
+/// Notes by one author that `viewer` may see, newest first (boosts included).
+pub async fn by_author(
+    db: &Db,
+    author: i64,
+    viewer: i64,
+    page: &Page,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM notes n WHERE n.author_id = $1 AND {} AND {}",
+        prefixed("n"),
+        visible_to("n", 2),
+        page.clause("n.id", 3, 4, 5)
+    );
+    let rows = on_db!(db, |pool| {
+        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(author)
+            .bind(viewer)
+            .bind(page.upper())
+            .bind(page.lower())
+            .bind(page.limit)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(page.finish(rows))
+}
+
+/// The public timeline: public, original notes; `local` limits it to this node's.
+pub async fn public(
+    db: &Db,
+    local: Option<bool>,
+    page: &Page,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let filter = match local {
+        Some(true) => "AND n.is_local",
+        Some(false) => "AND NOT n.is_local",
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {} FROM notes n WHERE n.visibility = 'public' AND n.reblog_of_id IS NULL
+           AND n.deleted_at IS NULL {filter} AND {}",
+        prefixed("n"),
+        page.clause("n.id", 1, 2, 3)
+    );
+    let rows = on_db!(db, |pool| {
+        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(page.upper())
+            .bind(page.lower())
+            .bind(page.limit)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(page.finish(rows))
+}
+
+/// Ancestors of a note, nearest last, that `viewer` may see.
+pub async fn ancestors(db: &Db, note: &NoteRow, viewer: i64) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let sql = format!(
+        "WITH RECURSIVE up(id, parent, depth) AS (
+            SELECT id, in_reply_to_id, 0 FROM notes WHERE id = $1
+            UNION ALL
+            SELECT n.id, n.in_reply_to_id, up.depth + 1 FROM notes n JOIN up ON n.id = up.parent
+            WHERE up.depth < 100)
+         SELECT {} FROM notes n JOIN up ON up.id = n.id WHERE n.id <> $1 AND {}
+         ORDER BY up.depth DESC",
+        prefixed("n"),
+        visible_to("n", 2)
+    );
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(note.id)
+        .bind(viewer)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Descendants of a note, oldest first, that `viewer` may see.
+pub async fn descendants(
+    db: &Db,
+    note: &NoteRow,
+    viewer: i64,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let sql = format!(
+        "WITH RECURSIVE down(id, depth) AS (
+            SELECT id, 0 FROM notes WHERE id = $1
+            UNION ALL
+            SELECT n.id, down.depth + 1 FROM notes n JOIN down ON n.in_reply_to_id = down.id
+            WHERE down.depth < 100)
+         SELECT {} FROM notes n JOIN down ON down.id = n.id WHERE n.id <> $1 AND {}
+         ORDER BY n.id",
+        prefixed("n"),
+        visible_to("n", 2)
+    );
+    on_db!(db, |pool| sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+        .bind(note.id)
+        .bind(viewer)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Records who a note mentions.
+pub async fn insert_mentions(tx: &mut Tx, note: i64, actors: &[i64]) -> Result<(), sqlx::Error> {
+    for actor in actors {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO mentions (note_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(note)
+            .bind(actor)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Records a note's hashtags (lowercased names, without `#`).
+pub async fn insert_tags(tx: &mut Tx, note: i64, names: &[String]) -> Result<(), sqlx::Error> {
+    for name in names {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO note_tags (note_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(note)
+            .bind(name)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// `(note_id, actor_id)` mention pairs for these notes.
+pub async fn mentions_of(db: &Db, notes: &[i64]) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT note_id, actor_id FROM mentions WHERE note_id IN ({list})");
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// `(note_id, tag)` pairs for these notes.
+pub async fn tags_of(db: &Db, notes: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql =
+        format!("SELECT note_id, name FROM note_tags WHERE note_id IN ({list}) ORDER BY name");
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// Reply and boost counts for these notes: `(note_id, replies, boosts)`.
+pub async fn counts_of(db: &Db, notes: &[i64]) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT n.id,
+            (SELECT COUNT(*) FROM notes r WHERE r.in_reply_to_id = n.id AND r.deleted_at IS NULL),
+            (SELECT COUNT(*) FROM notes b WHERE b.reblog_of_id = n.id AND b.deleted_at IS NULL)
+         FROM notes n WHERE n.id IN ({list})"
+    );
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool)
+        .await)
+}
+
+/// Number of live local original notes (for NodeInfo).
+pub async fn count_local(db: &Db) -> Result<i64, sqlx::Error> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM notes WHERE is_local AND deleted_at IS NULL AND reblog_of_id IS NULL";
+    on_db!(db, |pool| sqlx::query_scalar::<_, i64>(SQL).fetch_one(pool).await)
+}

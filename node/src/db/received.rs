@@ -1,0 +1,26 @@
+//! `received_activities`: ids of inbound activities already processed (replay protection).
+
+use super::{Db, Tx, on_db, on_tx};
+
+/// Records an activity id; returns false if it was already recorded.
+pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("INSERT INTO received_activities (ap_id, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(ap_id)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Whether an activity id was already processed.
+pub async fn seen(db: &Db, ap_id: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM received_activities WHERE ap_id = $1")
+            .bind(ap_id)
+            .fetch_one(pool)
+            .await
+            .map(|n| n > 0)
+    })
+}

@@ -1,0 +1,71 @@
+//! `AppError`, the error every service returns; `api::error` maps it to HTTP in one place.
+
+/// What went wrong, described by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but its content is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request could not be parsed at all.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The action conflicts with the current state (a taken username, a repeated move).
+    #[error("{0}")]
+    Conflict(String),
+    /// A body over the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The caller sends too much too fast.
+    #[error("{0}")]
+    RateLimited(String),
+    /// A remote server failed or sent something we cannot use.
+    #[error("{0}")]
+    Remote(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Anything else; logged, and shown to clients only as "internal error".
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Result of a service call.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl From<activitypub_federation::error::Error> for AppError {
+    fn from(err: activitypub_federation::error::Error) -> Self {
+        use activitypub_federation::error::Error;
+        match err {
+            Error::NotFound => AppError::NotFound("object not found".to_owned()),
+            Error::UrlVerificationError(reason) => {
+                AppError::Invalid(format!("url refused: {reason}"))
+            }
+            Error::DomainResolveError(domain) => {
+                AppError::Invalid(format!("{domain} does not resolve to a public address"))
+            }
+            Error::ObjectDeleted(url) => AppError::NotFound(format!("{url} was deleted")),
+            other => AppError::Remote(other.to_string()),
+        }
+    }
+}
+
+impl From<ferry_protocol::signatures::SignatureError> for AppError {
+    fn from(err: ferry_protocol::signatures::SignatureError) -> Self {
+        AppError::Unauthorized(format!("signature: {err}"))
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(err: serde_json::Error) -> Self {
+        AppError::BadRequest(format!("invalid JSON: {err}"))
+    }
+}

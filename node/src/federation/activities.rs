@@ -1,0 +1,108 @@
+//! `AnyActivity`: every activity type Ferry accepts, with `verify` (no writes) and `receive`
+//! dispatched to one handler per type in `receive`.
+
+use activitypub_federation::traits::Activity;
+use ferry_protocol::activities::{
+    Accept, Announce, Block, Create, Delete, Follow, Like, Reject, Undo, Update,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::AppError;
+use crate::federation::{Data, receive};
+use crate::state::AppState;
+
+/// An inbound activity, discriminated by its `type` (each variant's `kind` matches only its own).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum AnyActivity {
+    Follow(Follow),
+    Accept(Accept),
+    Reject(Reject),
+    Undo(Undo),
+    Create(Create),
+    Update(Update),
+    Delete(Delete),
+    Announce(Announce),
+    Like(Like),
+    Block(Block),
+}
+
+impl AnyActivity {
+    /// Whether `kind` is a type this node handles (to tell "malformed" from "unsupported").
+    pub fn is_known_type(kind: &str) -> bool {
+        matches!(
+            kind,
+            "Follow"
+                | "Accept"
+                | "Reject"
+                | "Undo"
+                | "Create"
+                | "Update"
+                | "Delete"
+                | "Announce"
+                | "Like"
+                | "Block"
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Activity for AnyActivity {
+    type DataType = AppState;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        match self {
+            AnyActivity::Follow(a) => &a.id,
+            AnyActivity::Accept(a) => &a.id,
+            AnyActivity::Reject(a) => &a.id,
+            AnyActivity::Undo(a) => &a.id,
+            AnyActivity::Create(a) => &a.id,
+            AnyActivity::Update(a) => &a.id,
+            AnyActivity::Delete(a) => &a.id,
+            AnyActivity::Announce(a) => &a.id,
+            AnyActivity::Like(a) => &a.id,
+            AnyActivity::Block(a) => &a.id,
+        }
+    }
+
+    fn actor(&self) -> &Url {
+        match self {
+            AnyActivity::Follow(a) => &a.actor,
+            AnyActivity::Accept(a) => &a.actor,
+            AnyActivity::Reject(a) => &a.actor,
+            AnyActivity::Undo(a) => &a.actor,
+            AnyActivity::Create(a) => &a.actor,
+            AnyActivity::Update(a) => &a.actor,
+            AnyActivity::Delete(a) => &a.actor,
+            AnyActivity::Announce(a) => &a.actor,
+            AnyActivity::Like(a) => &a.actor,
+            AnyActivity::Block(a) => &a.actor,
+        }
+    }
+
+    async fn verify(&self, _data: &Data) -> Result<(), AppError> {
+        match self {
+            AnyActivity::Create(create) => receive::note::verify_create(create),
+            AnyActivity::Update(update) => receive::note::verify_update(update),
+            AnyActivity::Undo(undo) => receive::interact::verify_undo(undo),
+            _ => Ok(()),
+        }
+    }
+
+    async fn receive(self, data: &Data) -> Result<(), AppError> {
+        match self {
+            AnyActivity::Follow(a) => receive::follow::follow(data, a).await,
+            AnyActivity::Accept(a) => receive::follow::accept(data, a).await,
+            AnyActivity::Reject(a) => receive::follow::reject(data, a).await,
+            AnyActivity::Undo(a) => receive::interact::undo(data, a).await,
+            AnyActivity::Create(a) => receive::note::create(data, a).await,
+            AnyActivity::Update(a) => receive::note::update(data, a).await,
+            AnyActivity::Delete(a) => receive::note::delete(data, a).await,
+            AnyActivity::Announce(a) => receive::interact::announce(data, a).await,
+            AnyActivity::Like(a) => receive::interact::like(data, a).await,
+            AnyActivity::Block(a) => receive::interact::block(data, a).await,
+        }
+    }
+}

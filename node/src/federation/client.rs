@@ -1,0 +1,190 @@
+//! Outbound HTTP: the fetch client (every GET signed by the instance actor) and the delivery
+//! client. Outside dev mode both refuse private and loopback addresses, including IP literals
+//! that DNS validation never sees.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use activitypub_federation::resolver::ValidatingDnsResolver;
+use ferry_protocol::signatures::{PrivateKey, sign_request};
+use http::Extensions;
+use reqwest::redirect::Policy;
+use reqwest::{Request, Response};
+use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
+use url::Url;
+
+use crate::config::Config;
+use crate::error::AppError;
+
+const USER_AGENT: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
+
+/// The client for deliveries: no redirects (an inbox that redirects is misconfigured, and
+/// following would re-send a signed body elsewhere), bounded time.
+pub fn delivery_client(config: &Config) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(Policy::none())
+        .timeout(config.delivery.request_timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(64)
+        .dns_resolver(Arc::new(ValidatingDnsResolver::new(Vec::new(), !config.dev_http)))
+        .build()
+        .expect("static client configuration")
+}
+
+/// The client activitypub_federation fetches with; signs every request.
+pub fn fetch_client(config: &Config, key_id: String, key: Arc<PrivateKey>) -> ClientWithMiddleware {
+    let inner = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        // activitypub_federation follows one redirect itself and checks the final id.
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .dns_resolver(Arc::new(ValidatingDnsResolver::new(Vec::new(), !config.dev_http)))
+        .build()
+        .expect("static client configuration");
+    reqwest_middleware::ClientBuilder::new(inner)
+        .with(SignFetches { key_id, key, dev_http: config.dev_http })
+        .build()
+}
+
+/// Adds a draft-cavage signature to each GET (authorized-fetch servers require it).
+struct SignFetches {
+    key_id: String,
+    key: Arc<PrivateKey>,
+    dev_http: bool,
+}
+
+#[async_trait::async_trait]
+impl Middleware for SignFetches {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if let Err(e) = check_target(req.url(), self.dev_http) {
+            return Err(reqwest_middleware::Error::middleware(e));
+        }
+        let signed = sign_request(
+            req.method().as_str(),
+            req.url(),
+            None,
+            &self.key_id,
+            &self.key,
+            SystemTime::now(),
+        );
+        let headers = req.headers_mut();
+        for (name, value) in
+            [("date", signed.date), ("signature", signed.signature), ("host", signed.host)]
+        {
+            if let Ok(value) = value.parse() {
+                headers.insert(name, value);
+            }
+        }
+        next.run(req, extensions).await
+    }
+}
+
+/// Refuses a URL the node must not contact: wrong scheme, or (outside dev mode) an IP literal
+/// in a private, loopback or link-local range. Host names are checked at DNS resolution.
+pub fn check_target(url: &Url, dev_http: bool) -> Result<(), AppError> {
+    match url.scheme() {
+        "https" => {}
+        "http" if dev_http => {}
+        other => return Err(AppError::Invalid(format!("refusing {other}:// URL {url}"))),
+    }
+    if dev_http {
+        return Ok(());
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(d))
+            if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") =>
+        {
+            return Err(AppError::Invalid(format!("refusing local address {url}")));
+        }
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err(AppError::Invalid(format!("URL without host: {url}"))),
+    };
+    if is_public_ip(ip) {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!("refusing private address {url}")))
+    }
+}
+
+fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public_ip(IpAddr::V4(v4))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_targets_are_refused_outside_dev_mode() {
+        for bad in [
+            "http://example.com/inbox",
+            "https://127.0.0.1/inbox",
+            "https://10.1.2.3/inbox",
+            "https://[::1]/inbox",
+            "https://192.168.0.1/",
+            "https://localhost/inbox",
+            "https://[::ffff:127.0.0.1]/",
+            "ftp://example.com/",
+        ] {
+            assert!(check_target(&Url::parse(bad).unwrap(), false).is_err(), "{bad}");
+        }
+        assert!(check_target(&Url::parse("https://example.com/inbox").unwrap(), false).is_ok());
+        assert!(check_target(&Url::parse("https://8.8.8.8/inbox").unwrap(), false).is_ok());
+        assert!(check_target(&Url::parse("http://127.0.0.1:8081/inbox").unwrap(), true).is_ok());
+    }
+}
+
+/// Reads a response body, failing once it passes `max` bytes (a hostile server cannot make
+/// us buffer an endless body).
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, AppError> {
+    if response.content_length().is_some_and(|len| len as usize > max) {
+        return Err(AppError::Remote(format!(
+            "response from {} is larger than {max} bytes",
+            response.url()
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| AppError::Remote(format!("reading response: {e}")))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > max {
+            return Err(AppError::Remote(format!(
+                "response from {} is larger than {max} bytes",
+                response.url()
+            )));
+        }
+    }
+    Ok(body)
+}

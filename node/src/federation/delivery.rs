@@ -1,0 +1,415 @@
+//! The delivery worker: claims due rows from `deliveries`, signs and POSTs them, records the
+//! outcome.
+//!
+//! Many requests are in flight at once (`delivery.max_in_flight`), and several per server: each
+//! server has a window that grows by one with every success and halves on 429, 503 or a
+//! `Retry-After`, so a slow server gets many parallel requests (not Lemmy's one at a time) and
+//! a struggling one is not flooded. Failures retry with exponential backoff until
+//! `delivery.give_up_after`; a server that keeps failing is backed off as a whole and resumed
+//! when its backoff ends and it answers again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use ferry_protocol::signatures::{PrivateKey, sign_request};
+use rand::Rng;
+use tokio::sync::{Semaphore, mpsc};
+use url::Url;
+
+use crate::db::deliveries::ClaimedDelivery;
+use crate::db::{self, Backend};
+use crate::error::AppError;
+use crate::ids::now_ms;
+use crate::state::AppState;
+
+/// How long a claimed delivery stays leased to this worker.
+const LEASE_MS: i64 = 60_000;
+/// Consecutive failures after which a whole server is backed off.
+const DOMAIN_FAILURE_THRESHOLD: i32 = 3;
+
+/// The result of one attempt.
+#[derive(Debug)]
+enum Attempt {
+    Delivered,
+    /// Try again later; `retry_after` from the server if it said.
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+        server_down: bool,
+    },
+    /// Never try again (4xx other than 408/429, or an unusable target).
+    Permanent(String),
+}
+
+struct Window {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+/// Per-server in-flight windows (additive increase, multiplicative decrease).
+struct Windows {
+    map: Mutex<HashMap<String, Window>>,
+    initial: usize,
+    max: usize,
+}
+
+impl Windows {
+    fn permits(&self, domain: &str) -> Arc<Semaphore> {
+        let mut map = self.map.lock().expect("windows lock");
+        map.entry(domain.to_owned())
+            .or_insert_with(|| Window {
+                permits: Arc::new(Semaphore::new(self.initial)),
+                limit: self.initial,
+            })
+            .permits
+            .clone()
+    }
+
+    fn grow(&self, domain: &str) {
+        let mut map = self.map.lock().expect("windows lock");
+        if let Some(w) = map.get_mut(domain) {
+            if w.limit < self.max {
+                w.limit += 1;
+                w.permits.add_permits(1);
+            }
+        }
+    }
+
+    fn shrink(&self, domain: &str) {
+        let mut map = self.map.lock().expect("windows lock");
+        if let Some(w) = map.get_mut(domain) {
+            let target = (w.limit / 2).max(1);
+            // Only idle permits can be taken back now; busy ones return to a smaller limit
+            // as `limit` is what growth is measured against.
+            let forgotten = w.permits.forget_permits(w.limit - target);
+            w.limit -= forgotten;
+        }
+    }
+}
+
+enum Outcome {
+    Delivered(i64),
+}
+
+/// Runs the worker until the node shuts down.
+pub async fn run(state: AppState) {
+    let mut shutdown = state.shutdown.subscribe();
+    if state.db.backend() == Backend::Sqlite {
+        // One process owns a SQLite file, so leases left by a killed run are stale: free them.
+        if let Err(e) = release_all(&state).await {
+            tracing::warn!(error = %e, "could not release stale delivery leases");
+        }
+    }
+    let config = &state.config.delivery;
+    let global = Arc::new(Semaphore::new(config.max_in_flight));
+    let windows = Arc::new(Windows {
+        map: Mutex::new(HashMap::new()),
+        initial: config.initial_per_domain,
+        max: config.max_per_domain,
+    });
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_delivered(state.clone(), done_rx));
+    let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
+
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let free = global.available_permits();
+        if free == 0 {
+            // Wait for one request to finish.
+            let permit = tokio::select! {
+                p = global.clone().acquire_owned() => p,
+                _ = shutdown.changed() => continue,
+            };
+            drop(permit);
+            continue;
+        }
+        let now = now_ms();
+        let claimed = match db::deliveries::claim(
+            &state.db,
+            now,
+            now + LEASE_MS,
+            free.min(1000) as i64,
+        )
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming deliveries failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            let wait = match db::deliveries::next_due(&state.db).await {
+                Ok(Some(due)) => Duration::from_millis((due - now).clamp(5, 1000) as u64),
+                _ => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = state.delivery_wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        if let Err(e) = load_payloads(&state, &payloads, &claimed).await {
+            tracing::warn!(error = %e, "loading activities failed");
+            let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+            let _ = db::deliveries::release(&state.db, &ids).await;
+            continue;
+        }
+        for delivery in claimed {
+            let Ok(permit) = global.clone().acquire_owned().await else { break };
+            let Some((actor_id, body)) =
+                payloads.lock().expect("payload lock").get(&delivery.activity_id).cloned()
+            else {
+                continue;
+            };
+            let state = state.clone();
+            let windows = windows.clone();
+            let done_tx = done_tx.clone();
+            tokio::spawn(async move {
+                let window = windows.permits(&delivery.domain);
+                let Ok(_slot) = window.acquire_owned().await else { return };
+                let attempt = attempt(&state, &delivery, actor_id, body).await;
+                match attempt {
+                    Attempt::Delivered => {
+                        windows.grow(&delivery.domain);
+                        let _ = done_tx.send(Outcome::Delivered(delivery.id));
+                    }
+                    Attempt::Retry { error, retry_after, server_down } => {
+                        if retry_after.is_some() {
+                            windows.shrink(&delivery.domain);
+                        }
+                        retry(&state, &delivery, &error, retry_after, server_down).await;
+                    }
+                    Attempt::Permanent(error) => {
+                        tracing::info!(inbox = %delivery.inbox, "delivery to {} failed for good: {error}", delivery.inbox);
+                        let _ = db::deliveries::mark_failed(
+                            &state.db,
+                            delivery.id,
+                            delivery.attempts + 1,
+                            &error,
+                            now_ms(),
+                        )
+                        .await;
+                    }
+                }
+                drop(permit);
+            });
+        }
+        // Payloads of finished activities need not stay in memory.
+        let mut cache = payloads.lock().expect("payload lock");
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+    }
+    drop(done_tx);
+    let _ = recorder.await;
+}
+
+async fn release_all(state: &AppState) -> Result<(), sqlx::Error> {
+    let mut tx = state.db.begin().await?;
+    db::deliveries::release_stale(&mut tx).await?;
+    tx.commit().await
+}
+
+async fn load_payloads(
+    state: &AppState,
+    cache: &Mutex<HashMap<i64, (i64, Bytes)>>,
+    claimed: &[ClaimedDelivery],
+) -> Result<(), sqlx::Error> {
+    let missing: Vec<i64> = {
+        let cache = cache.lock().expect("payload lock");
+        let mut ids: Vec<i64> =
+            claimed.iter().map(|d| d.activity_id).filter(|id| !cache.contains_key(id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    for row in db::deliveries::activities(&state.db, &missing).await? {
+        cache
+            .lock()
+            .expect("payload lock")
+            .insert(row.id, (row.actor_id, Bytes::from(row.payload)));
+    }
+    Ok(())
+}
+
+async fn signing_key(
+    state: &AppState,
+    actor_id: i64,
+) -> Result<(String, Arc<PrivateKey>), AppError> {
+    let account = db::accounts::by_actor(&state.db, actor_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
+    let actor = db::actors::by_id(&state.db, actor_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no actor {actor_id}")))?;
+    let key = state.keys.private(actor_id, &account.private_key_pem)?;
+    Ok((actor.public_key_id, key))
+}
+
+async fn attempt(
+    state: &AppState,
+    delivery: &ClaimedDelivery,
+    actor_id: i64,
+    body: Bytes,
+) -> Attempt {
+    let url = match Url::parse(&delivery.inbox) {
+        Ok(url) => url,
+        Err(e) => return Attempt::Permanent(format!("bad inbox URL: {e}")),
+    };
+    if let Err(e) = super::client::check_target(&url, state.config.dev_http) {
+        return Attempt::Permanent(e.to_string());
+    }
+    let (key_id, key) = match signing_key(state, actor_id).await {
+        Ok(k) => k,
+        Err(e) => return Attempt::Permanent(format!("no signing key: {e}")),
+    };
+    let signed = sign_request("POST", &url, Some(&body), &key_id, &key, SystemTime::now());
+    let mut request = state
+        .http
+        .post(url)
+        .header("Content-Type", "application/activity+json")
+        .header("Date", signed.date)
+        .header("Signature", signed.signature);
+    if let Some(digest) = signed.digest {
+        request = request.header("Digest", digest);
+    }
+    match request.body(body).send().await {
+        Ok(response) => {
+            let status = response.status();
+            if status.is_success() {
+                return Attempt::Delivered;
+            }
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let error = format!("HTTP {status}");
+            match status.as_u16() {
+                429 => Attempt::Retry {
+                    error,
+                    retry_after: retry_after.or(Some(Duration::from_secs(1))),
+                    server_down: false,
+                },
+                408 => Attempt::Retry { error, retry_after, server_down: false },
+                500..=599 => {
+                    Attempt::Retry { error, retry_after, server_down: status.as_u16() != 500 }
+                }
+                _ => Attempt::Permanent(error),
+            }
+        }
+        Err(e) => Attempt::Retry {
+            error: format!("request failed: {e}"),
+            retry_after: None,
+            server_down: true,
+        },
+    }
+}
+
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(86_400)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    at.duration_since(SystemTime::now()).ok()
+}
+
+/// The delay before attempt number `attempts + 1`: base · 2^attempts, capped, with jitter.
+fn backoff(state: &AppState, attempts: i32) -> Duration {
+    let config = &state.config.delivery;
+    let exp = config.retry_base.as_secs_f64() * 2f64.powi(attempts.clamp(0, 30));
+    let capped = exp.min(config.retry_max.as_secs_f64());
+    let jitter = rand::thread_rng().gen_range(0.9..1.1);
+    Duration::from_secs_f64(capped * jitter)
+}
+
+async fn retry(
+    state: &AppState,
+    delivery: &ClaimedDelivery,
+    error: &str,
+    retry_after: Option<Duration>,
+    server_down: bool,
+) {
+    let attempts = delivery.attempts + 1;
+    let now = now_ms();
+    let give_up_at = delivery.created_at + state.config.delivery.give_up_after.as_millis() as i64;
+    if now >= give_up_at {
+        tracing::info!(inbox = %delivery.inbox, attempts, "giving up on delivery to {}: {error}", delivery.inbox);
+        let _ = db::deliveries::mark_failed(&state.db, delivery.id, attempts, error, now).await;
+        return;
+    }
+    let delay = retry_after.unwrap_or_else(|| backoff(state, attempts - 1));
+    let next = (now + delay.as_millis() as i64).min(give_up_at);
+    tracing::debug!(inbox = %delivery.inbox, attempts, "delivery to {} failed ({error}), retrying in {delay:?}", delivery.inbox);
+    if let Err(e) = db::deliveries::retry_later(&state.db, delivery.id, attempts, next, error).await
+    {
+        tracing::warn!(error = %e, "could not reschedule a delivery");
+    }
+    if server_down {
+        if let Ok(failures) = db::deliveries::domain_failed(&state.db, &delivery.domain).await {
+            if failures >= DOMAIN_FAILURE_THRESHOLD {
+                let pause = backoff(state, failures - DOMAIN_FAILURE_THRESHOLD);
+                let _ = db::deliveries::domain_backoff(
+                    &state.db,
+                    &delivery.domain,
+                    now + pause.as_millis() as i64,
+                )
+                .await;
+            }
+        }
+    } else if let Some(pause) = retry_after {
+        let _ = db::deliveries::domain_backoff(
+            &state.db,
+            &delivery.domain,
+            now + pause.as_millis() as i64,
+        )
+        .await;
+    }
+}
+
+/// Writes successful deliveries in batches, and marks their servers healthy.
+async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let Outcome::Delivered(id) = first;
+        batch.push(id);
+        // Gather whatever else finished meanwhile, up to a bounded batch.
+        while batch.len() < 500 {
+            match rx.try_recv() {
+                Ok(Outcome::Delivered(id)) => batch.push(id),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = db::deliveries::mark_delivered(&state.db, &batch, now_ms()).await {
+            tracing::warn!(error = %e, "could not record {} deliveries; they will be re-sent", batch.len());
+        }
+        if let Err(e) = db::deliveries::domains_ok_for(&state.db, &batch, now_ms()).await {
+            tracing::debug!(error = %e, "could not update server health");
+        }
+        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            None,
+            "past dates mean no wait"
+        );
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        assert!(parse_retry_after(&future).is_some_and(|d| d <= Duration::from_secs(30)));
+    }
+}

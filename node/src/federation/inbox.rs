@@ -1,0 +1,121 @@
+//! The inbound pipeline: shape check → signature (key fetched and cached, refetched once on
+//! failure) → signer is the actor → replay check → policy → typed handler.
+
+use std::time::SystemTime;
+
+use activitypub_federation::traits::Activity;
+use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, SignatureError};
+use url::Url;
+
+use crate::db::{self};
+use crate::error::{AppError, AppResult};
+use crate::federation::activities::AnyActivity;
+use crate::federation::fetch::signer_key;
+use crate::federation::{Data, origin, policy};
+use crate::ids::now_ms;
+
+/// An inbox POST as the HTTP layer hands it over.
+pub struct InboxPost<'a> {
+    /// Path and query the request was made to.
+    pub path_and_query: &'a str,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+/// What happened to an accepted POST.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed now.
+    Processed,
+    /// Already seen: nothing changed.
+    Duplicate,
+    /// Accepted and deliberately ignored (e.g. a deletion of an actor we never knew).
+    Ignored,
+}
+
+/// Runs one inbox POST through the whole pipeline.
+pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
+    let value: serde_json::Value = serde_json::from_slice(post.body)
+        .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let field = |name: &str| {
+        value.get(name).and_then(|v| v.as_str().or_else(|| v.get("id").and_then(|i| i.as_str())))
+    };
+    let id = field("id").ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
+    let id =
+        Url::parse(id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
+    let actor =
+        field("actor").ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
+    let actor =
+        Url::parse(actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))?;
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    if origin(&id) != origin(&actor) {
+        return Err(AppError::Forbidden(format!("activity {id} is not from {actor}'s server")));
+    }
+
+    // A server announcing that an account we never knew is gone: nothing to verify against
+    // (its key is gone too) and nothing to do.
+    if kind == "Delete"
+        && field("object") == Some(actor.as_str())
+        && db::actors::by_ap_id(&data.db, actor.as_str()).await?.is_none()
+    {
+        return Ok(Outcome::Ignored);
+    }
+
+    verify_signature(data, &post, &actor).await?;
+
+    if db::received::seen(&data.db, id.as_str()).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    let activity: AnyActivity = serde_json::from_value(value.clone()).map_err(|e| {
+        if AnyActivity::is_known_type(kind) {
+            AppError::Invalid(format!("malformed {kind} activity: {e}"))
+        } else {
+            AppError::Invalid(format!("unsupported activity type {kind:?}"))
+        }
+    })?;
+    policy::check(data, &activity).await?;
+    activity.verify(data).await?;
+    activity.receive(data).await?;
+    let mut tx = data.db.begin().await?;
+    db::received::insert_if_new(&mut tx, id.as_str(), now_ms()).await?;
+    tx.commit().await?;
+    Ok(Outcome::Processed)
+}
+
+async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<()> {
+    let parsed = {
+        let header = |name: &str| {
+            let mut values = post.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+            let first = values.next()?;
+            // Repeated headers are rare in signed requests; the first one is what is signed.
+            Some(first)
+        };
+        let request = IncomingRequest {
+            method: "POST",
+            path_and_query: post.path_and_query,
+            authority: &data.config.domain,
+            scheme: data.config.scheme(),
+            header: &header,
+            body: post.body,
+        };
+        ParsedSignature::parse(&request, SystemTime::now(), data.config.signature_max_skew)?
+    };
+    let mut signer = signer_key(data, &parsed.key_id, false).await?;
+    if let Err(first) = parsed.verify(&signer.key) {
+        // The actor may have rotated its key since we cached it: refetch once.
+        if !matches!(first, SignatureError::Invalid) {
+            return Err(first.into());
+        }
+        signer = signer_key(data, &parsed.key_id, true).await?;
+        parsed.verify(&signer.key)?;
+    }
+    if signer.actor_ap_id != actor.as_str() {
+        return Err(AppError::Unauthorized(format!(
+            "signed by {}, not by the actor {actor}",
+            signer.actor_ap_id
+        )));
+    }
+    Ok(())
+}

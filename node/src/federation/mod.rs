@@ -1,0 +1,62 @@
+//! ActivityPub glue: the only module that implements `activitypub_federation` traits or builds
+//! `protocol` values for sending. `inbox` takes activities in, `outbox` builds and queues them,
+//! `delivery` works the queue.
+
+use activitypub_federation::config::FederationConfig;
+use url::Url;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub mod activities;
+pub mod client;
+pub mod delivery;
+pub mod fetch;
+pub mod inbox;
+pub mod objects;
+pub mod outbox;
+pub mod policy;
+pub mod receive;
+
+/// Request data handed to every federation function: derefs to `AppState`.
+pub type Data = activitypub_federation::config::Data<AppState>;
+
+/// Builds the library configuration for a node. Dev mode allows `http://` and loopback peers.
+pub async fn federation_config(state: AppState) -> anyhow::Result<FederationConfig<AppState>> {
+    let client = client::fetch_client(
+        &state.config,
+        state.instance.key_id.clone(),
+        state.instance.key.clone(),
+    );
+    Ok(FederationConfig::builder()
+        .domain(state.config.domain.clone())
+        .debug(state.config.dev_http)
+        .client(client)
+        .http_fetch_limit(50)
+        .app_data(state)
+        .build()
+        .await?)
+}
+
+/// `host[:port]` of a URL: what two ids must share to come from the same server.
+pub fn origin(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Fails unless `a` and `b` live on the same server (host and port).
+pub fn same_origin(a: &Url, b: &Url) -> Result<(), AppError> {
+    if origin(a) == origin(b) && !origin(a).is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("{a} and {b} are not on the same server")))
+    }
+}
+
+/// Whether `url` is one of this node's.
+pub fn is_local(state: &AppState, url: &Url) -> bool {
+    origin(url) == state.config.domain
+}

@@ -1,0 +1,304 @@
+//! Building outbound activities and queueing them, inside the caller's transaction.
+//!
+//! Services call these functions with their open transaction, so an action and the activity
+//! announcing it commit together (the transactional outbox): a crash can never leave a post
+//! without its `Create` queued, nor a queued `Create` for a post that was rolled back.
+
+use std::collections::BTreeSet;
+
+use activitystreams_kinds::activity::{
+    AcceptType, AnnounceType, CreateType, DeleteType, FollowType, LikeType, RejectType, UndoType,
+};
+use ferry_protocol::activities::{
+    Accept, Announce, Create, Delete, Follow, Like, Reject, Undo, UndoObject,
+};
+use ferry_protocol::context::{PUBLIC, WithContext};
+use ferry_protocol::objects::ObjectOrId;
+use serde::Serialize;
+use url::Url;
+
+use crate::db::actors::ActorRow;
+use crate::db::follows::FollowRow;
+use crate::db::media::MediaRow;
+use crate::db::notes::NoteRow;
+use crate::db::{self, Tx};
+use crate::error::{AppError, AppResult};
+use crate::federation::objects::note::{addressing, to_note};
+use crate::federation::origin;
+use crate::ids::now_ms;
+use crate::state::AppState;
+use crate::urls;
+
+fn url(s: &str) -> AppResult<Url> {
+    Url::parse(s).map_err(|e| AppError::Other(anyhow::anyhow!("stored URL {s:?}: {e}")))
+}
+
+/// Stores `activity` once and queues one delivery per distinct remote inbox.
+pub async fn enqueue<A: Serialize>(
+    tx: &mut Tx,
+    state: &AppState,
+    actor: &ActorRow,
+    ap_id: &Url,
+    activity: A,
+    inboxes: impl IntoIterator<Item = String>,
+) -> AppResult<()> {
+    let mut targets = BTreeSet::new();
+    for inbox in inboxes {
+        let Ok(parsed) = Url::parse(&inbox) else { continue };
+        let domain = origin(&parsed);
+        if domain != state.config.domain && !domain.is_empty() {
+            targets.insert((inbox, domain));
+        }
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(&WithContext::new(activity))
+        .map_err(|e| AppError::Other(e.into()))?;
+    let now = now_ms();
+    let activity_id =
+        db::deliveries::insert_activity(tx, ap_id.as_str(), actor.id, &payload, now).await?;
+    let targets: Vec<(String, String)> = targets.into_iter().collect();
+    db::deliveries::enqueue(tx, activity_id, &targets, now).await?;
+    Ok(())
+}
+
+fn inboxes_of(actors: &[ActorRow]) -> Vec<String> {
+    actors.iter().filter(|a| !a.is_local).map(|a| a.delivery_inbox().to_owned()).collect()
+}
+
+/// Queues `Create(Note)` to remote followers (unless direct) and to mentioned remote actors.
+pub async fn note_created(
+    tx: &mut Tx,
+    state: &AppState,
+    note: &NoteRow,
+    author: &ActorRow,
+    mentioned: &[ActorRow],
+    tags: &[String],
+    media: &[MediaRow],
+) -> AppResult<()> {
+    let object = to_note(state, note, author, mentioned, tags, media)?;
+    let mut inboxes = inboxes_of(mentioned);
+    if note.visibility != "direct" {
+        inboxes.extend(db::follows::remote_follower_inboxes(tx, author.id).await?);
+    }
+    let id = url(&format!("{}/activity", note.ap_id))?;
+    let activity = Create {
+        id: id.clone(),
+        kind: CreateType::Create,
+        actor: url(&author.ap_id)?,
+        to: object.to.clone(),
+        cc: object.cc.clone(),
+        published: object.published,
+        object,
+    };
+    enqueue(tx, state, author, &id, activity, inboxes).await
+}
+
+/// Queues `Delete` of a note to everyone its `Create` went to.
+pub async fn note_deleted(
+    tx: &mut Tx,
+    state: &AppState,
+    note: &NoteRow,
+    author: &ActorRow,
+    mentioned: &[ActorRow],
+) -> AppResult<()> {
+    let (to, cc) = addressing(state, author, &note.visibility, mentioned);
+    let mut inboxes = inboxes_of(mentioned);
+    if note.visibility != "direct" {
+        inboxes.extend(db::follows::remote_follower_inboxes(tx, author.id).await?);
+    }
+    let id = url(&format!("{}#delete", note.ap_id))?;
+    let activity = Delete {
+        id: id.clone(),
+        kind: DeleteType::Delete,
+        actor: url(&author.ap_id)?,
+        object: url(&note.ap_id)?,
+        to,
+        cc,
+        published: None,
+    };
+    enqueue(tx, state, author, &id, activity, inboxes).await
+}
+
+fn follow_activity(
+    follow: &FollowRow,
+    follower: &ActorRow,
+    followee: &ActorRow,
+) -> AppResult<Follow> {
+    Ok(Follow {
+        id: url(&follow.ap_id)?,
+        kind: FollowType::Follow,
+        actor: url(&follower.ap_id)?,
+        object: url(&followee.ap_id)?,
+        to: vec![url(&followee.ap_id)?],
+        cc: Vec::new(),
+        published: None,
+    })
+}
+
+/// Queues a `Follow` from a local actor to a remote one.
+pub async fn follow(
+    tx: &mut Tx,
+    state: &AppState,
+    follow: &FollowRow,
+    follower: &ActorRow,
+    followee: &ActorRow,
+) -> AppResult<()> {
+    let activity = follow_activity(follow, follower, followee)?;
+    let id = activity.id.clone();
+    enqueue(tx, state, follower, &id, activity, [followee.inbox_url.clone()]).await
+}
+
+/// Queues `Undo(Follow)`.
+pub async fn unfollow(
+    tx: &mut Tx,
+    state: &AppState,
+    follow: &FollowRow,
+    follower: &ActorRow,
+    followee: &ActorRow,
+) -> AppResult<()> {
+    let inner = follow_activity(follow, follower, followee)?;
+    let id = url(&format!("{}#undo", follow.ap_id))?;
+    let activity = Undo {
+        id: id.clone(),
+        kind: UndoType::Undo,
+        actor: url(&follower.ap_id)?,
+        object: UndoObject::Follow(inner),
+        to: vec![url(&followee.ap_id)?],
+        cc: Vec::new(),
+        published: None,
+    };
+    enqueue(tx, state, follower, &id, activity, [followee.inbox_url.clone()]).await
+}
+
+/// Queues `Accept(Follow)` (`accepted`) or `Reject(Follow)` to a remote follower.
+pub async fn answer_follow(
+    tx: &mut Tx,
+    state: &AppState,
+    follow: &FollowRow,
+    follower: &ActorRow,
+    followee: &ActorRow,
+    accepted: bool,
+) -> AppResult<()> {
+    let inner = follow_activity(follow, follower, followee)?;
+    let suffix = if accepted { "accept" } else { "reject" };
+    let id = url(&format!("{}/{suffix}/{}", followee.ap_id, state.db.next_id()))?;
+    let actor = url(&followee.ap_id)?;
+    let to = vec![url(&follower.ap_id)?];
+    let inbox = [follower.inbox_url.clone()];
+    if accepted {
+        let activity = Accept {
+            id: id.clone(),
+            kind: AcceptType::Accept,
+            actor,
+            object: ObjectOrId::Object(inner),
+            to,
+            cc: Vec::new(),
+            published: None,
+        };
+        enqueue(tx, state, followee, &id, activity, inbox).await
+    } else {
+        let activity = Reject {
+            id: id.clone(),
+            kind: RejectType::Reject,
+            actor,
+            object: ObjectOrId::Object(inner),
+            to,
+            cc: Vec::new(),
+            published: None,
+        };
+        enqueue(tx, state, followee, &id, activity, inbox).await
+    }
+}
+
+fn like_activity(
+    ap_id: &str,
+    actor: &ActorRow,
+    note: &NoteRow,
+    note_author: &ActorRow,
+) -> AppResult<Like> {
+    Ok(Like {
+        id: url(ap_id)?,
+        kind: LikeType::Like,
+        actor: url(&actor.ap_id)?,
+        object: url(&note.ap_id)?,
+        content: None,
+        to: vec![url(&note_author.ap_id)?],
+        cc: Vec::new(),
+        published: None,
+    })
+}
+
+/// Queues a `Like` (or its `Undo`) to the note's author.
+pub async fn like(
+    tx: &mut Tx,
+    state: &AppState,
+    ap_id: &str,
+    actor: &ActorRow,
+    note: &NoteRow,
+    note_author: &ActorRow,
+    undo: bool,
+) -> AppResult<()> {
+    let like = like_activity(ap_id, actor, note, note_author)?;
+    let inbox = [note_author.inbox_url.clone()];
+    if undo {
+        let id = url(&format!("{ap_id}#undo"))?;
+        let activity = Undo {
+            id: id.clone(),
+            kind: UndoType::Undo,
+            actor: like.actor.clone(),
+            to: like.to.clone(),
+            object: UndoObject::Like(like),
+            cc: Vec::new(),
+            published: None,
+        };
+        enqueue(tx, state, actor, &id, activity, inbox).await
+    } else {
+        let id = like.id.clone();
+        enqueue(tx, state, actor, &id, like, inbox).await
+    }
+}
+
+/// Queues an `Announce` (or its `Undo`) to the booster's followers and the note's author.
+pub async fn announce(
+    tx: &mut Tx,
+    state: &AppState,
+    boost: &NoteRow,
+    actor: &ActorRow,
+    note: &NoteRow,
+    note_author: &ActorRow,
+    undo: bool,
+) -> AppResult<()> {
+    let followers = actor
+        .followers_url
+        .clone()
+        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let announce = Announce {
+        id: url(&boost.ap_id)?,
+        kind: AnnounceType::Announce,
+        actor: url(&actor.ap_id)?,
+        object: url(&note.ap_id)?,
+        to: vec![url(PUBLIC)?],
+        cc: vec![url(&note_author.ap_id)?, url(&followers)?],
+        published: None,
+    };
+    let mut inboxes = db::follows::remote_follower_inboxes(tx, actor.id).await?;
+    inboxes.push(note_author.delivery_inbox().to_owned());
+    if undo {
+        let id = url(&format!("{}#undo", boost.ap_id))?;
+        let activity = Undo {
+            id: id.clone(),
+            kind: UndoType::Undo,
+            actor: announce.actor.clone(),
+            to: announce.to.clone(),
+            cc: announce.cc.clone(),
+            object: UndoObject::Announce(announce),
+            published: None,
+        };
+        enqueue(tx, state, actor, &id, activity, inboxes).await
+    } else {
+        let id = announce.id.clone();
+        enqueue(tx, state, actor, &id, announce, inboxes).await
+    }
+}

@@ -1,0 +1,24 @@
+//! One handler per inbound activity type. Handlers check what only they can check, then call
+//! `services`; the signature and signer were verified by `inbox` before they run.
+
+use activitypub_federation::fetch::object_id::ObjectId;
+use url::Url;
+
+use crate::db::actors::ActorRow;
+use crate::error::AppResult;
+use crate::federation::Data;
+use crate::federation::objects::person::ApPerson;
+
+pub mod follow;
+pub mod interact;
+pub mod note;
+
+/// The stored actor for `url`, fetched if new.
+async fn actor(data: &Data, url: &Url) -> AppResult<ActorRow> {
+    Ok(ObjectId::<ApPerson>::from(url.clone()).dereference(data).await?.row)
+}
+
+/// A local actor by id, or `None` for remote or unknown ones.
+async fn local_actor(data: &Data, url: &Url) -> AppResult<Option<ActorRow>> {
+    Ok(crate::db::actors::by_ap_id(&data.db, url.as_str()).await?.filter(|a| a.is_local))
+}

@@ -1,0 +1,102 @@
+//! The Ferry node: configuration, storage, federation, the delivery queue and the HTTP API.
+//!
+//! `Server::build` opens the database, prepares the instance actor and binds the listener;
+//! `Server::run` serves until shutdown. No process-global state: several servers can run in
+//! one process, which is how the federation tests run three nodes.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod federation;
+pub mod ids;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+pub mod urls;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::{AppState, Inner, InstanceKey, KeyCache};
+
+/// A node ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    federation: activitypub_federation::config::FederationConfig<AppState>,
+}
+
+/// Opens the database and builds the shared state (used by `serve` and the admin commands).
+pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening {}", config.database_url))?;
+    let (instance, key) = services::accounts::ensure_instance_actor(&config, &db)
+        .await
+        .context("preparing the instance actor")?;
+    let (shutdown, _) = watch::channel(false);
+    Ok(AppState::new(Inner {
+        http: federation::client::delivery_client(&config),
+        instance: InstanceKey { actor_id: instance.id, key_id: instance.public_key_id, key },
+        keys: KeyCache::default(),
+        delivery_wake: Notify::new(),
+        key_pool_wake: Notify::new(),
+        shutdown,
+        db,
+        config,
+    }))
+}
+
+impl Server {
+    /// Opens storage (running migrations) and binds `config.listen`.
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let state = open_state(config).await?;
+        let federation = federation::federation_config(state.clone()).await?;
+        Ok(Server { listener, state, federation })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// The node's state (tests read the database through it).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves HTTP and runs the background workers until `shutdown` is triggered.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Server { listener, state, federation } = self;
+        let delivery = tokio::spawn(federation::delivery::run(state.clone()));
+        let key_pool = tokio::spawn(services::accounts::run_key_pool(state.clone()));
+        let mut shutdown = state.shutdown.subscribe();
+        let app = api::router(federation);
+        tracing::info!(domain = %state.config.domain, "listening on {}", listener.local_addr()?);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await?;
+        let _ = delivery.await;
+        let _ = key_pool.await;
+        state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Asks a running node to stop.
+pub fn shutdown(state: &AppState) {
+    let _ = state.shutdown.send(true);
+    state.delivery_wake.notify_waiters();
+    state.key_pool_wake.notify_waiters();
+}

@@ -1,0 +1,121 @@
+//! The `ferry` binary: `serve`, and the admin commands. Parses arguments, loads `Config`,
+//! starts logging, and calls into the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferry_node::config::{Config, LogFormat};
+use ferry_node::services::accounts::CreateAccount;
+use ferry_node::{Server, open_state, services, telemetry};
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "A federated social node")]
+struct Cli {
+    /// Configuration file (every key can also be set as FERRY_<KEY>).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node.
+    Serve,
+    /// Manage local accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a local account.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new bearer token (scopes read write follow push) for an account.
+    Create {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            // Refused at start, naming the key, before anything else happens.
+            eprintln!("ferry: {e}");
+            std::process::exit(2);
+        }
+    };
+    telemetry::init(if cli.log_json { LogFormat::Json } else { config.log_format });
+    match cli.command {
+        Command::Serve => {
+            let server = Server::build(config).await?;
+            let state = server.state();
+            tokio::spawn(async move {
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("signal handler");
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+                ferry_node::shutdown(&state);
+            });
+            server.run().await
+        }
+        Command::Account {
+            command: AccountCommand::Create { username, password, email, admin },
+        } => {
+            let state = open_state(config).await?;
+            let actor = services::accounts::create(
+                &state,
+                CreateAccount { username, password, email, admin },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {} ({})", actor.handle(), actor.ap_id);
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { username } } => {
+            let state = open_state(config).await?;
+            let token = services::tokens::create_for(&state, &username)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("creating token")?;
+            println!("{token}");
+            state.db.close().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Local accounts: creation (CLI, sign-up), password checks, the RSA key pool and the
+//! instance actor.
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use ferry_protocol::signatures::PrivateKey;
+
+use crate::config::Config;
+use crate::db::accounts::AccountRow;
+use crate::db::actors::{ActorRow, NewActor};
+use crate::db::{self, Db};
+use crate::error::{AppError, AppResult};
+use crate::ids::now_ms;
+use crate::state::AppState;
+use crate::urls;
+
+/// A validated local username: 1-30 of `[a-z0-9_]` (lowercase, as WebFinger lookups are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Checks and normalises a requested username.
+    pub fn parse(raw: &str) -> AppResult<Username> {
+        let lower = raw.trim().to_ascii_lowercase();
+        let ok = (1..=30).contains(&lower.len())
+            && lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(AppError::Invalid(format!(
+                "invalid username {raw:?}: use 1-30 letters, digits or underscores"
+            )));
+        }
+        Ok(Username(lower))
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What it takes to create a local account.
+#[derive(Clone, Debug)]
+pub struct CreateAccount {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub admin: bool,
+}
+
+/// Hashes a password with Argon2id (default parameters), off the async threads.
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::Other(anyhow::anyhow!("password hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::Other(e.into()))?
+}
+
+/// Checks a password against a stored hash, off the async threads.
+pub async fn password_matches(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Generates an RSA-2048 key off the async threads.
+pub async fn generate_key() -> AppResult<PrivateKey> {
+    tokio::task::spawn_blocking(PrivateKey::generate)
+        .await
+        .map_err(|e| AppError::Other(e.into()))?
+        .map_err(|e| AppError::Other(anyhow::anyhow!("key generation failed: {e}")))
+}
+
+fn local_actor(
+    config: &Config,
+    id: i64,
+    kind: &str,
+    username: &str,
+    ap_id: String,
+    public_key_pem: String,
+) -> NewActor {
+    let now = now_ms();
+    NewActor {
+        id,
+        kind: kind.to_owned(),
+        username: username.to_owned(),
+        domain: config.domain.clone(),
+        is_local: true,
+        display_name: String::new(),
+        summary: String::new(),
+        inbox_url: urls::inbox(config, username).to_string(),
+        shared_inbox_url: Some(urls::shared_inbox(config).to_string()),
+        outbox_url: Some(urls::outbox(config, username).to_string()),
+        followers_url: Some(urls::followers(config, username).to_string()),
+        following_url: Some(urls::following(config, username).to_string()),
+        profile_url: Some(urls::profile(config, username).to_string()),
+        avatar_url: None,
+        header_url: None,
+        public_key_id: urls::key_id(&ap_id),
+        public_key_pem,
+        manually_approves: false,
+        discoverable: true,
+        also_known_as: "[]".to_owned(),
+        moved_to: None,
+        ap_id,
+        published_at: now,
+        fetched_at: now,
+    }
+}
+
+/// Creates a local account. The key comes from the pool when there is one ready, so a
+/// sign-up costs one Argon2 hash and a few rows.
+pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow> {
+    let username = Username::parse(&cmd.username)?;
+    if cmd.password.chars().count() < 8 {
+        return Err(AppError::Invalid("password must be at least 8 characters".to_owned()));
+    }
+    if db::actors::by_handle(&state.db, username.as_str(), &state.config.domain).await?.is_some() {
+        return Err(AppError::Conflict(format!("username {} is taken", username.as_str())));
+    }
+    let password_hash = hash_password(cmd.password).await?;
+    let mut tx = state.db.begin().await?;
+    let private_pem = match db::keys::take(&mut tx).await? {
+        Some(pem) => pem,
+        None => generate_key().await?.to_pem(),
+    };
+    let public_pem = PrivateKey::from_pem(&private_pem)
+        .map_err(|e| AppError::Other(anyhow::anyhow!("pooled key unusable: {e}")))?
+        .public_key_pem();
+    let id = state.db.next_id();
+    let ap_id = urls::actor(&state.config, username.as_str()).to_string();
+    let actor = local_actor(&state.config, id, "Person", username.as_str(), ap_id, public_pem);
+    let row = db::actors::upsert(&mut tx, &actor).await.map_err(|e| {
+        if db::is_unique_violation(&e) {
+            AppError::Conflict(format!("username {} is taken", username.as_str()))
+        } else {
+            e.into()
+        }
+    })?;
+    if row.id != id {
+        return Err(AppError::Conflict(format!("username {} is taken", username.as_str())));
+    }
+    db::accounts::insert(
+        &mut tx,
+        &AccountRow {
+            actor_id: id,
+            username: username.as_str().to_owned(),
+            password_hash,
+            private_key_pem: private_pem,
+            is_admin: cmd.admin,
+            email: cmd.email,
+            created_at: now_ms(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.key_pool_wake.notify_one();
+    tracing::info!(actor.ap_id = %row.ap_id, "created local account {}", row.handle());
+    Ok(row)
+}
+
+/// Checks a username and password; returns the actor on success.
+pub async fn authenticate(db: &Db, username: &str, password: &str) -> AppResult<ActorRow> {
+    let fail = || AppError::Unauthorized("invalid username or password".to_owned());
+    let Some(account) = db::accounts::by_username(db, username).await? else {
+        // Hash anyway, so response time does not reveal whether the username exists.
+        let _ = password_matches("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI".to_owned(), password.to_owned()).await;
+        return Err(fail());
+    };
+    if !password_matches(account.password_hash, password.to_owned()).await {
+        return Err(fail());
+    }
+    let actor = db::actors::by_id(db, account.actor_id).await?.ok_or_else(fail)?;
+    if actor.suspended || actor.deleted_at.is_some() {
+        return Err(AppError::Forbidden("account is suspended".to_owned()));
+    }
+    Ok(actor)
+}
+
+/// The instance actor (`/actor`), created on first start with its own key.
+pub async fn ensure_instance_actor(
+    config: &Config,
+    db: &Db,
+) -> anyhow::Result<(ActorRow, Arc<PrivateKey>)> {
+    let ap_id = urls::instance_actor(config).to_string();
+    if let Some(actor) = db::actors::by_ap_id(db, &ap_id).await? {
+        let account = db::accounts::by_actor(db, actor.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("instance actor without key"))?;
+        let key = PrivateKey::from_pem(&account.private_key_pem)?;
+        return Ok((actor, Arc::new(key)));
+    }
+    let key = generate_key().await?;
+    let id = db.next_id();
+    let mut actor =
+        local_actor(config, id, "Application", INSTANCE_USERNAME, ap_id, key.public_key_pem());
+    actor.inbox_url = urls::shared_inbox(config).to_string();
+    actor.outbox_url = None;
+    actor.followers_url = None;
+    actor.following_url = None;
+    actor.discoverable = false;
+    let mut tx = db.begin().await?;
+    let row = db::actors::upsert(&mut tx, &actor).await?;
+    db::accounts::insert(
+        &mut tx,
+        &AccountRow {
+            actor_id: row.id,
+            username: INSTANCE_USERNAME.to_owned(),
+            // Not a valid PHC string: no password ever matches it.
+            password_hash: "!".to_owned(),
+            private_key_pem: key.to_pem(),
+            is_admin: false,
+            email: None,
+            created_at: now_ms(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((row, Arc::new(key)))
+}
+
+/// Username of the instance actor; the dot keeps it out of the user namespace.
+pub const INSTANCE_USERNAME: &str = "instance.actor";
+
+/// Keeps `key_pool_size` RSA keys ready, generating one at a time in the background.
+pub async fn run_key_pool(state: AppState) {
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        let have = db::keys::len(&state.db).await.unwrap_or(i64::MAX);
+        if (have as usize) < state.config.key_pool_size {
+            match generate_key().await {
+                Ok(key) => {
+                    let stored = async {
+                        let mut tx = state.db.begin().await?;
+                        db::keys::push(&mut tx, &key.to_pem()).await?;
+                        tx.commit().await
+                    };
+                    if let Err(e) = stored.await {
+                        tracing::warn!(error = %e, "could not store a pooled key");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "key generation failed"),
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = state.key_pool_wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_checked() {
+        assert_eq!(Username::parse("Alice_1").unwrap().as_str(), "alice_1");
+        for bad in ["", "a b", "a.b", "ålice", &"x".repeat(31)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

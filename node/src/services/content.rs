@@ -1,0 +1,272 @@
+//! Note text: local plain text becomes HTML (links, mentions, hashtags); remote HTML is
+//! sanitised to the small set of tags Mastodon itself keeps.
+
+use std::collections::HashSet;
+
+/// A mention found in local text: `@user` (local) or `@user@host`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MentionToken {
+    /// Username part.
+    pub username: String,
+    /// Host part; `None` for a local mention.
+    pub domain: Option<String>,
+}
+
+impl MentionToken {
+    /// The text as written, without `@` prefix.
+    pub fn acct(&self) -> String {
+        match &self.domain {
+            Some(domain) => format!("{}@{domain}", self.username),
+            None => self.username.clone(),
+        }
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')
+}
+
+/// Mentions and hashtags in local plain text, in order of first appearance.
+pub fn scan(text: &str) -> (Vec<MentionToken>, Vec<String>) {
+    let mut mentions = Vec::new();
+    let mut tags = Vec::new();
+    let mut seen_m = HashSet::new();
+    let mut seen_t = HashSet::new();
+    for token in tokens(text) {
+        match token {
+            Token::Mention(m) if seen_m.insert(m.clone()) => mentions.push(m),
+            Token::Tag(t) if seen_t.insert(t.to_lowercase()) => tags.push(t.to_lowercase()),
+            _ => {}
+        }
+    }
+    (mentions, tags)
+}
+
+enum Token<'a> {
+    Text(&'a str),
+    Link(&'a str),
+    Mention(MentionToken),
+    Tag(String),
+    Newline,
+}
+
+fn tokens(text: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut plain_start = 0;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    let boundary = |i: usize| i == 0 || !is_name_char(text[..i].chars().next_back().unwrap_or(' '));
+    while i < text.len() {
+        let rest = &text[i..];
+        let c = rest.chars().next().unwrap_or(' ');
+        let mut matched: Option<(Token<'_>, usize)> = None;
+        if c == '\n' {
+            matched = Some((Token::Newline, 1));
+        } else if (rest.starts_with("https://") || rest.starts_with("http://")) && boundary(i) {
+            let len = rest
+                .find(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+                .unwrap_or(rest.len());
+            let link = rest[..len].trim_end_matches(['.', ',', ')', '!', '?', ';', ':']);
+            if link.len() > "https://".len() {
+                matched = Some((Token::Link(link), link.len()));
+            }
+        } else if c == '@' && boundary(i) {
+            let name_len = rest[1..].find(|c: char| !is_name_char(c)).unwrap_or(rest.len() - 1);
+            if name_len > 0 {
+                let username = rest[1..1 + name_len].to_owned();
+                let after = &rest[1 + name_len..];
+                let mut consumed = 1 + name_len;
+                let mut domain = None;
+                if let Some(host_rest) = after.strip_prefix('@') {
+                    let host_len =
+                        host_rest.find(|c: char| !is_host_char(c)).unwrap_or(host_rest.len());
+                    let host = host_rest[..host_len].trim_end_matches(['.', ':', '-']);
+                    if host.contains('.') || host.contains(':') || host == "localhost" {
+                        domain = Some(host.to_ascii_lowercase());
+                        consumed += 1 + host.len();
+                    }
+                }
+                matched = Some((Token::Mention(MentionToken { username, domain }), consumed));
+            }
+        } else if c == '#' && boundary(i) {
+            let len = rest[1..].find(|c: char| !is_name_char(c)).unwrap_or(rest.len() - 1);
+            if len > 0 && !rest[1..1 + len].chars().all(|c| c.is_ascii_digit()) {
+                matched = Some((Token::Tag(rest[1..1 + len].to_owned()), 1 + len));
+            }
+        }
+        match matched {
+            Some((token, len)) => {
+                if plain_start < i {
+                    out.push(Token::Text(&text[plain_start..i]));
+                }
+                out.push(token);
+                i += len;
+                plain_start = i;
+            }
+            None => i += c.len_utf8(),
+        }
+    }
+    let _ = bytes;
+    if plain_start < text.len() {
+        out.push(Token::Text(&text[plain_start..]));
+    }
+    out
+}
+
+/// HTML-escapes text.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders local plain text as HTML. `mention_url` maps a mention to the profile URL of the
+/// actor it resolved to (unresolved mentions stay text); `tag_url` gives a hashtag's page.
+pub fn render(
+    text: &str,
+    mention_url: &dyn Fn(&MentionToken) -> Option<String>,
+    tag_url: &dyn Fn(&str) -> String,
+) -> String {
+    let mut paragraphs = Vec::new();
+    for para in text.trim().split("\n\n").filter(|p| !p.trim().is_empty()) {
+        let mut html = String::new();
+        for token in tokens(para.trim_matches('\n')) {
+            match token {
+                Token::Text(t) => html.push_str(&escape(t)),
+                Token::Newline => html.push_str("<br>"),
+                Token::Link(url) => {
+                    let url = escape(url);
+                    html.push_str(&format!(
+                        "<a href=\"{url}\" rel=\"nofollow noopener noreferrer\" target=\"_blank\">{url}</a>"
+                    ));
+                }
+                Token::Mention(m) => match mention_url(&m) {
+                    Some(href) => html.push_str(&format!(
+                        "<span class=\"h-card\"><a href=\"{}\" class=\"u-url mention\">@<span>{}</span></a></span>",
+                        escape(&href),
+                        escape(&m.username)
+                    )),
+                    None => html.push_str(&escape(&format!("@{}", m.acct()))),
+                },
+                Token::Tag(name) => html.push_str(&format!(
+                    "<a href=\"{}\" class=\"mention hashtag\" rel=\"tag\">#<span>{}</span></a>",
+                    escape(&tag_url(&name.to_lowercase())),
+                    escape(&name)
+                )),
+            }
+        }
+        paragraphs.push(format!("<p>{html}</p>"));
+    }
+    paragraphs.concat()
+}
+
+/// Sanitises HTML from another server: keeps text formatting, links and Mastodon's mention
+/// and hashtag markup; drops scripts, styles, images, event handlers and unknown classes.
+pub fn sanitize(html: &str) -> String {
+    let tags: HashSet<&str> = [
+        "p",
+        "br",
+        "a",
+        "span",
+        "strong",
+        "em",
+        "b",
+        "i",
+        "u",
+        "s",
+        "del",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    ]
+    .into_iter()
+    .collect();
+    let classes: HashSet<&str> =
+        ["h-card", "u-url", "mention", "hashtag", "invisible", "ellipsis", "quote-inline"]
+            .into_iter()
+            .collect();
+    ammonia::Builder::default()
+        .tags(tags)
+        .add_tag_attributes("a", ["href"])
+        .allowed_classes([("a", classes.clone()), ("span", classes)].into_iter().collect())
+        .link_rel(Some("nofollow noopener noreferrer"))
+        .url_schemes(["http", "https"].into_iter().collect())
+        .clean(html)
+        .to_string()
+}
+
+/// Plain text of a note's HTML (for search results, notifications and the like).
+pub fn to_text(html: &str) -> String {
+    let with_breaks = html.replace("<br>", "\n").replace("</p><p>", "\n\n");
+    let cleaned = ammonia::Builder::empty().clean(&with_breaks).to_string();
+    cleaned
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_mentions_and_tags() {
+        let (mentions, tags) =
+            scan("hi @bob and @carol@b.example:8081, see #Travel #travel #123 mail@x.y");
+        assert_eq!(mentions.len(), 2);
+        assert_eq!(mentions[0], MentionToken { username: "bob".into(), domain: None });
+        assert_eq!(mentions[1].domain.as_deref(), Some("b.example:8081"));
+        assert_eq!(tags, vec!["travel"]);
+    }
+
+    #[test]
+    fn render_escapes_and_links() {
+        let html = render(
+            "<b>hi</b> @bob #Tea\nhttps://x.example/a.\n\nbye",
+            &|m| (m.username == "bob").then(|| "https://a.example/@bob".to_owned()),
+            &|t| format!("https://a.example/tags/{t}"),
+        );
+        assert!(html.starts_with("<p>&lt;b&gt;hi&lt;/b&gt; <span class=\"h-card\">"), "{html}");
+        assert!(html.contains("href=\"https://a.example/tags/tea\""), "{html}");
+        assert!(html.contains("<br><a href=\"https://x.example/a\""), "{html}");
+        assert!(html.ends_with("</a>.</p><p>bye</p>"), "{html}");
+    }
+
+    #[test]
+    fn sanitize_strips_dangerous_markup() {
+        let dirty = r#"<p onclick="x()">hi <script>alert(1)</script><a href="javascript:x" class="evil mention">l</a><img src=x onerror=y><span class="h-card">ok</span></p>"#;
+        let clean = sanitize(dirty);
+        assert!(
+            !clean.contains("script") && !clean.contains("onclick") && !clean.contains("img"),
+            "{clean}"
+        );
+        assert!(!clean.contains("javascript"), "{clean}");
+        assert!(clean.contains("class=\"mention\""), "{clean}");
+        assert!(clean.contains("<span class=\"h-card\">ok</span>"), "{clean}");
+        assert_eq!(to_text("<p>a &amp; b</p><p>c<br>d</p>"), "a & b\n\nc\nd");
+    }
+}

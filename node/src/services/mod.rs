@@ -1,0 +1,8 @@
+//! Use cases: what the node does, whichever way the request arrived (client API, inbox, CLI).
+
+pub mod accounts;
+pub mod content;
+pub mod follows;
+pub mod interactions;
+pub mod notes;
+pub mod tokens;

@@ -1,0 +1,112 @@
+//! `AppState`: everything a request or a worker needs, cheap to clone. No process globals,
+//! so several nodes can run in one process (the federation tests do).
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use ferry_protocol::signatures::PrivateKey;
+use tokio::sync::{Notify, watch};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::federation::fetch::SignerKey;
+
+/// The node's shared state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What `AppState` holds.
+pub struct Inner {
+    /// Validated configuration.
+    pub config: Config,
+    /// The database.
+    pub db: Db,
+    /// HTTP client for deliveries (no redirects, private addresses refused outside dev mode).
+    pub http: reqwest::Client,
+    /// The instance actor's id and key, used to sign fetches.
+    pub instance: InstanceKey,
+    /// Parsed keys, so each is decoded once.
+    pub keys: KeyCache,
+    /// Woken when new deliveries are queued.
+    pub delivery_wake: Notify,
+    /// Woken when a pooled key was used.
+    pub key_pool_wake: Notify,
+    /// Flips to true when the node shuts down.
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// The instance actor's signing identity.
+#[derive(Clone)]
+pub struct InstanceKey {
+    /// Its actor id.
+    pub actor_id: i64,
+    /// Its key id (`…/actor#main-key`).
+    pub key_id: String,
+    /// Its private key.
+    pub key: Arc<PrivateKey>,
+}
+
+/// Caches of parsed RSA keys: remote public keys by key id, local private keys by actor id.
+#[derive(Default)]
+pub struct KeyCache {
+    public: Mutex<HashMap<String, SignerKey>>,
+    private: Mutex<HashMap<i64, Arc<PrivateKey>>>,
+}
+
+/// Entries kept before a cache is emptied and starts over; simple and bounded.
+const KEY_CACHE_LIMIT: usize = 50_000;
+
+impl KeyCache {
+    /// A cached public key.
+    pub fn public(&self, key_id: &str) -> Option<SignerKey> {
+        self.public.lock().expect("key cache lock").get(key_id).cloned()
+    }
+
+    /// Caches a public key.
+    pub fn put_public(&self, key_id: &str, key: SignerKey) {
+        let mut map = self.public.lock().expect("key cache lock");
+        if map.len() >= KEY_CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(key_id.to_owned(), key);
+    }
+
+    /// Drops a public key (it failed to verify; the actor may have rotated it).
+    pub fn forget_public(&self, key_id: &str) {
+        self.public.lock().expect("key cache lock").remove(key_id);
+    }
+
+    /// A local actor's private key, parsed from `pem` on first use.
+    pub fn private(
+        &self,
+        actor_id: i64,
+        pem: &str,
+    ) -> Result<Arc<PrivateKey>, ferry_protocol::signatures::SignatureError> {
+        if let Some(key) = self.private.lock().expect("key cache lock").get(&actor_id) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(PrivateKey::from_pem(pem)?);
+        let mut map = self.private.lock().expect("key cache lock");
+        if map.len() >= KEY_CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(actor_id, key.clone());
+        Ok(key)
+    }
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
