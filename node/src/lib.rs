@@ -59,6 +59,12 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        Server::from_listener(config, listener).await
+    }
+
+    /// Like `build`, on a listener the caller bound (tests bind port 0 first, then name the
+    /// node after the port they got).
+    pub async fn from_listener(config: Config, listener: TcpListener) -> anyhow::Result<Server> {
         let state = open_state(config).await?;
         let federation = federation::federation_config(state.clone()).await?;
         Ok(Server { listener, state, federation })

@@ -68,8 +68,11 @@ async fn main() -> anyhow::Result<()> {
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
-            // Refused at start, naming the key, before anything else happens.
-            eprintln!("ferry: {e}");
+            // Refused at start, naming the key, before logging exists: stderr is the only channel.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("ferry: {e}");
+            }
             std::process::exit(2);
         }
     };

@@ -249,7 +249,7 @@ pub async fn statuses(state: &AppState, notes: &[NoteRow], viewer: i64) -> AppRe
             "spoiler_text": n.summary,
             "language": n.language,
             "in_reply_to_id": n.in_reply_to_id.map(|id| id.to_string()),
-            "in_reply_to_account_id": n.in_reply_to_id.and_then(|p| parent_authors.get(&p)).map(|a| a.to_string()),
+            "in_reply_to_account_id": n.in_reply_to_id.and_then(|p| parent_authors.get(&p)).map(std::string::ToString::to_string),
             "reblog": Value::Null,
             "replies_count": replies,
             "reblogs_count": boosts,

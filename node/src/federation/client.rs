@@ -138,30 +138,6 @@ fn is_public_ip(ip: IpAddr) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_targets_are_refused_outside_dev_mode() {
-        for bad in [
-            "http://example.com/inbox",
-            "https://127.0.0.1/inbox",
-            "https://10.1.2.3/inbox",
-            "https://[::1]/inbox",
-            "https://192.168.0.1/",
-            "https://localhost/inbox",
-            "https://[::ffff:127.0.0.1]/",
-            "ftp://example.com/",
-        ] {
-            assert!(check_target(&Url::parse(bad).unwrap(), false).is_err(), "{bad}");
-        }
-        assert!(check_target(&Url::parse("https://example.com/inbox").unwrap(), false).is_ok());
-        assert!(check_target(&Url::parse("https://8.8.8.8/inbox").unwrap(), false).is_ok());
-        assert!(check_target(&Url::parse("http://127.0.0.1:8081/inbox").unwrap(), true).is_ok());
-    }
-}
-
 /// Reads a response body, failing once it passes `max` bytes (a hostile server cannot make
 /// us buffer an endless body).
 pub async fn read_limited(
@@ -187,4 +163,28 @@ pub async fn read_limited(
         }
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_targets_are_refused_outside_dev_mode() {
+        for bad in [
+            "http://example.com/inbox",
+            "https://127.0.0.1/inbox",
+            "https://10.1.2.3/inbox",
+            "https://[::1]/inbox",
+            "https://192.168.0.1/",
+            "https://localhost/inbox",
+            "https://[::ffff:127.0.0.1]/",
+            "ftp://example.com/",
+        ] {
+            assert!(check_target(&Url::parse(bad).unwrap(), false).is_err(), "{bad}");
+        }
+        assert!(check_target(&Url::parse("https://example.com/inbox").unwrap(), false).is_ok());
+        assert!(check_target(&Url::parse("https://8.8.8.8/inbox").unwrap(), false).is_ok());
+        assert!(check_target(&Url::parse("http://127.0.0.1:8081/inbox").unwrap(), true).is_ok());
+    }
 }

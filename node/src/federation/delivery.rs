@@ -69,11 +69,11 @@ impl Windows {
 
     fn grow(&self, domain: &str) {
         let mut map = self.map.lock().expect("windows lock");
-        if let Some(w) = map.get_mut(domain) {
-            if w.limit < self.max {
-                w.limit += 1;
-                w.permits.add_permits(1);
-            }
+        if let Some(w) = map.get_mut(domain)
+            && w.limit < self.max
+        {
+            w.limit += 1;
+            w.permits.add_permits(1);
         }
     }
 
@@ -353,16 +353,16 @@ async fn retry(
         tracing::warn!(error = %e, "could not reschedule a delivery");
     }
     if server_down {
-        if let Ok(failures) = db::deliveries::domain_failed(&state.db, &delivery.domain).await {
-            if failures >= DOMAIN_FAILURE_THRESHOLD {
-                let pause = backoff(state, failures - DOMAIN_FAILURE_THRESHOLD);
-                let _ = db::deliveries::domain_backoff(
-                    &state.db,
-                    &delivery.domain,
-                    now + pause.as_millis() as i64,
-                )
-                .await;
-            }
+        if let Ok(failures) = db::deliveries::domain_failed(&state.db, &delivery.domain).await
+            && failures >= DOMAIN_FAILURE_THRESHOLD
+        {
+            let pause = backoff(state, failures - DOMAIN_FAILURE_THRESHOLD);
+            let _ = db::deliveries::domain_backoff(
+                &state.db,
+                &delivery.domain,
+                now + pause.as_millis() as i64,
+            )
+            .await;
         }
     } else if let Some(pause) = retry_after {
         let _ = db::deliveries::domain_backoff(

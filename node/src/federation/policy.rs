@@ -12,10 +12,10 @@ use crate::federation::activities::AnyActivity;
 
 /// Refuses the activity if the node's policy says so.
 pub async fn check(data: &Data, activity: &AnyActivity) -> AppResult<()> {
-    if let Some(actor) = db::actors::by_ap_id(&data.db, activity.actor().as_str()).await? {
-        if actor.suspended {
-            return Err(AppError::Forbidden(format!("{} is suspended on this node", actor.ap_id)));
-        }
+    if let Some(actor) = db::actors::by_ap_id(&data.db, activity.actor().as_str()).await?
+        && actor.suspended
+    {
+        return Err(AppError::Forbidden(format!("{} is suspended on this node", actor.ap_id)));
     }
     Ok(())
 }

@@ -176,12 +176,11 @@ async fn find_follow(
         }
         return Ok(row);
     }
-    if let Some(follower_ap_id) = follower_ap_id {
-        if let Some(follower) = db::actors::by_ap_id(&state.db, follower_ap_id).await? {
-            if let Some(row) = db::follows::by_pair(&state.db, follower.id, followee.id).await? {
-                return Ok(row);
-            }
-        }
+    if let Some(follower_ap_id) = follower_ap_id
+        && let Some(follower) = db::actors::by_ap_id(&state.db, follower_ap_id).await?
+        && let Some(row) = db::follows::by_pair(&state.db, follower.id, followee.id).await?
+    {
+        return Ok(row);
     }
     Err(AppError::NotFound(format!("no follow {follow_ap_id}")))
 }

@@ -117,10 +117,10 @@ pub async fn create(data: &Data, cmd: CreateNote) -> AppResult<NoteRow> {
     if cmd.media_ids.len() > MAX_MEDIA {
         return Err(AppError::Invalid(format!("at most {MAX_MEDIA} attachments")));
     }
-    if let Some(lang) = &cmd.language {
-        if !valid_language(lang) {
-            return Err(AppError::Invalid(format!("invalid language tag {lang:?}")));
-        }
+    if let Some(lang) = &cmd.language
+        && !valid_language(lang)
+    {
+        return Err(AppError::Invalid(format!("invalid language tag {lang:?}")));
     }
     if cmd.author.moved_to.is_some() {
         return Err(AppError::Forbidden("this account has moved and is read-only".to_owned()));
@@ -174,10 +174,11 @@ pub async fn create(data: &Data, cmd: CreateNote) -> AppResult<NoteRow> {
     }
     // The parent's author is addressed even when not mentioned in the text.
     let mut parent_author = None;
-    if let Some(p) = &parent {
-        if !mentioned.iter().any(|(_, a)| a.id == p.author_id) && p.author_id != cmd.author.id {
-            parent_author = db::actors::by_id(&data.db, p.author_id).await?;
-        }
+    if let Some(p) = &parent
+        && !mentioned.iter().any(|(_, a)| a.id == p.author_id)
+        && p.author_id != cmd.author.id
+    {
+        parent_author = db::actors::by_id(&data.db, p.author_id).await?;
     }
     let html = content::render(
         text,

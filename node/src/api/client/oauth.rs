@@ -258,12 +258,12 @@ async fn revoke(data: Data, Body(form): Body<RevokeForm>) -> Result<Json<Value>,
     };
     let app = app_of(&data, &as_token_form).await?;
     let token = form.token.ok_or_else(|| AppError::BadRequest("token is required".to_owned()))?;
-    if let Some(row) = db::oauth::token_by_hash(&data.db, &hash_secret(&token)).await? {
-        if row.app_id == Some(app.id) {
-            let mut tx = data.db.begin().await?;
-            db::oauth::revoke(&mut tx, row.id).await?;
-            tx.commit().await?;
-        }
+    if let Some(row) = db::oauth::token_by_hash(&data.db, &hash_secret(&token)).await?
+        && row.app_id == Some(app.id)
+    {
+        let mut tx = data.db.begin().await?;
+        db::oauth::revoke(&mut tx, row.id).await?;
+        tx.commit().await?;
     }
     // RFC 7009: unknown tokens are not an error.
     Ok(Json(json!({})))
@@ -342,9 +342,8 @@ async fn authorize(data: Data, Body(params): Body<AuthorizeParams>) -> Result<Re
     let (Some(username), Some(password)) = (&params.username, &params.password) else {
         return Ok(login_page(&app, &params, Some("Enter your username and password.")));
     };
-    let actor = match authenticate(&data.db, username, password).await {
-        Ok(actor) => actor,
-        Err(_) => return Ok(login_page(&app, &params, Some("Invalid username or password."))),
+    let Ok(actor) = authenticate(&data.db, username, password).await else {
+        return Ok(login_page(&app, &params, Some("Invalid username or password.")));
     };
     let code = secret();
     let mut tx = data.db.begin().await?;

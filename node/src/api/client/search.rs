@@ -58,7 +58,7 @@ async fn search(
         };
         match found {
             Some(Resolved::Actor(actor)) if wants("accounts") => {
-                accounts.push(views::account(&data, &actor).await?)
+                accounts.push(views::account(&data, &actor).await?);
             }
             Some(Resolved::Note(note))
                 if wants("statuses")

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::extract::OriginalUri;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,11 +15,6 @@ pub(super) fn routes() -> Router {
     Router::new().route("/inbox", post(inbox)).route("/users/{username}/inbox", post(inbox))
 }
 
-/// The body limit is applied by `api::router` (configurable, 1 MiB by default).
-pub(crate) fn body_limit(bytes: usize) -> DefaultBodyLimit {
-    DefaultBodyLimit::max(bytes)
-}
-
 async fn inbox(
     data: Data,
     OriginalUri(uri): OriginalUri,
@@ -27,7 +22,8 @@ async fn inbox(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body.map_err(|e| AppError::TooLarge(format!("inbox body: {}", e.body_text())))?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/inbox").to_owned();
+    let path =
+        uri.path_and_query().map(http::uri::PathAndQuery::as_str).unwrap_or("/inbox").to_owned();
     receive(&data, InboxPost { path_and_query: &path, headers: &headers, body: &body }).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -94,7 +94,7 @@ pub fn to_person(row: &ActorRow) -> Result<Person, AppError> {
 /// The row form of a fetched remote actor (a new id; kept on refresh by the upsert).
 pub fn from_person(person: &Person, id: i64) -> NewActor {
     let now = now_ms();
-    let kind = serde_json::to_value(&person.kind)
+    let kind = serde_json::to_value(person.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "Person".to_owned());

@@ -24,13 +24,13 @@ fn follower_of(object: &ObjectOrId<Follow>) -> Option<&str> {
 /// A remote actor accepted a local actor's follow request.
 pub async fn accept(data: &Data, accept: Accept) -> AppResult<()> {
     let followee = actor(data, &accept.actor).await?;
-    if let Some(inner) = accept.object.object() {
-        if inner.object != accept.actor {
-            return Err(AppError::Forbidden(format!(
-                "{} cannot accept a follow of {}",
-                accept.actor, inner.object
-            )));
-        }
+    if let Some(inner) = accept.object.object()
+        && inner.object != accept.actor
+    {
+        return Err(AppError::Forbidden(format!(
+            "{} cannot accept a follow of {}",
+            accept.actor, inner.object
+        )));
     }
     services::follows::remote_accepted(
         data,

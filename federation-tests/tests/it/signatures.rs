@@ -1,0 +1,133 @@
+//! Inbound signatures over real HTTP: a valid request is accepted; a tampered body, a wrong
+//! key, a stale date and a replay change nothing.
+
+use std::time::{Duration, SystemTime};
+
+use ferry_federation_tests::{TestNode, eventually};
+use ferry_node::db;
+use ferry_protocol::signatures::{PrivateKey, sign_request};
+use serde_json::{Value, json};
+use url::Url;
+
+/// POSTs `body` to `inbox` signed with `key` under `key_id`, dated `date`.
+async fn post_signed(
+    inbox: &str,
+    body: &[u8],
+    key_id: &str,
+    key: &PrivateKey,
+    date: SystemTime,
+    tamper: Option<&[u8]>,
+) -> (u16, Value) {
+    let url = Url::parse(inbox).unwrap();
+    let signed = sign_request("POST", &url, Some(body), key_id, key, date);
+    let res = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/activity+json")
+        .header("Date", signed.date)
+        .header("Digest", signed.digest.unwrap())
+        .header("Signature", signed.signature)
+        .body(tamper.unwrap_or(body).to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn create(a: &TestNode, n: u32, text: &str) -> Vec<u8> {
+    let actor = format!("{}/users/alice", a.base);
+    serde_json::to_vec(&json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/notes/{n}/activity", a.base),
+        "type": "Create",
+        "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": {
+            "id": format!("{}/notes/{n}", a.base),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": format!("<p>{text}</p>"),
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "published": "2026-11-21T10:00:00Z"
+        }
+    }))
+    .unwrap()
+}
+
+async fn stored_notes(node: &TestNode) -> i64 {
+    let state = node.state();
+    db::actors::counts(&state.db, 0).await.unwrap();
+    let rows = db::notes::public(
+        &state.db,
+        Some(false),
+        &db::notes::Page { max_id: None, since_id: None, min_id: None, limit: 100 },
+    )
+    .await
+    .unwrap();
+    rows.len() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_and_replayed_requests_change_nothing() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    a.create_user("alice").await;
+    b.create_user("bob").await;
+    // alice's real key, read from A's database: the test plays A's role on the wire.
+    let account = db::accounts::by_username(&a.state().db, "alice").await.unwrap().unwrap();
+    let key = PrivateKey::from_pem(&account.private_key_pem).unwrap();
+    let key_id = format!("{}/users/alice#main-key", a.base);
+    let inbox = format!("{}/inbox", b.base);
+    let now = SystemTime::now();
+
+    let body = create(&a, 1, "tampered");
+    let (status, error) =
+        post_signed(&inbox, &body, &key_id, &key, now, Some(&create(&a, 1, "changed!"))).await;
+    assert_eq!(status, 401, "tampered body: {error}");
+    assert!(error["error"].as_str().unwrap().contains("signature"), "{error}");
+
+    let stranger = PrivateKey::generate().unwrap();
+    let (status, error) =
+        post_signed(&inbox, &create(&a, 2, "wrong key"), &key_id, &stranger, now, None).await;
+    assert_eq!(status, 401, "wrong key: {error}");
+
+    let stale = now - Duration::from_secs(13 * 3600);
+    let (status, error) =
+        post_signed(&inbox, &create(&a, 3, "stale"), &key_id, &key, stale, None).await;
+    assert_eq!(status, 401, "stale date: {error}");
+
+    let (status, error) = reqwest::Client::new()
+        .post(&inbox)
+        .body(create(&a, 4, "unsigned"))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .map(|(s, _)| (s, ()))
+        .unwrap();
+    assert_eq!(status, 401, "unsigned: {error:?}");
+    assert_eq!(stored_notes(&b).await, 0, "nothing stored from bad requests");
+
+    let body = create(&a, 5, "genuine");
+    let (status, answer) = post_signed(&inbox, &body, &key_id, &key, now, None).await;
+    assert_eq!(status, 202, "valid request: {answer}");
+    eventually("genuine note stored", 10, || async { (stored_notes(&b).await == 1).then_some(()) })
+        .await;
+    // The same activity again (a replay): accepted, and nothing changes.
+    let (status, _) = post_signed(&inbox, &body, &key_id, &key, now, None).await;
+    assert_eq!(status, 202);
+    assert_eq!(stored_notes(&b).await, 1);
+
+    // Malformed JSON and unknown types get a clear 4xx.
+    let (status, error) = post_signed(&inbox, b"{not json", &key_id, &key, now, None).await;
+    assert_eq!(status, 400, "{error}");
+    let odd = serde_json::to_vec(&json!({ "id": format!("{}/x/1", a.base), "type": "Wiggle", "actor": format!("{}/users/alice", a.base) })).unwrap();
+    let (status, error) = post_signed(&inbox, &odd, &key_id, &key, now, None).await;
+    assert_eq!(status, 422, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("Wiggle"), "{error}");
+    // Oversized bodies are refused before anything is parsed.
+    let huge = vec![b' '; 2 << 20];
+    let (status, _) = post_signed(&inbox, &huge, &key_id, &key, now, None).await;
+    assert_eq!(status, 413);
+    a.stop();
+    b.stop();
+}
