@@ -3,5 +3,6 @@
 // Test helpers outside #[test] functions: a panic with the value is the useful report.
 #![allow(clippy::unwrap_used)]
 
+mod crash;
 mod scenario;
 mod signatures;
