@@ -196,13 +196,29 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<Vec<ActorRow>, sqlx::Error> 
         .await)
 }
 
-/// Marks an actor deleted and suspended (remote `Delete(Person)`).
+/// Marks an actor deleted (remote `Delete(Person)`): its notes leave every timeline and its
+/// follows end, both ways.
 pub async fn mark_deleted(tx: &mut Tx, id: i64, at: i64) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE actors SET deleted_at = $1, suspended = TRUE WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(conn)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "DELETE FROM home_feed WHERE note_id IN (SELECT id FROM notes WHERE author_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE notes SET deleted_at = $1 WHERE author_id = $2 AND deleted_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM follows WHERE follower_id = $1 OR followee_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
             .await
             .map(|_| ())
     })
@@ -237,10 +253,13 @@ pub async fn count_local(db: &Db) -> Result<i64, sqlx::Error> {
 pub async fn search(db: &Db, prefix: &str, limit: i64) -> Result<Vec<ActorRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM actors WHERE deleted_at IS NULL
-           AND (LOWER(username) LIKE $1 OR LOWER(display_name) LIKE $1)
+           AND (LOWER(username) LIKE $1 ESCAPE '\\' OR LOWER(display_name) LIKE $1 ESCAPE '\\')
          ORDER BY is_local DESC, id LIMIT $2"
     );
-    let pattern = format!("{}%", prefix.to_lowercase().replace(['%', '_'], ""));
+    // `%`, `_` and `\` are matched literally: usernames contain underscores.
+    let escaped =
+        prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let pattern = format!("{escaped}%");
     on_db!(db, |pool| {
         sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
             .bind(&pattern)

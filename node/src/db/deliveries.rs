@@ -250,12 +250,16 @@ pub async fn domain_failed(db: &Db, domain: &str) -> Result<i32, sqlx::Error> {
 pub async fn domain_backoff(db: &Db, domain: &str, until: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, |conn| {
-        sqlx::query("UPDATE domains SET backoff_until = $1 WHERE domain = $2")
-            .bind(until)
-            .bind(domain)
-            .execute(conn)
-            .await
-            .map(|_| ())
+        // An upsert: a server that answered 429 may never have failed before.
+        sqlx::query(
+            "INSERT INTO domains (domain, backoff_until) VALUES ($2, $1)
+             ON CONFLICT (domain) DO UPDATE SET backoff_until = $1",
+        )
+        .bind(until)
+        .bind(domain)
+        .execute(conn)
+        .await
+        .map(|_| ())
     })?;
     tx.commit().await
 }

@@ -15,11 +15,15 @@ pub async fn push(tx: &mut Tx, private_key_pem: &str) -> Result<(), sqlx::Error>
 
 /// Takes one key out of the pool, inside the caller's transaction.
 pub async fn take(tx: &mut Tx) -> Result<Option<String>, sqlx::Error> {
-    // DELETE … RETURNING on the oldest row; inside a transaction, so two sign-ups never
-    // share a key (PostgreSQL: the row lock makes the second wait and retry on none).
-    const SQL: &str = "DELETE FROM key_pool WHERE id = (SELECT MIN(id) FROM key_pool)
-                       RETURNING private_key_pem";
-    on_tx!(tx, |conn| sqlx::query_scalar::<_, String>(SQL).fetch_optional(conn).await)
+    // PostgreSQL: skip a row another sign-up holds instead of waiting for it and finding it
+    // gone. SQLite has one writer, so no row is ever held.
+    const SQL: &str =
+        "DELETE FROM key_pool WHERE id = (SELECT MIN(id) FROM key_pool) RETURNING private_key_pem";
+    const SQL_PG: &str = "DELETE FROM key_pool WHERE id = (SELECT id FROM key_pool ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING private_key_pem";
+    match tx {
+        Tx::Sqlite(t) => sqlx::query_scalar::<_, String>(SQL).fetch_optional(&mut **t).await,
+        Tx::Postgres(t) => sqlx::query_scalar::<_, String>(SQL_PG).fetch_optional(&mut **t).await,
+    }
 }
 
 /// Keys waiting in the pool.

@@ -1,0 +1,1055 @@
+//! Storage tests: every query function against every backend (`support::backends`), through
+//! the same `Db` API the services use. Each assertion names the backend.
+
+use ferry_node::db::deliveries::{self, ClaimedDelivery};
+use ferry_node::db::favourites::{self, FavouriteRow};
+use ferry_node::db::notes::{self, NoteRow, Page};
+use ferry_node::db::notifications::{self, NotificationRow};
+use ferry_node::db::oauth::{self, AppRow, CodeRow, TokenRow};
+use ferry_node::db::{Backend, Db, actors, feed, follows, keys, received};
+use ferry_node::ids::now_ms;
+
+use crate::support::{
+    LOCAL_DOMAIN, backends, count_rows, follow, insert_note, local_account, new_actor, new_note,
+    remote_actor, upsert_actor,
+};
+
+/// A page with only a limit.
+fn newest(limit: i64) -> Page {
+    Page { max_id: None, since_id: None, min_id: None, limit }
+}
+
+fn ids(rows: &[NoteRow]) -> Vec<i64> {
+    rows.iter().map(|n| n.id).collect()
+}
+
+async fn fan_out(db: &Db, note: &NoteRow) -> u64 {
+    let mut tx = db.begin().await.expect("begin");
+    let n = feed::fan_out(&mut tx, note).await.expect("feed::fan_out");
+    tx.commit().await.expect("commit");
+    n
+}
+
+async fn home(db: &Db, account: i64, page: &Page) -> Vec<i64> {
+    ids(&feed::home(db, account, page).await.expect("feed::home"))
+}
+
+async fn public(db: &Db, local: Option<bool>, page: &Page) -> Vec<i64> {
+    ids(&notes::public(db, local, page).await.expect("notes::public"))
+}
+
+async fn mention(db: &Db, note: &NoteRow, actors: &[i64]) {
+    let mut tx = db.begin().await.expect("begin");
+    notes::insert_mentions(&mut tx, note.id, actors).await.expect("insert_mentions");
+    tx.commit().await.expect("commit");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations and actors
+
+#[tokio::test]
+async fn migrations_apply_twice_on_the_same_database() {
+    let backends = backends().await;
+    for ((name, first), (_, url)) in backends.iter().zip(backends.urls()) {
+        let alice = local_account(&first, "alice").await;
+        // A restart opens the same database again: migrations already applied must be
+        // recognised, not re-run or rejected.
+        let again = Db::connect(url)
+            .await
+            .unwrap_or_else(|err| panic!("{name}: second connect to the same database: {err}"));
+        let seen = actors::by_id(&again, alice.id).await.expect("by_id");
+        assert_eq!(
+            seen.map(|a| a.ap_id),
+            Some(alice.ap_id.clone()),
+            "{name}: rows survive a second connect"
+        );
+        // And the second handle can write.
+        let bob = local_account(&again, "bob").await;
+        assert!(actors::by_id(&first, bob.id).await.expect("by_id").is_some(), "{name}");
+        again.close().await;
+    }
+}
+
+#[tokio::test]
+async fn actor_upsert_is_idempotent_on_ap_id_and_keeps_the_id() {
+    for (name, db) in backends().await.iter() {
+        let mut actor = new_actor(&db, "Alice", "remote.example");
+        let first = upsert_actor(&db, &actor).await;
+        assert_eq!(first.id, actor.id, "{name}: a new actor keeps the id it was given");
+
+        // A refetch mints a new id and brings new fields; the stored id must not change.
+        actor.id = db.next_id();
+        actor.display_name = "Alice Refetched".to_owned();
+        actor.shared_inbox_url = Some("https://remote.example/inbox".to_owned());
+        let second = upsert_actor(&db, &actor).await;
+        assert_eq!(second.id, first.id, "{name}: upsert on a known ap_id keeps the id");
+        assert_eq!(second.display_name, "Alice Refetched", "{name}: upsert refreshes fields");
+        assert_eq!(second.delivery_inbox(), "https://remote.example/inbox", "{name}");
+
+        let stored = actors::by_ap_id(&db, &actor.ap_id).await.expect("by_ap_id");
+        assert_eq!(stored.map(|a| a.id), Some(first.id), "{name}: one row per ap_id");
+        assert!(
+            actors::by_id(&db, actor.id).await.expect("by_id").is_none(),
+            "{name}: the refetch's id was not stored"
+        );
+
+        for username in ["alice", "ALICE", "Alice", "aLiCe"] {
+            let found =
+                actors::by_handle(&db, username, "remote.example").await.expect("by_handle");
+            assert_eq!(found.map(|a| a.id), Some(first.id), "{name}: by_handle({username})");
+        }
+        let elsewhere = actors::by_handle(&db, "alice", "other.example").await.expect("by_handle");
+        assert!(elsewhere.is_none(), "{name}: by_handle matches the domain too");
+        let local = actors::by_handle(&db, "alice", LOCAL_DOMAIN).await.expect("by_handle");
+        assert!(local.is_none(), "{name}: a remote alice is not the local one");
+    }
+}
+
+#[tokio::test]
+async fn account_search_matches_usernames_with_underscores() {
+    for (name, db) in backends().await.iter() {
+        let john = local_account(&db, "john_doe").await;
+        local_account(&db, "johndoe2").await;
+        for prefix in ["john_", "john_d", "JOHN_DOE"] {
+            let found = actors::search(&db, prefix, 10).await.expect("search");
+            let usernames: Vec<&str> = found.iter().map(|a| a.username.as_str()).collect();
+            assert_eq!(usernames, vec![john.username.as_str()], "{name}: search({prefix})");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_actors_notes_leave_timelines_and_its_follows_end() {
+    for (name, db) in backends().await.iter() {
+        let bob = local_account(&db, "bob").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        follow(&db, &bob, &dave, true).await;
+        follow(&db, &dave, &bob, true).await;
+        let note = insert_note(&db, &new_note(&db, &dave, "public")).await;
+        fan_out(&db, &note).await;
+
+        // What `federation::receive::note::delete` does for a `Delete` of the actor itself.
+        let mut tx = db.begin().await.expect("begin");
+        actors::mark_deleted(&mut tx, dave.id, now_ms()).await.expect("mark_deleted");
+        tx.commit().await.expect("commit");
+
+        assert!(public(&db, None, &newest(20)).await.is_empty(), "{name}: public timeline");
+        assert!(home(&db, bob.id, &newest(20)).await.is_empty(), "{name}: home feed");
+        assert!(!notes::is_visible(&db, note.id, 0).await.expect("is_visible"), "{name}");
+        let counts = actors::counts(&db, bob.id).await.expect("counts");
+        assert_eq!((counts.followers, counts.following), (0, 0), "{name}: follows end");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Follows
+
+#[tokio::test]
+async fn follow_upsert_by_pair_accept_and_delete() {
+    for (name, db) in backends().await.iter() {
+        let bob = local_account(&db, "bob").await;
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+
+        let pending = follow(&db, &alice, &bob, false).await;
+        let by_pair = follows::by_pair(&db, alice.id, bob.id).await.expect("by_pair");
+        let by_pair = by_pair.unwrap_or_else(|| panic!("{name}: follow stored"));
+        assert_eq!(by_pair.id, pending.id, "{name}");
+        assert!(!by_pair.accepted, "{name}: a follow request starts pending");
+        assert!(
+            follows::by_pair(&db, bob.id, alice.id).await.expect("by_pair").is_none(),
+            "{name}: by_pair is directional"
+        );
+
+        // A repeated Follow keeps the row but takes the newest activity id.
+        let repeat = follow(&db, &alice, &bob, false).await;
+        assert_eq!(repeat.id, pending.id, "{name}: a repeated Follow keeps the row id");
+        assert_ne!(repeat.ap_id, pending.ap_id, "{name}: a repeated Follow takes the new ap_id");
+        assert!(
+            follows::by_ap_id(&db, &repeat.ap_id).await.expect("by_ap_id").is_some(),
+            "{name}: the newest Follow id finds the row"
+        );
+
+        let mut tx = db.begin().await.expect("begin");
+        follows::accept(&mut tx, pending.id).await.expect("accept");
+        tx.commit().await.expect("commit");
+        let accepted = follows::by_pair(&db, alice.id, bob.id).await.expect("by_pair");
+        assert_eq!(accepted.map(|f| f.accepted), Some(true), "{name}: accept");
+
+        // A Follow repeated after the Accept must not turn the follow back into a request.
+        let again = follow(&db, &alice, &bob, false).await;
+        assert!(again.accepted, "{name}: a repeated Follow keeps the accepted state");
+
+        let counts = actors::counts(&db, bob.id).await.expect("counts");
+        assert_eq!((counts.followers, counts.following), (1, 0), "{name}: counts");
+
+        let mut tx = db.begin().await.expect("begin");
+        let removed = follows::delete(&mut tx, alice.id, bob.id).await.expect("delete");
+        let removed_again = follows::delete(&mut tx, alice.id, bob.id).await.expect("delete");
+        tx.commit().await.expect("commit");
+        assert_eq!(removed.map(|f| f.id), Some(pending.id), "{name}: delete returns the row");
+        assert!(removed_again.is_none(), "{name}: a second delete finds nothing");
+        assert!(
+            follows::by_pair(&db, alice.id, bob.id).await.expect("by_pair").is_none(),
+            "{name}: deleted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn remote_follower_inboxes_share_inboxes_and_skip_local_and_pending_followers() {
+    for (name, db) in backends().await.iter() {
+        let bob = local_account(&db, "bob").await;
+        let shared = "https://one.example/inbox";
+        // Three accepted followers on one server with a shared inbox: one delivery.
+        for user in ["a1", "a2", "a3"] {
+            let actor = remote_actor(&db, user, "one.example", Some(shared)).await;
+            follow(&db, &actor, &bob, true).await;
+        }
+        // Two accepted followers on a server without shared inboxes: one each.
+        let b1 = remote_actor(&db, "b1", "two.example", None).await;
+        let b2 = remote_actor(&db, "b2", "two.example", None).await;
+        follow(&db, &b1, &bob, true).await;
+        follow(&db, &b2, &bob, true).await;
+        // Pending remote follower, on its own server: nothing goes there.
+        let pending = remote_actor(&db, "c1", "three.example", None).await;
+        follow(&db, &pending, &bob, false).await;
+        // Local follower: served from the home feed, never over HTTP.
+        let carol = local_account(&db, "carol").await;
+        follow(&db, &carol, &bob, true).await;
+        // Someone following another account does not count.
+        let dave = local_account(&db, "dave").await;
+        let d1 = remote_actor(&db, "d1", "four.example", None).await;
+        follow(&db, &d1, &dave, true).await;
+
+        let mut tx = db.begin().await.expect("begin");
+        let mut inboxes = follows::remote_follower_inboxes(&mut tx, bob.id).await.expect("inboxes");
+        tx.commit().await.expect("commit");
+        inboxes.sort();
+        assert_eq!(
+            inboxes,
+            vec![shared.to_owned(), b1.inbox_url.clone(), b2.inbox_url.clone()],
+            "{name}: one shared inbox per server, personal inboxes otherwise"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notes
+
+#[tokio::test]
+async fn note_insert_returns_none_for_a_known_ap_id() {
+    for (name, db) in backends().await.iter() {
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+
+        // The same Create delivered twice (two inboxes, a retry) mints a second id.
+        let mut replay = note.clone();
+        replay.id = db.next_id();
+        replay.content = "<p>replayed</p>".to_owned();
+        let mut tx = db.begin().await.expect("begin");
+        let second = notes::insert(&mut tx, &replay).await.expect("notes::insert");
+        tx.commit().await.expect("commit");
+        assert!(second.is_none(), "{name}: a duplicate ap_id returns None");
+
+        let stored = notes::by_ap_id(&db, &note.ap_id).await.expect("by_ap_id");
+        let stored = stored.unwrap_or_else(|| panic!("{name}: note stored"));
+        assert_eq!((stored.id, stored.content), (note.id, note.content), "{name}: first wins");
+        assert!(notes::by_id(&db, replay.id).await.expect("by_id").is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() {
+    for (name, db) in backends().await.iter() {
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let bob = remote_actor(&db, "bob", "other.example", None).await;
+        let parent = new_note(&db, &alice, "public");
+        let mut reply = new_note(&db, &bob, "public");
+        reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
+        let mut unrelated = new_note(&db, &bob, "public");
+        unrelated.in_reply_to_ap_id = Some("https://gone.example/notes/1".to_owned());
+
+        insert_note(&db, &reply).await;
+        insert_note(&db, &unrelated).await;
+        let before = notes::by_id(&db, reply.id).await.expect("by_id").expect("reply stored");
+        assert_eq!(before.in_reply_to_id, None, "{name}: parent unknown yet");
+
+        let parent = insert_note(&db, &parent).await;
+        let after = notes::by_id(&db, reply.id).await.expect("by_id").expect("reply stored");
+        assert_eq!(after.in_reply_to_id, Some(parent.id), "{name}: reply threaded on arrival");
+        let other = notes::by_id(&db, unrelated.id).await.expect("by_id").expect("stored");
+        assert_eq!(other.in_reply_to_id, None, "{name}: other replies untouched");
+
+        let thread = notes::descendants(&db, &parent, 0).await.expect("descendants");
+        assert_eq!(ids(&thread), vec![reply.id], "{name}: the thread shows the reply");
+        let up = notes::ancestors(&db, &after, 0).await.expect("ancestors");
+        assert_eq!(ids(&up), vec![parent.id], "{name}: the reply shows its parent");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_note_removes_it_and_its_boosts_from_home_feeds() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await;
+        follow(&db, &bob, &alice, true).await;
+        let carol = local_account(&db, "carol").await;
+        follow(&db, &carol, &bob, true).await;
+
+        let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        fan_out(&db, &note).await;
+        let mut boost = new_note(&db, &bob, "public");
+        boost.reblog_of_id = Some(note.id);
+        let boost = insert_note(&db, &boost).await;
+        fan_out(&db, &boost).await;
+        let keep = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        fan_out(&db, &keep).await;
+        assert_eq!(
+            home(&db, bob.id, &newest(20)).await,
+            vec![keep.id, boost.id, note.id],
+            "{name}"
+        );
+        assert_eq!(home(&db, carol.id, &newest(20)).await, vec![boost.id], "{name}");
+
+        let mut tx = db.begin().await.expect("begin");
+        notes::mark_deleted(&mut tx, note.id, now_ms()).await.expect("mark_deleted");
+        tx.commit().await.expect("commit");
+
+        assert_eq!(home(&db, alice.id, &newest(20)).await, vec![keep.id], "{name}: author");
+        assert_eq!(home(&db, bob.id, &newest(20)).await, vec![keep.id], "{name}: follower");
+        assert!(home(&db, carol.id, &newest(20)).await.is_empty(), "{name}: boost gone");
+        // Reads filter deleted notes anyway; the entries themselves must go too.
+        let url = backends.url(name);
+        let entries = count_rows(
+            url,
+            "SELECT COUNT(*) FROM home_feed WHERE note_id IN
+                (SELECT id FROM notes WHERE id = $1 OR reblog_of_id = $1)",
+            note.id,
+        )
+        .await;
+        assert_eq!(entries, 0, "{name}: feed entries of the note and its boosts removed");
+
+        let tomb = notes::by_id(&db, note.id).await.expect("by_id").expect("row kept as marker");
+        assert!(tomb.deleted_at.is_some(), "{name}: marked deleted");
+        assert_eq!(tomb.content, "", "{name}: content dropped");
+        let boost = notes::by_id(&db, boost.id).await.expect("by_id").expect("boost row");
+        assert!(boost.deleted_at.is_some(), "{name}: boosts of it deleted too");
+        assert!(!notes::is_visible(&db, note.id, alice.id).await.expect("is_visible"), "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home feed fan-out and timelines
+
+#[tokio::test]
+async fn fan_out_reaches_author_and_accepted_local_followers_only() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await; // accepted follower
+        let carol = local_account(&db, "carol").await; // pending follower
+        let erin = local_account(&db, "erin").await; // no relation
+        let dave = remote_actor(&db, "dave", "remote.example", None).await; // remote follower
+        follow(&db, &bob, &alice, true).await;
+        follow(&db, &carol, &alice, false).await;
+        follow(&db, &dave, &alice, true).await;
+
+        for visibility in ["public", "unlisted", "private"] {
+            let note = insert_note(&db, &new_note(&db, &alice, visibility)).await;
+            let written = fan_out(&db, &note).await;
+            assert_eq!(written, 2, "{name}: {visibility}: author + bob");
+            for (who, id, expected) in [
+                ("author", alice.id, true),
+                ("accepted follower", bob.id, true),
+                ("pending follower", carol.id, false),
+                ("stranger", erin.id, false),
+                ("remote follower", dave.id, false),
+            ] {
+                let feed = home(&db, id, &newest(40)).await;
+                assert_eq!(feed.contains(&note.id), expected, "{name}: {visibility} note, {who}");
+            }
+        }
+
+        // Direct: the author and mentioned local accounts, never plain followers.
+        let direct = insert_note(&db, &new_note(&db, &alice, "direct")).await;
+        mention(&db, &direct, &[carol.id, dave.id]).await;
+        let written = fan_out(&db, &direct).await;
+        assert_eq!(written, 2, "{name}: direct: author + mentioned local account");
+        for (who, id, expected) in [
+            ("author", alice.id, true),
+            ("accepted follower, not mentioned", bob.id, false),
+            ("mentioned, pending follower", carol.id, true),
+            ("stranger", erin.id, false),
+        ] {
+            let feed = home(&db, id, &newest(40)).await;
+            assert_eq!(feed.contains(&direct.id), expected, "{name}: direct note, {who}");
+        }
+
+        // A remote author's note reaches local followers, and fan-out twice changes nothing.
+        let remote_note = insert_note(&db, &new_note(&db, &dave, "public")).await;
+        follow(&db, &erin, &dave, true).await;
+        assert_eq!(fan_out(&db, &remote_note).await, 1, "{name}: remote author, erin");
+        assert_eq!(fan_out(&db, &remote_note).await, 0, "{name}: fan-out is idempotent");
+        assert_eq!(home(&db, erin.id, &newest(40)).await, vec![remote_note.id], "{name}");
+    }
+}
+
+/// Checks Mastodon's pagination on a timeline of `all` ids (oldest first).
+async fn check_pagination<F, Fut>(name: &str, what: &str, all: &[i64], list: F)
+where
+    F: Fn(Page) -> Fut,
+    Fut: Future<Output = Vec<i64>>,
+{
+    let [n0, n1, n2, n3, n4] = all else { panic!("five notes expected") };
+    let page = |max_id, since_id, min_id, limit| Page { max_id, since_id, min_id, limit };
+    let cases = [
+        ("newest first", page(None, None, None, 20), vec![*n4, *n3, *n2, *n1, *n0]),
+        ("limit", page(None, None, None, 2), vec![*n4, *n3]),
+        ("max_id is exclusive", page(Some(*n3), None, None, 20), vec![*n2, *n1, *n0]),
+        ("max_id with limit", page(Some(*n3), None, None, 2), vec![*n2, *n1]),
+        ("since_id: the newest above it", page(None, Some(*n1), None, 2), vec![*n4, *n3]),
+        ("since_id is exclusive", page(None, Some(*n1), None, 20), vec![*n4, *n3, *n2]),
+        (
+            "min_id: the oldest above it, newest first",
+            page(None, None, Some(*n1), 2),
+            vec![*n3, *n2],
+        ),
+        ("min_id is exclusive", page(None, None, Some(*n1), 20), vec![*n4, *n3, *n2]),
+        ("max_id and since_id", page(Some(*n4), Some(*n0), None, 20), vec![*n3, *n2, *n1]),
+        ("max_id and min_id", page(Some(*n4), None, Some(*n0), 2), vec![*n2, *n1]),
+        ("nothing newer", page(None, Some(*n4), None, 20), vec![]),
+        ("nothing older", page(Some(*n0), None, None, 20), vec![]),
+    ];
+    for (case, page, expected) in cases {
+        assert_eq!(list(page).await, expected, "{name}: {what}: {case} ({page:?})");
+    }
+}
+
+#[tokio::test]
+async fn home_timeline_pages_newest_first_with_mastodon_bounds() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await;
+        let mut all = Vec::new();
+        for _ in 0..5 {
+            let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+            fan_out(&db, &note).await;
+            all.push(note.id);
+        }
+        // Bob's own note is in his feed only.
+        let other = insert_note(&db, &new_note(&db, &bob, "public")).await;
+        fan_out(&db, &other).await;
+
+        check_pagination(name, "home", &all, |page| {
+            let db = db.clone();
+            async move { home(&db, alice.id, &page).await }
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn public_timeline_pages_newest_first_and_holds_only_public_originals() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        let mut all = Vec::new();
+        for i in 0..5 {
+            // Alternate local and remote authors; both belong on the federated timeline.
+            let author = if i % 2 == 0 { &alice } else { &dave };
+            all.push(insert_note(&db, &new_note(&db, author, "public")).await.id);
+            // Interleave what must never show: unlisted, private, direct, a boost, a deletion.
+            let hidden = ["unlisted", "private", "direct"][i % 3];
+            insert_note(&db, &new_note(&db, author, hidden)).await;
+        }
+        let mut boost = new_note(&db, &dave, "public");
+        boost.reblog_of_id = Some(all[0]);
+        insert_note(&db, &boost).await;
+        let deleted = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let mut tx = db.begin().await.expect("begin");
+        notes::mark_deleted(&mut tx, deleted.id, now_ms()).await.expect("mark_deleted");
+        tx.commit().await.expect("commit");
+
+        check_pagination(name, "public", &all, |page| {
+            let db = db.clone();
+            async move { public(&db, None, &page).await }
+        })
+        .await;
+
+        let local = public(&db, Some(true), &newest(20)).await;
+        assert_eq!(local, vec![all[4], all[2], all[0]], "{name}: local timeline");
+        let remote = public(&db, Some(false), &newest(20)).await;
+        assert_eq!(remote, vec![all[3], all[1]], "{name}: remote-only timeline");
+    }
+}
+
+#[tokio::test]
+async fn note_visibility_follows_audience_rules() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await; // author
+        let bob = local_account(&db, "bob").await; // accepted follower
+        let carol = local_account(&db, "carol").await; // pending follower
+        let dave = remote_actor(&db, "dave", "remote.example", None).await; // mentioned
+        let erin = local_account(&db, "erin").await; // stranger
+        follow(&db, &bob, &alice, true).await;
+        follow(&db, &carol, &alice, false).await;
+
+        let public = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let unlisted = insert_note(&db, &new_note(&db, &alice, "unlisted")).await;
+        let private = insert_note(&db, &new_note(&db, &alice, "private")).await;
+        let direct = insert_note(&db, &new_note(&db, &alice, "direct")).await;
+        mention(&db, &direct, &[dave.id]).await;
+
+        const ANONYMOUS: i64 = 0;
+        let viewers = [
+            ("anonymous", ANONYMOUS, [true, true, false, false]),
+            ("author", alice.id, [true, true, true, true]),
+            ("accepted follower", bob.id, [true, true, true, false]),
+            ("pending follower", carol.id, [true, true, false, false]),
+            ("mentioned", dave.id, [true, true, false, true]),
+            ("stranger", erin.id, [true, true, false, false]),
+        ];
+        let audiences = [
+            ("public", &public),
+            ("unlisted", &unlisted),
+            ("private", &private),
+            ("direct", &direct),
+        ];
+        for (who, viewer, expected) in viewers {
+            for ((kind, note), expected) in audiences.iter().zip(expected) {
+                let visible = notes::is_visible(&db, note.id, viewer).await.expect("is_visible");
+                assert_eq!(visible, expected, "{name}: {kind} note seen by {who}");
+            }
+        }
+        assert!(
+            !notes::is_visible(&db, db.next_id(), alice.id).await.expect("is_visible"),
+            "{name}: a missing note is not visible"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Favourites and notifications
+
+#[tokio::test]
+async fn favourite_insert_twice_returns_none_the_second_time() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let like = |id: i64| FavouriteRow {
+            id,
+            ap_id: format!("{}/likes/{id}", dave.ap_id),
+            actor_id: dave.id,
+            note_id: note.id,
+            created_at: now_ms(),
+        };
+        let first = like(db.next_id());
+        let mut tx = db.begin().await.expect("begin");
+        let inserted = favourites::insert(&mut tx, &first).await.expect("insert");
+        // A second Like of the same note by the same actor, with its own activity id.
+        let second = favourites::insert(&mut tx, &like(db.next_id())).await.expect("insert");
+        // The very same Like again.
+        let replay = favourites::insert(&mut tx, &first).await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(inserted.map(|f| f.id), Some(first.id), "{name}: first like stored");
+        assert!(second.is_none(), "{name}: a second like of the same note returns None");
+        assert!(replay.is_none(), "{name}: a replayed like returns None");
+
+        let counts = favourites::counts_of(&db, &[note.id]).await.expect("counts_of");
+        assert_eq!(counts, vec![(note.id, 1)], "{name}: counted once");
+        let liked = favourites::liked_by(&db, dave.id, &[note.id]).await.expect("liked_by");
+        assert_eq!(liked, vec![note.id], "{name}");
+        let found = favourites::by_ap_id(&db, &first.ap_id).await.expect("by_ap_id");
+        assert_eq!(found.map(|f| f.id), Some(first.id), "{name}");
+
+        let mut tx = db.begin().await.expect("begin");
+        let removed = favourites::delete(&mut tx, dave.id, note.id).await.expect("delete");
+        tx.commit().await.expect("commit");
+        assert_eq!(removed.map(|f| f.id), Some(first.id), "{name}: unlike returns the row");
+        let counts = favourites::counts_of(&db, &[note.id]).await.expect("counts_of");
+        assert!(counts.is_empty(), "{name}: no likes left");
+    }
+}
+
+#[tokio::test]
+async fn notifications_are_stored_only_for_local_accounts_and_page_dismiss_and_clear() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let notification = |account: i64, kind: &str, note_id: Option<i64>| NotificationRow {
+            id: db.next_id(),
+            account_id: account,
+            kind: kind.to_owned(),
+            from_actor_id: dave.id,
+            note_id,
+            created_at: now_ms(),
+        };
+        let follow_n = notification(alice.id, "follow", None);
+        let mention_n = notification(alice.id, "mention", Some(note.id));
+        let like_n = notification(alice.id, "favourite", Some(note.id));
+        let for_bob = notification(bob.id, "follow", None);
+        let for_remote = notification(dave.id, "mention", Some(note.id));
+        let mut tx = db.begin().await.expect("begin");
+        for row in [&follow_n, &mention_n, &like_n, &for_bob, &for_remote] {
+            notifications::insert(&mut tx, row).await.expect("notifications::insert");
+        }
+        tx.commit().await.expect("commit");
+
+        let page = |account, kinds: &[&str], page: Page| {
+            let db = db.clone();
+            let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+            async move {
+                let rows = notifications::page(&db, account, &kinds, &page).await.expect("page");
+                rows.iter().map(|n| n.id).collect::<Vec<_>>()
+            }
+        };
+        assert!(page(dave.id, &[], newest(20)).await.is_empty(), "{name}: remote: nothing");
+        assert!(
+            notifications::by_id(&db, dave.id, for_remote.id).await.expect("by_id").is_none(),
+            "{name}: no row for a remote account"
+        );
+        assert_eq!(
+            page(alice.id, &[], newest(20)).await,
+            vec![like_n.id, mention_n.id, follow_n.id],
+            "{name}: newest first"
+        );
+        assert_eq!(page(alice.id, &[], newest(2)).await, vec![like_n.id, mention_n.id], "{name}");
+        let older = Page { max_id: Some(mention_n.id), ..newest(20) };
+        assert_eq!(page(alice.id, &[], older).await, vec![follow_n.id], "{name}: max_id");
+        let newer = Page { min_id: Some(follow_n.id), ..newest(1) };
+        assert_eq!(page(alice.id, &[], newer).await, vec![mention_n.id], "{name}: min_id");
+        assert_eq!(
+            page(alice.id, &["mention", "favourite"], newest(20)).await,
+            vec![like_n.id, mention_n.id],
+            "{name}: filtered by kind"
+        );
+        assert_eq!(page(bob.id, &[], newest(20)).await, vec![for_bob.id], "{name}: per account");
+
+        let mut tx = db.begin().await.expect("begin");
+        let foreign = notifications::dismiss(&mut tx, bob.id, mention_n.id).await.expect("dismiss");
+        let dismissed = notifications::dismiss(&mut tx, alice.id, mention_n.id).await.expect("d");
+        let twice = notifications::dismiss(&mut tx, alice.id, mention_n.id).await.expect("d");
+        tx.commit().await.expect("commit");
+        assert!(!foreign, "{name}: cannot dismiss another account's notification");
+        assert!(dismissed, "{name}: dismiss reports the row existed");
+        assert!(!twice, "{name}: dismissing twice reports nothing");
+        assert_eq!(
+            page(alice.id, &[], newest(20)).await,
+            vec![like_n.id, follow_n.id],
+            "{name}: dismissed one"
+        );
+
+        let mut tx = db.begin().await.expect("begin");
+        notifications::clear(&mut tx, alice.id).await.expect("clear");
+        tx.commit().await.expect("commit");
+        assert!(page(alice.id, &[], newest(20)).await.is_empty(), "{name}: cleared");
+        assert_eq!(page(bob.id, &[], newest(20)).await, vec![for_bob.id], "{name}: bob's kept");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery queue
+
+/// Stores an activity by `actor_id` and queues it for `(inbox, domain)` pairs at `now`.
+async fn queue(db: &Db, actor_id: i64, inboxes: &[(String, String)], now: i64) -> i64 {
+    let mut tx = db.begin().await.expect("begin");
+    let ap_id = format!("https://{LOCAL_DOMAIN}/activities/{}", db.next_id());
+    let activity = deliveries::insert_activity(&mut tx, &ap_id, actor_id, "{}", now)
+        .await
+        .expect("insert_activity");
+    deliveries::enqueue(&mut tx, activity, inboxes, now).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+    activity
+}
+
+fn inboxes_on(domain: &str, n: usize) -> Vec<(String, String)> {
+    (0..n).map(|i| (format!("https://{domain}/users/u{i}/inbox"), domain.to_owned())).collect()
+}
+
+fn sorted_ids(claimed: &[ClaimedDelivery]) -> Vec<i64> {
+    let mut ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test]
+async fn delivery_claims_respect_the_limit_and_leases() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let lease = now + 60_000;
+        let inboxes: Vec<(String, String)> = (0..1000)
+            .map(|i| {
+                let domain = format!("s{}.example", i % 25);
+                (format!("https://{domain}/users/u{i}/inbox"), domain)
+            })
+            .collect();
+        let activity = queue(&db, alice.id, &inboxes, now).await;
+        assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (1000, 0, 0), "{name}");
+        assert_eq!(deliveries::next_due(&db).await.expect("next_due"), Some(now), "{name}");
+
+        let first = deliveries::claim(&db, now, lease, 100).await.expect("claim");
+        assert_eq!(first.len(), 100, "{name}: claim takes at most `limit`");
+        assert!(first.iter().all(|d| d.activity_id == activity && d.attempts == 0), "{name}");
+        let second = deliveries::claim(&db, now, lease, 100).await.expect("claim");
+        assert_eq!(second.len(), 100, "{name}");
+        let rest = deliveries::claim(&db, now + 1, lease, 5000).await.expect("claim");
+        assert_eq!(rest.len(), 800, "{name}: the rest");
+
+        let mut all: Vec<i64> =
+            [&first, &second, &rest].iter().flat_map(|c| sorted_ids(c)).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 1000, "{name}: no delivery is claimed twice under a lease");
+        let mut claimed_inboxes: Vec<&str> =
+            first.iter().chain(&second).chain(&rest).map(|d| d.inbox.as_str()).collect();
+        claimed_inboxes.sort_unstable();
+        claimed_inboxes.dedup();
+        assert_eq!(claimed_inboxes.len(), 1000, "{name}: every inbox claimed once");
+
+        let during = deliveries::claim(&db, lease - 1, lease + 60_000, 5000).await.expect("claim");
+        assert!(during.is_empty(), "{name}: leased rows stay with their worker");
+        assert_eq!(deliveries::next_due(&db).await.expect("next_due"), Some(lease), "{name}");
+
+        // A worker that died: its lease runs out and the rows come back.
+        let after = deliveries::claim(&db, lease, lease + 60_000, 5000).await.expect("claim");
+        assert_eq!(after.len(), 1000, "{name}: expired leases are claimable again");
+
+        // A worker shutting down hands its rows back at once.
+        deliveries::release(&db, &sorted_ids(&after)[..10]).await.expect("release");
+        let released = deliveries::claim(&db, lease, lease + 60_000, 5000).await.expect("claim");
+        assert_eq!(released.len(), 10, "{name}: released rows are claimable");
+        assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (1000, 0, 0), "{name}");
+
+        let payloads = deliveries::activities(&db, &[activity]).await.expect("activities");
+        assert_eq!(payloads.len(), 1, "{name}");
+        assert_eq!(
+            (payloads[0].actor_id, payloads[0].payload.as_str()),
+            (alice.id, "{}"),
+            "{name}"
+        );
+    }
+}
+
+// Several dispatchers (or node processes on one PostgreSQL) claim at once: each row must go
+// to exactly one of them. On SQLite the single writer serialises the claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_never_hand_out_a_delivery_twice() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let inboxes: Vec<(String, String)> = (0..400)
+            .map(|i| {
+                let domain = format!("s{}.example", i % 10);
+                (format!("https://{domain}/users/u{i}/inbox"), domain)
+            })
+            .collect();
+        queue(&db, alice.id, &inboxes, now).await;
+
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = deliveries::claim(&db, now, now + 60_000, 25).await;
+                        let batch = batch.expect("claim");
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.iter().map(|d| d.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.await.expect("claiming worker"));
+        }
+        let claimed = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), claimed, "{name}: a delivery was handed to two workers");
+        assert_eq!(claimed, 400, "{name}: every delivery claimed");
+    }
+}
+
+#[tokio::test]
+async fn backed_off_domains_are_skipped_by_claim() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let mut inboxes = inboxes_on("bad.example", 3);
+        inboxes.extend(inboxes_on("good.example", 2));
+        queue(&db, alice.id, &inboxes, now).await;
+
+        assert_eq!(
+            deliveries::domain_failed(&db, "bad.example").await.expect("failed"),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            deliveries::domain_failed(&db, "bad.example").await.expect("failed"),
+            2,
+            "{name}"
+        );
+        deliveries::domain_backoff(&db, "bad.example", now + 10_000).await.expect("backoff");
+
+        // The good server's rows stay leased past the backoff, so later claims see bad.example only.
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100).await.expect("claim");
+        let domains: Vec<&str> = claimed.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(domains, vec!["good.example"; 2], "{name}: backed-off server skipped");
+
+        let during = deliveries::claim(&db, now + 9_999, now + 20_000, 100).await.expect("claim");
+        assert!(during.is_empty(), "{name}: still backed off");
+        let after = deliveries::claim(&db, now + 10_000, now + 20_000, 100).await.expect("claim");
+        assert_eq!(after.len(), 3, "{name}: the backoff ends");
+        assert!(after.iter().all(|d| d.domain == "bad.example"), "{name}");
+
+        // Success resets the failure count.
+        deliveries::domain_ok(&db, "bad.example", now).await.expect("domain_ok");
+        assert_eq!(
+            deliveries::domain_failed(&db, "bad.example").await.expect("failed"),
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn backoff_applies_to_a_domain_never_seen_before() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        queue(&db, alice.id, &inboxes_on("fresh.example", 2), now).await;
+        // What `federation::delivery::retry` does on a 429 with Retry-After (server_down false).
+        deliveries::domain_backoff(&db, "fresh.example", now + 10_000).await.expect("backoff");
+        let claimed = deliveries::claim(&db, now, now + 1000, 100).await.expect("claim");
+        assert!(claimed.is_empty(), "{name}: a server that asked us to wait is backed off");
+    }
+}
+
+#[tokio::test]
+async fn delivered_retried_and_failed_deliveries_change_status_counts() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        queue(&db, alice.id, &inboxes_on("remote.example", 4), now).await;
+        let claimed = deliveries::claim(&db, now, now + 60_000, 10).await.expect("claim");
+        let [a, b, c, d] = &sorted_ids(&claimed)[..] else { panic!("{name}: four claimed") };
+
+        deliveries::mark_delivered(&db, &[*a, *d], now).await.expect("mark_delivered");
+        assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (2, 2, 0), "{name}");
+
+        deliveries::retry_later(&db, *b, 1, now + 5_000, "timed out").await.expect("retry_later");
+        deliveries::mark_failed(&db, *c, 7, "410 Gone", now).await.expect("mark_failed");
+        assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (1, 2, 1), "{name}");
+        assert_eq!(
+            deliveries::next_due(&db).await.expect("next_due"),
+            Some(now + 5_000),
+            "{name}: the retry is what comes due next"
+        );
+
+        // The retry's lease is released, but it waits for its time.
+        let early = deliveries::claim(&db, now + 4_999, now + 60_000, 10).await.expect("claim");
+        assert!(early.is_empty(), "{name}: not before next_attempt_at");
+        let due = deliveries::claim(&db, now + 5_000, now + 60_000, 10).await.expect("claim");
+        assert_eq!(due.len(), 1, "{name}: only the retry; delivered and failed rows are done");
+        assert_eq!((due[0].id, due[0].attempts), (*b, 1), "{name}: attempts recorded");
+
+        deliveries::mark_delivered(&db, &[*b], now + 5_000).await.expect("mark_delivered");
+        assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (0, 3, 1), "{name}");
+        assert_eq!(deliveries::next_due(&db).await.expect("next_due"), None, "{name}: idle");
+        let none = deliveries::claim(&db, now + 600_000, now + 660_000, 10).await.expect("claim");
+        assert!(none.is_empty(), "{name}: nothing left to claim");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay protection, OAuth, key pool
+
+#[tokio::test]
+async fn received_activity_ids_are_new_only_once() {
+    for (name, db) in backends().await.iter() {
+        let id = "https://remote.example/activities/1";
+        let mut tx = db.begin().await.expect("begin");
+        let first = received::insert_if_new(&mut tx, id, now_ms()).await.expect("insert_if_new");
+        let second = received::insert_if_new(&mut tx, id, now_ms()).await.expect("insert_if_new");
+        tx.commit().await.expect("commit");
+        assert!(first, "{name}: first sight is new");
+        assert!(!second, "{name}: a replay is not");
+
+        let mut tx = db.begin().await.expect("begin");
+        let later = received::insert_if_new(&mut tx, id, now_ms()).await.expect("insert_if_new");
+        tx.commit().await.expect("commit");
+        assert!(!later, "{name}: not new in a later transaction either");
+        assert!(received::seen(&db, id).await.expect("seen"), "{name}");
+        let other = "https://remote.example/activities/2";
+        assert!(!received::seen(&db, other).await.expect("seen"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn oauth_tokens_revoke_and_codes_are_taken_once() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let app = AppRow {
+            id: db.next_id(),
+            client_id: "client-1".to_owned(),
+            client_secret: "secret".to_owned(),
+            name: "Test app".to_owned(),
+            website: None,
+            redirect_uris: "urn:ietf:wg:oauth:2.0:oob".to_owned(),
+            scopes: "read write".to_owned(),
+            created_at: now_ms(),
+        };
+        let token = TokenRow {
+            id: db.next_id(),
+            token_hash: "a".repeat(64),
+            refresh_hash: Some("b".repeat(64)),
+            app_id: Some(app.id),
+            account_id: Some(alice.id),
+            scopes: "read".to_owned(),
+            created_at: now_ms(),
+            revoked: false,
+        };
+        let code = CodeRow {
+            code_hash: "c".repeat(64),
+            app_id: app.id,
+            account_id: alice.id,
+            redirect_uri: "urn:ietf:wg:oauth:2.0:oob".to_owned(),
+            scopes: "read".to_owned(),
+            expires_at: now_ms() + 600_000,
+            used: false,
+        };
+        let mut tx = db.begin().await.expect("begin");
+        oauth::insert_app(&mut tx, &app).await.expect("insert_app");
+        oauth::insert_token(&mut tx, &token).await.expect("insert_token");
+        oauth::insert_code(&mut tx, &code).await.expect("insert_code");
+        tx.commit().await.expect("commit");
+
+        let stored = oauth::app_by_client_id(&db, "client-1").await.expect("app_by_client_id");
+        assert_eq!(stored.map(|a| a.id), Some(app.id), "{name}");
+        let found = oauth::token_by_hash(&db, &token.token_hash).await.expect("token_by_hash");
+        let found = found.unwrap_or_else(|| panic!("{name}: token found by hash"));
+        assert_eq!((found.id, found.account_id, found.revoked), (token.id, Some(alice.id), false));
+        let refresh = oauth::token_by_refresh(&db, "bbb").await.expect("token_by_refresh");
+        assert!(refresh.is_none(), "{name}: refresh lookup is exact");
+        assert!(oauth::token_by_hash(&db, &"d".repeat(64)).await.expect("by_hash").is_none());
+
+        let mut tx = db.begin().await.expect("begin");
+        oauth::revoke(&mut tx, token.id).await.expect("revoke");
+        tx.commit().await.expect("commit");
+        assert!(
+            oauth::token_by_hash(&db, &token.token_hash).await.expect("by_hash").is_none(),
+            "{name}: a revoked token no longer authenticates"
+        );
+        let refresh = token.refresh_hash.as_deref().expect("refresh hash");
+        assert!(
+            oauth::token_by_refresh(&db, refresh).await.expect("by_refresh").is_none(),
+            "{name}: nor refreshes"
+        );
+
+        let mut tx = db.begin().await.expect("begin");
+        let taken = oauth::take_code(&mut tx, &code.code_hash).await.expect("take_code");
+        let again = oauth::take_code(&mut tx, &code.code_hash).await.expect("take_code");
+        let unknown = oauth::take_code(&mut tx, &"e".repeat(64)).await.expect("take_code");
+        tx.commit().await.expect("commit");
+        let taken = taken.unwrap_or_else(|| panic!("{name}: code taken the first time"));
+        assert_eq!((taken.app_id, taken.account_id), (app.id, alice.id), "{name}");
+        assert!(taken.used, "{name}: the returned code is marked used");
+        assert!(again.is_none(), "{name}: a code works once");
+        assert!(unknown.is_none(), "{name}: unknown code");
+
+        let mut tx = db.begin().await.expect("begin");
+        let later = oauth::take_code(&mut tx, &code.code_hash).await.expect("take_code");
+        tx.commit().await.expect("commit");
+        assert!(later.is_none(), "{name}: still used in a later transaction");
+    }
+}
+
+// Two sign-ups at once, with keys to spare: the second must not come away empty-handed
+// (it would then generate an RSA key on the request path, which the pool exists to avoid).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_key_takes_both_get_a_pooled_key() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let mut tx = db.begin().await.expect("begin");
+        for pem in ["key-a", "key-b", "key-c"] {
+            keys::push(&mut tx, pem).await.expect("push");
+        }
+        tx.commit().await.expect("commit");
+
+        let mut first = db.begin().await.expect("begin");
+        let taken = keys::take(&mut first).await.expect("take");
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await.expect("begin");
+                let key = keys::take(&mut tx).await.expect("take");
+                tx.commit().await.expect("commit");
+                key
+            }
+        });
+        // PostgreSQL: the second take must finish while the first still holds its row (it
+        // skips the row instead of waiting and then finding it gone); a hang is a failure.
+        // SQLite has one writer connection, so the second take runs after the first commits.
+        let mut first = Some(first);
+        if db.backend() == Backend::Sqlite {
+            first.take().expect("open").commit().await.expect("commit");
+        }
+        let other = tokio::time::timeout(std::time::Duration::from_secs(10), second)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: second take waited on the first"))
+            .expect("second sign-up");
+        if let Some(first) = first {
+            first.commit().await.expect("commit");
+        }
+        assert_eq!(taken.as_deref(), Some("key-a"), "{name}");
+        assert_eq!(other.as_deref(), Some("key-b"), "{name}: the second sign-up gets a key too");
+        assert_eq!(keys::len(&db).await.expect("len"), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn key_pool_hands_out_each_key_once_oldest_first() {
+    for (name, db) in backends().await.iter() {
+        assert_eq!(keys::len(&db).await.expect("len"), 0, "{name}: empty at start");
+        let mut tx = db.begin().await.expect("begin");
+        for pem in ["key-a", "key-b", "key-c"] {
+            keys::push(&mut tx, pem).await.expect("push");
+        }
+        tx.commit().await.expect("commit");
+        assert_eq!(keys::len(&db).await.expect("len"), 3, "{name}");
+
+        let mut tx = db.begin().await.expect("begin");
+        let first = keys::take(&mut tx).await.expect("take");
+        tx.commit().await.expect("commit");
+        assert_eq!(first.as_deref(), Some("key-a"), "{name}: oldest first");
+        assert_eq!(keys::len(&db).await.expect("len"), 2, "{name}");
+
+        // A sign-up that rolls back must put its key back.
+        let mut tx = db.begin().await.expect("begin");
+        let rolled_back = keys::take(&mut tx).await.expect("take");
+        drop(tx);
+        assert_eq!(rolled_back.as_deref(), Some("key-b"), "{name}");
+        assert_eq!(keys::len(&db).await.expect("len"), 2, "{name}: rollback keeps the key");
+
+        let mut tx = db.begin().await.expect("begin");
+        let rest = [
+            keys::take(&mut tx).await.expect("take"),
+            keys::take(&mut tx).await.expect("take"),
+            keys::take(&mut tx).await.expect("take"),
+        ];
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            rest,
+            [Some("key-b".to_owned()), Some("key-c".to_owned()), None],
+            "{name}: each key once, then none"
+        );
+        assert_eq!(keys::len(&db).await.expect("len"), 0, "{name}: empty again");
+    }
+}
