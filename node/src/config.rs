@@ -204,7 +204,11 @@ impl Config {
             usize::try_from(value).map_err(|_| err(key, "too large"))
         };
 
-        let domain = l.string("domain", raw.domain).unwrap_or_else(|| "localhost:8080".to_owned());
+        let domain = l
+            .string("domain", raw.domain)
+            .unwrap_or_else(|| "localhost:8080".to_owned())
+            .trim()
+            .to_ascii_lowercase();
         validate_domain(&domain).map_err(|reason| err("domain", reason))?;
         let listen_raw =
             l.string("listen", raw.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());

@@ -43,6 +43,11 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let (shutdown, _) = watch::channel(false);
     Ok(AppState::new(Inner {
         http: federation::client::delivery_client(&config),
+        fetcher: federation::client::fetch_client(
+            &config,
+            instance.public_key_id.clone(),
+            key.clone(),
+        ),
         instance: InstanceKey { actor_id: instance.id, key_id: instance.public_key_id, key },
         keys: KeyCache::default(),
         delivery_wake: Notify::new(),

@@ -24,6 +24,8 @@ pub struct Inner {
     pub db: Db,
     /// HTTP client for deliveries (no redirects, private addresses refused outside dev mode).
     pub http: reqwest::Client,
+    /// HTTP client for fetches: every request signed by the instance actor.
+    pub fetcher: reqwest_middleware::ClientWithMiddleware,
     /// The instance actor's id and key, used to sign fetches.
     pub instance: InstanceKey,
     /// Parsed keys, so each is decoded once.
@@ -51,7 +53,7 @@ pub struct InstanceKey {
 #[derive(Default)]
 pub struct KeyCache {
     public: Mutex<HashMap<String, SignerKey>>,
-    private: Mutex<HashMap<i64, Arc<PrivateKey>>>,
+    private: Mutex<HashMap<i64, (String, Arc<PrivateKey>)>>,
 }
 
 /// Entries kept before a cache is emptied and starts over; simple and bounded.
@@ -77,22 +79,25 @@ impl KeyCache {
         self.public.lock().expect("key cache lock").remove(key_id);
     }
 
-    /// A local actor's private key, parsed from `pem` on first use.
-    pub fn private(
+    /// A local actor's key id and parsed private key, if cached.
+    pub fn signer(&self, actor_id: i64) -> Option<(String, Arc<PrivateKey>)> {
+        self.private.lock().expect("key cache lock").get(&actor_id).cloned()
+    }
+
+    /// Parses and caches a local actor's signing key under its key id.
+    pub fn put_signer(
         &self,
         actor_id: i64,
+        key_id: String,
         pem: &str,
-    ) -> Result<Arc<PrivateKey>, ferry_protocol::signatures::SignatureError> {
-        if let Some(key) = self.private.lock().expect("key cache lock").get(&actor_id) {
-            return Ok(key.clone());
-        }
-        let key = Arc::new(PrivateKey::from_pem(pem)?);
+    ) -> Result<(String, Arc<PrivateKey>), ferry_protocol::signatures::SignatureError> {
+        let signer = (key_id, Arc::new(PrivateKey::from_pem(pem)?));
         let mut map = self.private.lock().expect("key cache lock");
         if map.len() >= KEY_CACHE_LIMIT {
             map.clear();
         }
-        map.insert(actor_id, key.clone());
-        Ok(key)
+        map.insert(actor_id, signer.clone());
+        Ok(signer)
     }
 }
 

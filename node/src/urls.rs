@@ -73,6 +73,11 @@ pub fn media(config: &Config, file_name: &str) -> Url {
     join(config, &format!("media/{file_name}"))
 }
 
+/// The image shown for accounts without an avatar or header.
+pub fn missing_avatar(config: &Config) -> Url {
+    join(config, "avatars/missing.png")
+}
+
 /// The local note id in a URL minted by `note`, if it is one of ours.
 pub fn parse_note(config: &Config, url: &str) -> Option<i64> {
     url.strip_prefix(note(config, 0).as_str().trim_end_matches('0'))?.parse().ok()

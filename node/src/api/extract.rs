@@ -1,6 +1,6 @@
 //! Our extractors: bodies (JSON or form) with our error format, bearer-token auth, pagination.
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -32,9 +32,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for Body<T> {
                 axum::Json::<T>::from_request(req, state).await.map_err(json_error)?;
             Ok(Body(value))
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            let axum::Form(value) =
-                axum::Form::<T>::from_request(req, state).await.map_err(form_error)?;
-            Ok(Body(value))
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| AppError::TooLarge(format!("request body: {e}")))?;
+            form_body(&bytes).map(Body)
         } else {
             let bytes = axum::body::Bytes::from_request(req, state)
                 .await
@@ -46,9 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for Body<T> {
             if let Ok(value) = serde_json::from_slice(&bytes) {
                 return Ok(Body(value));
             }
-            serde_urlencoded::from_bytes(&bytes)
-                .map(Body)
-                .map_err(|e| AppError::BadRequest(format!("unreadable body: {e}")))
+            form_body(&bytes).map(Body)
         }
     }
 }
@@ -68,13 +67,27 @@ fn json_error(rejection: JsonRejection) -> AppError {
     }
 }
 
-fn form_error(rejection: FormRejection) -> AppError {
-    match rejection {
-        FormRejection::FailedToDeserializeFormBody(e) => {
-            AppError::Invalid(format!("invalid field: {}", e.body_text()))
+/// Reads a form body the way Mastodon's clients send it: `key=value` pairs, with `key[]=a&key[]=b`
+/// collected into a list (serde_urlencoded cannot express lists).
+fn form_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in url::form_urlencoded::parse(bytes) {
+        match key.strip_suffix("[]") {
+            Some(list) => {
+                let entry = map
+                    .entry(list.to_owned())
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                if let serde_json::Value::Array(items) = entry {
+                    items.push(serde_json::Value::String(value.into_owned()));
+                }
+            }
+            None => {
+                map.insert(key.into_owned(), serde_json::Value::String(value.into_owned()));
+            }
         }
-        other => AppError::BadRequest(other.body_text()),
     }
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| AppError::Invalid(format!("invalid field: {e}")))
 }
 
 /// SHA-256 of a secret, hex: how tokens and codes are stored.

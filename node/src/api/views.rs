@@ -81,7 +81,7 @@ fn account_with(
     moved: Option<Box<AccountView>>,
 ) -> AccountView {
     let acct = if actor.is_local { actor.username.clone() } else { actor.handle() };
-    let missing = urls::media(&state.config, "missing.png").to_string();
+    let missing = urls::missing_avatar(&state.config).to_string();
     let avatar = actor.avatar_url.clone().unwrap_or_else(|| missing.clone());
     let header = actor.header_url.clone().unwrap_or_else(|| missing.clone());
     AccountView {

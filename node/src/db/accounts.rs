@@ -56,3 +56,45 @@ pub async fn by_actor(db: &Db, actor_id: i64) -> Result<Option<AccountRow>, sqlx
         .fetch_optional(pool)
         .await)
 }
+
+/// Gives a keyless account its key (and its actor the public half); false if it had one.
+pub async fn set_key(
+    tx: &mut Tx,
+    actor_id: i64,
+    private_pem: &str,
+    public_pem: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE accounts SET private_key_pem = $1 WHERE actor_id = $2 AND private_key_pem = ''",
+        )
+        .bind(private_pem)
+        .bind(actor_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })?;
+    if updated {
+        on_tx!(tx, |conn| {
+            sqlx::query("UPDATE actors SET public_key_pem = $1 WHERE id = $2")
+                .bind(public_pem)
+                .bind(actor_id)
+                .execute(conn)
+                .await
+                .map(|_| ())
+        })?;
+    }
+    Ok(updated)
+}
+
+/// Accounts still waiting for a key (created while the key pool was empty), oldest first.
+pub async fn keyless(db: &Db, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT actor_id FROM accounts WHERE private_key_pem = '' ORDER BY created_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

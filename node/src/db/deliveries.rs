@@ -87,34 +87,44 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Claims up to `limit` due deliveries whose server is not backed off, leasing them until
-/// `lease_until`. PostgreSQL skips rows another node process holds; SQLite has one writer.
+/// Claims up to `limit` due deliveries whose server is neither backed off nor in
+/// `skip_domains`, leasing them until `lease_until`. PostgreSQL skips rows another node
+/// process holds; SQLite has one writer.
 pub async fn claim(
     db: &Db,
     now: i64,
     lease_until: i64,
     limit: i64,
+    skip_domains: &[String],
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let skip = if skip_domains.is_empty() {
+        String::new()
+    } else {
+        let params: Vec<String> = (0..skip_domains.len()).map(|i| format!("${}", i + 4)).collect();
+        format!("AND domain NOT IN ({})", params.join(", "))
+    };
     let sql = format!(
         "UPDATE deliveries SET locked_until = $1 WHERE id IN (
             SELECT id FROM deliveries
             WHERE status = 0 AND next_attempt_at <= $2 AND locked_until <= $2
-              AND domain NOT IN (SELECT domain FROM domains WHERE backoff_until > $2)
+              AND domain NOT IN (SELECT domain FROM domains WHERE backoff_until > $2) {skip}
             ORDER BY next_attempt_at, id LIMIT $3 {lock})
          RETURNING id, activity_id, inbox, domain, attempts, created_at"
     );
     let mut tx = db.begin().await?;
     let rows = on_tx!(&mut tx, |conn| {
-        sqlx::query_as::<_, ClaimedDelivery>(AssertSqlSafe(sql.as_str()))
+        let mut query = sqlx::query_as::<_, ClaimedDelivery>(AssertSqlSafe(sql.as_str()))
             .bind(lease_until)
             .bind(now)
-            .bind(limit)
-            .fetch_all(conn)
-            .await
+            .bind(limit);
+        for domain in skip_domains {
+            query = query.bind(domain);
+        }
+        query.fetch_all(conn).await
     })?;
     tx.commit().await?;
     Ok(rows)

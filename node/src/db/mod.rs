@@ -165,6 +165,15 @@ impl Db {
 }
 
 impl Tx {
+    /// Rolls the transaction back now (dropping it also rolls back, but only when the
+    /// connection is next used).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
+        }
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {

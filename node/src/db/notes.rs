@@ -166,10 +166,15 @@ pub async fn delete_boost(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
             .bind(id)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM notifications WHERE note_id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        // The reblog notification points at the original note, from the booster.
+        sqlx::query(
+            "DELETE FROM notifications WHERE kind = 'reblog'
+               AND note_id = (SELECT reblog_of_id FROM notes WHERE id = $1)
+               AND from_actor_id = (SELECT author_id FROM notes WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
         sqlx::query("DELETE FROM notes WHERE id = $1 AND reblog_of_id IS NOT NULL")
             .bind(id)
             .execute(&mut *conn)

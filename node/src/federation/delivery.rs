@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use rand::Rng;
-use tokio::sync::{Semaphore, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Notify, Semaphore, mpsc};
 use url::Url;
 
 use crate::db::deliveries::ClaimedDelivery;
@@ -38,17 +40,33 @@ enum Attempt {
         error: String,
         retry_after: Option<Duration>,
         server_down: bool,
+        /// The server asked us to slow down (429, 503, `Retry-After`).
+        throttled: bool,
     },
     /// Never try again (4xx other than 408/429, or an unusable target).
     Permanent(String),
 }
 
+/// One server's window: requests in flight, how many may be, and claimed rows waiting.
 struct Window {
-    permits: Arc<Semaphore>,
+    in_flight: usize,
     limit: usize,
+    waiting: usize,
+    wake: Arc<Notify>,
 }
 
-/// Per-server in-flight windows (additive increase, multiplicative decrease).
+/// How a finished request changes its server's window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Adjust {
+    /// Success: one more request may be in flight (additive increase).
+    Grow,
+    /// 429, 503 or `Retry-After`: halve the window (multiplicative decrease).
+    Shrink,
+    /// Anything else.
+    Keep,
+}
+
+/// Per-server in-flight windows.
 struct Windows {
     map: Mutex<HashMap<String, Window>>,
     initial: usize,
@@ -56,36 +74,77 @@ struct Windows {
 }
 
 impl Windows {
-    fn permits(&self, domain: &str) -> Arc<Semaphore> {
-        let mut map = self.map.lock().expect("windows lock");
-        map.entry(domain.to_owned())
-            .or_insert_with(|| Window {
-                permits: Arc::new(Semaphore::new(self.initial)),
-                limit: self.initial,
-            })
-            .permits
-            .clone()
+    fn entry<'a>(&self, map: &'a mut HashMap<String, Window>, domain: &str) -> &'a mut Window {
+        map.entry(domain.to_owned()).or_insert_with(|| Window {
+            in_flight: 0,
+            limit: self.initial,
+            waiting: 0,
+            wake: Arc::new(Notify::new()),
+        })
     }
 
-    fn grow(&self, domain: &str) {
+    /// A claimed row for `domain` is about to wait for a slot.
+    fn enqueue(&self, domain: &str) {
         let mut map = self.map.lock().expect("windows lock");
-        if let Some(w) = map.get_mut(domain)
-            && w.limit < self.max
-        {
-            w.limit += 1;
-            w.permits.add_permits(1);
+        self.entry(&mut map, domain).waiting += 1;
+    }
+
+    /// Waits for a free slot in `domain`'s window and takes it.
+    async fn acquire(&self, domain: &str) {
+        loop {
+            let wake = {
+                let mut map = self.map.lock().expect("windows lock");
+                let w = self.entry(&mut map, domain);
+                if w.in_flight < w.limit {
+                    w.in_flight += 1;
+                    w.waiting -= 1;
+                    return;
+                }
+                w.wake.clone()
+            };
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            // Registered before re-checking, so a release in between is not missed.
+            notified.as_mut().enable();
+            {
+                let mut map = self.map.lock().expect("windows lock");
+                let w = self.entry(&mut map, domain);
+                if w.in_flight < w.limit {
+                    continue;
+                }
+            }
+            notified.await;
         }
     }
 
-    fn shrink(&self, domain: &str) {
+    /// Gives a slot back and adjusts the window.
+    fn release(&self, domain: &str, adjust: Adjust) {
         let mut map = self.map.lock().expect("windows lock");
-        if let Some(w) = map.get_mut(domain) {
-            let target = (w.limit / 2).max(1);
-            // Only idle permits can be taken back now; busy ones return to a smaller limit
-            // as `limit` is what growth is measured against.
-            let forgotten = w.permits.forget_permits(w.limit - target);
-            w.limit -= forgotten;
+        let w = self.entry(&mut map, domain);
+        w.in_flight -= 1;
+        match adjust {
+            Adjust::Grow if w.limit < self.max => w.limit += 1,
+            Adjust::Shrink => w.limit = (w.limit / 2).max(1),
+            _ => {}
         }
+        w.wake.notify_waiters();
+        if w.in_flight == 0 && w.waiting == 0 && w.limit == self.initial {
+            map.remove(domain);
+        }
+    }
+
+    /// Servers that already have a window's worth of claimed rows waiting: claim none for
+    /// them until those move, so a slow server's backlog stays in the database, not in memory
+    /// (where it would outlive its lease).
+    fn saturated(&self) -> Vec<String> {
+        let map = self.map.lock().expect("windows lock");
+        map.iter().filter(|(_, w)| w.waiting >= w.limit).map(|(d, _)| d.clone()).collect()
+    }
+
+    /// The current window of a server (for tests and benchmarks).
+    #[cfg(test)]
+    fn limit(&self, domain: &str) -> usize {
+        self.map.lock().expect("windows lock").get(domain).map_or(self.initial, |w| w.limit)
     }
 }
 
@@ -109,6 +168,10 @@ pub async fn run(state: AppState) {
         initial: config.initial_per_domain,
         max: config.max_per_domain,
     });
+    // Claimed rows not yet finished, sending or waiting for their server's window.
+    let outstanding = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Notify::new());
+    let cap = config.max_in_flight * 2;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_delivered(state.clone(), done_rx));
     let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
@@ -117,22 +180,23 @@ pub async fn run(state: AppState) {
         if *shutdown.borrow() {
             break;
         }
-        let free = global.available_permits();
-        if free == 0 {
-            // Wait for one request to finish.
-            let permit = tokio::select! {
-                p = global.clone().acquire_owned() => p,
-                _ = shutdown.changed() => continue,
-            };
-            drop(permit);
+        let room = cap.saturating_sub(outstanding.load(Ordering::Acquire));
+        if room == 0 {
+            tokio::select! {
+                _ = finished.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = shutdown.changed() => {}
+            }
             continue;
         }
         let now = now_ms();
+        let skip = windows.saturated();
         let claimed = match db::deliveries::claim(
             &state.db,
             now,
             now + LEASE_MS,
-            free.min(1000) as i64,
+            room.min(1000) as i64,
+            &skip,
         )
         .await
         {
@@ -150,6 +214,7 @@ pub async fn run(state: AppState) {
             };
             tokio::select! {
                 _ = state.delivery_wake.notified() => {}
+                _ = finished.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -162,28 +227,37 @@ pub async fn run(state: AppState) {
             continue;
         }
         for delivery in claimed {
-            let Ok(permit) = global.clone().acquire_owned().await else { break };
             let Some((actor_id, body)) =
                 payloads.lock().expect("payload lock").get(&delivery.activity_id).cloned()
             else {
                 continue;
             };
+            outstanding.fetch_add(1, Ordering::AcqRel);
+            windows.enqueue(&delivery.domain);
             let state = state.clone();
             let windows = windows.clone();
+            let global = global.clone();
+            let outstanding = outstanding.clone();
+            let finished = finished.clone();
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
-                let window = windows.permits(&delivery.domain);
-                let Ok(_slot) = window.acquire_owned().await else { return };
+                // The server's window first, then a global slot: a slow server waits in its
+                // own window without holding slots other servers could use.
+                windows.acquire(&delivery.domain).await;
+                let permit = global.acquire_owned().await;
                 let attempt = attempt(&state, &delivery, actor_id, body).await;
+                drop(permit);
+                let adjust = match &attempt {
+                    Attempt::Delivered => Adjust::Grow,
+                    Attempt::Retry { throttled: true, .. } => Adjust::Shrink,
+                    _ => Adjust::Keep,
+                };
+                windows.release(&delivery.domain, adjust);
                 match attempt {
                     Attempt::Delivered => {
-                        windows.grow(&delivery.domain);
                         let _ = done_tx.send(Outcome::Delivered(delivery.id));
                     }
-                    Attempt::Retry { error, retry_after, server_down } => {
-                        if retry_after.is_some() {
-                            windows.shrink(&delivery.domain);
-                        }
+                    Attempt::Retry { error, retry_after, server_down, .. } => {
                         retry(&state, &delivery, &error, retry_after, server_down).await;
                     }
                     Attempt::Permanent(error) => {
@@ -198,7 +272,8 @@ pub async fn run(state: AppState) {
                         .await;
                     }
                 }
-                drop(permit);
+                outstanding.fetch_sub(1, Ordering::AcqRel);
+                finished.notify_one();
             });
         }
         // Payloads of finished activities need not stay in memory.
@@ -243,14 +318,22 @@ async fn signing_key(
     state: &AppState,
     actor_id: i64,
 ) -> Result<(String, Arc<PrivateKey>), AppError> {
-    let account = db::accounts::by_actor(&state.db, actor_id)
+    if let Some(signer) = state.keys.signer(actor_id) {
+        return Ok(signer);
+    }
+    let mut account = db::accounts::by_actor(&state.db, actor_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
+    if account.private_key_pem.is_empty() {
+        crate::services::accounts::ensure_key(state, actor_id).await?;
+        account = db::accounts::by_actor(&state.db, actor_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
+    }
     let actor = db::actors::by_id(&state.db, actor_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no actor {actor_id}")))?;
-    let key = state.keys.private(actor_id, &account.private_key_pem)?;
-    Ok((actor.public_key_id, key))
+    Ok(state.keys.put_signer(actor_id, actor.public_key_id, &account.private_key_pem)?)
 }
 
 async fn attempt(
@@ -292,15 +375,18 @@ async fn attempt(
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
             let error = format!("HTTP {status}");
-            match status.as_u16() {
+            let code = status.as_u16();
+            let throttled = code == 429 || code == 503 || retry_after.is_some();
+            match code {
                 429 => Attempt::Retry {
                     error,
                     retry_after: retry_after.or(Some(Duration::from_secs(1))),
                     server_down: false,
+                    throttled,
                 },
-                408 => Attempt::Retry { error, retry_after, server_down: false },
+                408 => Attempt::Retry { error, retry_after, server_down: false, throttled },
                 500..=599 => {
-                    Attempt::Retry { error, retry_after, server_down: status.as_u16() != 500 }
+                    Attempt::Retry { error, retry_after, server_down: code != 500, throttled }
                 }
                 _ => Attempt::Permanent(error),
             }
@@ -309,6 +395,7 @@ async fn attempt(
             error: format!("request failed: {e}"),
             retry_after: None,
             server_down: true,
+            throttled: false,
         },
     }
 }
@@ -400,6 +487,32 @@ async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<Outco
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn windows_grow_on_success_and_halve_when_throttled() {
+        let windows = Windows { map: Mutex::new(HashMap::new()), initial: 4, max: 6 };
+        for _ in 0..4 {
+            windows.enqueue("a.example");
+            windows.acquire("a.example").await;
+        }
+        // Four in flight fill the window: a fifth waits and the server counts as saturated.
+        windows.enqueue("a.example");
+        assert_eq!(windows.saturated(), Vec::<String>::new(), "one waiting is below the limit");
+        for _ in 0..3 {
+            windows.enqueue("a.example");
+        }
+        assert_eq!(windows.saturated(), vec!["a.example".to_owned()]);
+        windows.release("a.example", Adjust::Grow);
+        assert_eq!(windows.limit("a.example"), 5);
+        windows.release("a.example", Adjust::Shrink);
+        assert_eq!(windows.limit("a.example"), 2, "halved at once, even with requests in flight");
+        windows.release("a.example", Adjust::Keep);
+        windows.release("a.example", Adjust::Keep);
+        // Nothing in flight now: a waiter gets a slot without waiting.
+        tokio::time::timeout(Duration::from_secs(1), windows.acquire("a.example"))
+            .await
+            .expect("slot free");
+    }
 
     #[test]
     fn retry_after_parses_seconds_and_dates() {

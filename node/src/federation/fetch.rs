@@ -1,72 +1,194 @@
-//! Fetching from other servers on demand: WebFinger handles, objects by URL, and the keys
-//! that inbound signatures are checked against.
+//! Fetching from other servers: ActivityPub documents by URL, actors (stored copy first),
+//! WebFinger handles, and the keys inbound signatures are checked against.
+//!
+//! Ferry owns this path (rather than activitypub_federation's `ObjectId::dereference`) so that
+//! every fetch is signed with our aws-lc-rs key, bounded in size, time and redirects, refuses
+//! private addresses outside dev mode, and works with dev nodes named by IP and port.
 
 use std::sync::Arc;
 
-use activitypub_federation::fetch::fetch_object_http;
-use activitypub_federation::fetch::object_id::ObjectId;
-use activitypub_federation::traits::Object;
 use ferry_protocol::objects::{Note, Person};
 use ferry_protocol::signatures::PublicKey;
 use ferry_protocol::webfinger::{Handle, Jrd};
+use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::Url;
 
 use crate::db::actors::ActorRow;
 use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
-use crate::federation::objects::note::{ApNote, check_note};
-use crate::federation::objects::person::{ApPerson, check_person, store_person};
-use crate::federation::{Data, client};
+use crate::federation::objects::note::{check_note, remote_note};
+use crate::federation::objects::person::{check_person, store_person};
+use crate::federation::{client, is_local, same_origin};
+use crate::ids::now_ms;
+use crate::services;
+use crate::state::AppState;
 
+/// Largest ActivityPub document accepted (what Mastodon accepts too).
+const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// Largest WebFinger document accepted.
 const MAX_JRD_BYTES: usize = 64 * 1024;
+/// Redirects followed for one fetch.
+const MAX_REDIRECTS: usize = 3;
+/// A stored remote actor older than this is refetched when next needed.
+const ACTOR_REFRESH_MS: i64 = 24 * 3600 * 1000;
+
+const ACCEPT: &str = "application/activity+json, application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
+
+/// GETs `url` (signed), following redirects, with the size, time and target limits above.
+/// Returns the response body and the final URL.
+async fn get(
+    state: &AppState,
+    url: &Url,
+    accept: &str,
+    max_bytes: usize,
+) -> AppResult<(Vec<u8>, Url, String)> {
+    let mut current = url.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        client::check_target(&current, state.config.dev_http)?;
+        if is_local(state, &current) {
+            return Err(AppError::NotFound(format!("{current} is a local URL")));
+        }
+        let response = state
+            .fetcher
+            .get(current.clone())
+            .header("Accept", accept)
+            .send()
+            .await
+            .map_err(|e| AppError::Remote(format!("fetching {current} failed: {e}")))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location =
+                response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or_else(
+                    || AppError::Remote(format!("{current} redirected without a Location")),
+                )?;
+            current = current
+                .join(location)
+                .map_err(|e| AppError::Remote(format!("bad redirect from {current}: {e}")))?;
+            continue;
+        }
+        match status.as_u16() {
+            200..=299 => {}
+            404 | 410 => return Err(AppError::NotFound(format!("{current} not found ({status})"))),
+            _ => return Err(AppError::Remote(format!("{current} answered {status}"))),
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let body = client::read_limited(response, max_bytes).await?;
+        return Ok((body, current, content_type));
+    }
+    Err(AppError::Remote(format!("too many redirects fetching {url}")))
+}
+
+/// Fetches an ActivityPub document. Its `id` must be the URL it was fetched from (after
+/// redirects); a document naming another id on the same server is fetched once from there.
+pub async fn fetch_json(state: &AppState, url: &Url) -> AppResult<(serde_json::Value, Url)> {
+    let mut target = url.clone();
+    for attempt in 0..2 {
+        let (body, final_url, content_type) = get(state, &target, ACCEPT, MAX_OBJECT_BYTES).await?;
+        // As Mastodon checks: a document served as HTML or plain JSON is not an ActivityPub
+        // object, whatever it contains (GHSA-jhrq-qvrm-qr36).
+        if !(content_type.starts_with("application/activity+json")
+            || content_type.starts_with("application/ld+json"))
+        {
+            return Err(AppError::Remote(format!(
+                "{final_url} is not ActivityPub JSON (content type {content_type:?})"
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::Remote(format!("bad JSON from {final_url}: {e}")))?;
+        let id = value
+            .get("id")
+            .and_then(|i| i.as_str())
+            .and_then(|i| Url::parse(i).ok())
+            .ok_or_else(|| AppError::Remote(format!("document at {final_url} has no id")))?;
+        if id == final_url {
+            return Ok((value, final_url));
+        }
+        if attempt == 0 && same_origin(&id, &final_url).is_ok() {
+            target = id;
+            continue;
+        }
+        return Err(AppError::Forbidden(format!("document at {final_url} claims to be {id}")));
+    }
+    Err(AppError::Remote(format!("{url} does not serve its own id")))
+}
+
+/// The stored actor `url`, fetched when unknown, stale, or when `refresh` is set. A remote
+/// failure falls back to a stored copy unless `refresh` asked for a fresh one.
+pub async fn actor(state: &AppState, url: &Url, refresh: bool) -> AppResult<ActorRow> {
+    let stored = db::actors::by_ap_id(&state.db, url.as_str()).await?;
+    if let Some(actor) = &stored
+        && (actor.is_local || (!refresh && now_ms() - actor.fetched_at < ACTOR_REFRESH_MS))
+    {
+        return Ok(actor.clone());
+    }
+    let fetched = async {
+        let (value, final_url) = fetch_json(state, url).await?;
+        let person: Person = serde_json::from_value(value)
+            .map_err(|e| AppError::Remote(format!("bad actor at {final_url}: {e}")))?;
+        check_person(&person, &final_url)?;
+        store_person(state, &person).await
+    }
+    .await;
+    match (fetched, stored) {
+        (Ok(actor), _) => Ok(actor),
+        (Err(_), Some(stored)) if !refresh => Ok(stored),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Stores a fetched note document (author fetched as needed).
+async fn store_note(state: &AppState, note: &Note, fetched_from: &Url) -> AppResult<NoteRow> {
+    check_note(note, fetched_from)?;
+    let cmd = remote_note(state, note).await?;
+    services::notes::store_remote(state, cmd).await
+}
 
 /// Resolves `user@host` to a stored actor, asking the host's WebFinger when not known locally.
-pub async fn resolve_handle(data: &Data, handle: &str) -> AppResult<ActorRow> {
+pub async fn resolve_handle(state: &AppState, handle: &str) -> AppResult<ActorRow> {
     let handle =
         Handle::parse(handle).map_err(|e| AppError::Invalid(format!("{handle:?}: {e}")))?;
-    if handle.domain == data.config.domain {
-        return db::actors::by_handle(&data.db, &handle.username, &handle.domain)
+    if handle.domain == state.config.domain {
+        return db::actors::by_handle(&state.db, &handle.username, &handle.domain)
             .await?
-            .filter(|a| a.deleted_at.is_none())
+            .filter(|a| a.deleted_at.is_none() && a.kind != "Application")
             .ok_or_else(|| AppError::NotFound(format!("no account {handle}")));
     }
-    if let Some(actor) = db::actors::by_handle(&data.db, &handle.username, &handle.domain).await? {
-        // Known: refresh through the library's staleness rule, which also refetches old copies.
-        let url = Url::parse(&actor.ap_id).map_err(|e| AppError::Other(e.into()))?;
-        return Ok(ObjectId::<ApPerson>::from(url).dereference(data).await?.row);
+    if let Some(known) = db::actors::by_handle(&state.db, &handle.username, &handle.domain).await? {
+        let url = Url::parse(&known.ap_id).map_err(|e| AppError::Other(e.into()))?;
+        return actor(state, &url, false).await;
     }
     let webfinger = Url::parse(&format!(
         "{}://{}/.well-known/webfinger?resource={}",
-        data.config.scheme(),
+        state.config.scheme(),
         handle.domain,
         handle.acct()
     ))
     .map_err(|e| AppError::Invalid(format!("{handle}: {e}")))?;
-    client::check_target(&webfinger, data.config.dev_http)?;
-    let response = data
-        .http
-        .get(webfinger.clone())
-        .header("Accept", "application/jrd+json, application/json")
-        .send()
-        .await
-        .map_err(|e| AppError::Remote(format!("WebFinger lookup of {handle} failed: {e}")))?;
-    if !response.status().is_success() {
-        return Err(AppError::NotFound(format!(
-            "{handle} not found ({} from {})",
-            response.status(),
-            handle.domain
-        )));
-    }
-    let body = client::read_limited(response, MAX_JRD_BYTES).await?;
+    let (body, _, _) =
+        get(state, &webfinger, "application/jrd+json, application/json", MAX_JRD_BYTES).await?;
     let jrd: Jrd = serde_json::from_slice(&body)
         .map_err(|e| AppError::Remote(format!("bad WebFinger document for {handle}: {e}")))?;
     let actor_url = jrd
         .self_link()
         .ok_or_else(|| AppError::Remote(format!("{handle} has no ActivityPub actor")))?;
-    let actor = ObjectId::<ApPerson>::from(actor_url).dereference(data).await?;
-    Ok(actor.row)
+    let found = actor(state, &actor_url, false).await?;
+    // The server answering for the handle must be the actor's own, and name it the same:
+    // otherwise `@x@evil.example` could point mentions at an account on another server.
+    // (Split-domain setups, where WebFinger and actors live on different hosts, are not
+    // supported yet.)
+    if found.domain != handle.domain || !found.username.eq_ignore_ascii_case(&handle.username) {
+        return Err(AppError::Remote(format!(
+            "{handle} points at {}, which is not that account",
+            found.ap_id
+        )));
+    }
+    Ok(found)
 }
 
 /// What a URL turned out to be.
@@ -77,28 +199,27 @@ pub enum Resolved {
     Note(NoteRow),
 }
 
-/// Fetches an actor or note by URL (stored copy first) and stores it.
-pub async fn resolve_url(data: &Data, url: &Url) -> AppResult<Resolved> {
-    if let Some(actor) = db::actors::by_ap_id(&data.db, url.as_str()).await? {
+/// Finds an actor or note by URL: the stored copy, else fetched and stored.
+pub async fn resolve_url(state: &AppState, url: &Url) -> AppResult<Resolved> {
+    if let Some(actor) = db::actors::by_ap_id(&state.db, url.as_str()).await? {
         return Ok(Resolved::Actor(actor));
     }
-    if let Some(note) = db::notes::by_ap_id(&data.db, url.as_str()).await? {
+    if let Some(note) = db::notes::by_ap_id(&state.db, url.as_str()).await? {
         return Ok(Resolved::Note(note));
     }
-    let fetched = fetch_object_http::<_, serde_json::Value>(url, data).await?;
-    let kind = fetched.object.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+    let (value, final_url) = fetch_json(state, url).await?;
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
     match kind.as_str() {
         "Person" | "Service" | "Application" | "Group" | "Organization" => {
-            let person: Person = serde_json::from_value(fetched.object)
+            let person: Person = serde_json::from_value(value)
                 .map_err(|e| AppError::Remote(format!("bad actor at {url}: {e}")))?;
-            check_person(&person, &fetched.url)?;
-            Ok(Resolved::Actor(store_person(data, &person).await?))
+            check_person(&person, &final_url)?;
+            Ok(Resolved::Actor(store_person(state, &person).await?))
         }
         "Note" | "Article" | "Page" | "Question" => {
-            let note: Note = serde_json::from_value(fetched.object)
+            let note: Note = serde_json::from_value(value)
                 .map_err(|e| AppError::Remote(format!("bad note at {url}: {e}")))?;
-            check_note(&note, &fetched.url)?;
-            Ok(Resolved::Note(ApNote::from_json(note, data).await?.row))
+            Ok(Resolved::Note(store_note(state, &note, &final_url).await?))
         }
         other => Err(AppError::Invalid(format!("{url} is a {other:?}, not an actor or a note"))),
     }
@@ -115,52 +236,49 @@ pub struct SignerKey {
 
 /// The public key for `key_id`: from the parsed-key cache, else the stored actor, else fetched.
 /// `refresh` skips the caches (the signature failed; the actor may have rotated its key).
-pub async fn signer_key(data: &Data, key_id: &str, refresh: bool) -> AppResult<SignerKey> {
+pub async fn signer_key(state: &AppState, key_id: &str, refresh: bool) -> AppResult<SignerKey> {
     if !refresh {
-        if let Some(cached) = data.keys.public(key_id) {
+        if let Some(cached) = state.keys.public(key_id) {
             return Ok(cached);
         }
-        if let Some(actor) = db::actors::by_key_id(&data.db, key_id).await? {
-            return cache_key(data, key_id, &actor);
+        if let Some(actor) = db::actors::by_key_id(&state.db, key_id).await? {
+            return cache_key(state, key_id, &actor);
         }
     }
     let mut key_url = Url::parse(key_id)
         .map_err(|_| AppError::Unauthorized(format!("keyId {key_id:?} is not a URL")))?;
     key_url.set_fragment(None);
-    let actor = match ObjectId::<ApPerson>::from(key_url.clone()).dereference_forced(data).await {
-        Ok(actor) => actor.row,
+    let owner = match actor(state, &key_url, true).await {
+        Ok(actor) => actor,
         Err(first) => {
-            // Some servers publish the key as its own document with an `owner`.
-            let doc = fetch_object_http::<_, serde_json::Value>(&key_url, data)
-                .await
-                .map_err(|_| first)?;
+            // Some servers publish the key as its own document, with an `owner`.
+            let (doc, _) = fetch_json(state, &key_url).await.map_err(|_| first)?;
             let owner = doc
-                .object
                 .get("owner")
                 .and_then(|o| o.as_str())
                 .and_then(|o| Url::parse(o).ok())
                 .ok_or_else(|| {
                     AppError::Unauthorized(format!("no actor found for key {key_id}"))
                 })?;
-            ObjectId::<ApPerson>::from(owner).dereference_forced(data).await?.row
+            actor(state, &owner, true).await?
         }
     };
-    if actor.public_key_id != key_id {
+    if owner.public_key_id != key_id {
         return Err(AppError::Unauthorized(format!(
             "key {key_id} does not belong to {}",
-            actor.ap_id
+            owner.ap_id
         )));
     }
-    cache_key(data, key_id, &actor)
+    cache_key(state, key_id, &owner)
 }
 
-fn cache_key(data: &Data, key_id: &str, actor: &ActorRow) -> AppResult<SignerKey> {
+fn cache_key(state: &AppState, key_id: &str, actor: &ActorRow) -> AppResult<SignerKey> {
     if actor.suspended {
         return Err(AppError::Forbidden(format!("{} is suspended", actor.ap_id)));
     }
     let key = PublicKey::from_pem(&actor.public_key_pem)
         .map_err(|e| AppError::Unauthorized(format!("unusable key of {}: {e}", actor.ap_id)))?;
     let signer = SignerKey { actor_ap_id: actor.ap_id.clone(), key: Arc::new(key) };
-    data.keys.put_public(key_id, signer.clone());
+    state.keys.put_public(key_id, signer.clone());
     Ok(signer)
 }

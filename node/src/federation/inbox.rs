@@ -13,6 +13,7 @@ use crate::federation::activities::AnyActivity;
 use crate::federation::fetch::signer_key;
 use crate::federation::{Data, origin, policy};
 use crate::ids::now_ms;
+use crate::state::AppState;
 
 /// An inbox POST as the HTTP layer hands it over.
 pub struct InboxPost<'a> {
@@ -85,37 +86,47 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
 }
 
 async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<()> {
-    let parsed = {
-        let header = |name: &str| {
-            let mut values = post.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-            let first = values.next()?;
-            // Repeated headers are rare in signed requests; the first one is what is signed.
-            Some(first)
-        };
-        let request = IncomingRequest {
-            method: "POST",
-            path_and_query: post.path_and_query,
-            authority: &data.config.domain,
-            scheme: data.config.scheme(),
-            header: &header,
-            body: post.body,
-        };
-        ParsedSignature::parse(&request, SystemTime::now(), data.config.signature_max_skew)?
-    };
-    let mut signer = signer_key(data, &parsed.key_id, false).await?;
-    if let Err(first) = parsed.verify(&signer.key) {
-        // The actor may have rotated its key since we cached it: refetch once.
-        if !matches!(first, SignatureError::Invalid) {
-            return Err(first.into());
-        }
-        signer = signer_key(data, &parsed.key_id, true).await?;
-        parsed.verify(&signer.key)?;
-    }
-    if signer.actor_ap_id != actor.as_str() {
+    let signer = verify_request(data, "POST", post.path_and_query, post.headers, post.body).await?;
+    if signer != actor.as_str() {
         return Err(AppError::Unauthorized(format!(
-            "signed by {}, not by the actor {actor}",
-            signer.actor_ap_id
+            "signed by {signer}, not by the actor {actor}"
         )));
     }
     Ok(())
+}
+
+/// Verifies a request's HTTP signature (draft-cavage or RFC 9421) against the signer's key,
+/// refetching the key once if it fails (the actor may have rotated it). Returns the signer's
+/// actor id. Used for inbox POSTs and, with authorized fetch, for GETs.
+pub async fn verify_request(
+    state: &AppState,
+    method: &str,
+    path_and_query: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> AppResult<String> {
+    let parsed = {
+        let header = |name: &str| {
+            // Repeated headers are rare in signed requests; the first one is what is signed.
+            headers.get_all(name).iter().find_map(|v| v.to_str().ok())
+        };
+        let request = IncomingRequest {
+            method,
+            path_and_query,
+            authority: &state.config.domain,
+            scheme: state.config.scheme(),
+            header: &header,
+            body,
+        };
+        ParsedSignature::parse(&request, SystemTime::now(), state.config.signature_max_skew)?
+    };
+    let mut signer = signer_key(state, &parsed.key_id, false).await?;
+    if let Err(first) = parsed.verify(&signer.key) {
+        if !matches!(first, SignatureError::Invalid) {
+            return Err(first.into());
+        }
+        signer = signer_key(state, &parsed.key_id, true).await?;
+        parsed.verify(&signer.key)?;
+    }
+    Ok(signer.actor_ap_id)
 }

@@ -23,15 +23,10 @@ pub type Data = activitypub_federation::config::Data<AppState>;
 
 /// Builds the library configuration for a node. Dev mode allows `http://` and loopback peers.
 pub async fn federation_config(state: AppState) -> anyhow::Result<FederationConfig<AppState>> {
-    let client = client::fetch_client(
-        &state.config,
-        state.instance.key_id.clone(),
-        state.instance.key.clone(),
-    );
     Ok(FederationConfig::builder()
         .domain(state.config.domain.clone())
         .debug(state.config.dev_http)
-        .client(client)
+        .client(state.fetcher.clone())
         .http_fetch_limit(50)
         .app_data(state)
         .build()

@@ -159,7 +159,7 @@ pub async fn unfollow(
     followee: &ActorRow,
 ) -> AppResult<()> {
     let inner = follow_activity(follow, follower, followee)?;
-    let id = url(&format!("{}#undo", follow.ap_id))?;
+    let id = urls::activity(&state.config, state.db.next_id());
     let activity = Undo {
         id: id.clone(),
         kind: UndoType::Undo,
@@ -182,8 +182,7 @@ pub async fn answer_follow(
     accepted: bool,
 ) -> AppResult<()> {
     let inner = follow_activity(follow, follower, followee)?;
-    let suffix = if accepted { "accept" } else { "reject" };
-    let id = url(&format!("{}/{suffix}/{}", followee.ap_id, state.db.next_id()))?;
+    let id = urls::activity(&state.config, state.db.next_id());
     let actor = url(&followee.ap_id)?;
     let to = vec![url(&follower.ap_id)?];
     let inbox = [follower.inbox_url.clone()];
@@ -243,7 +242,7 @@ pub async fn like(
     let like = like_activity(ap_id, actor, note, note_author)?;
     let inbox = [note_author.inbox_url.clone()];
     if undo {
-        let id = url(&format!("{ap_id}#undo"))?;
+        let id = urls::activity(&state.config, state.db.next_id());
         let activity = Undo {
             id: id.clone(),
             kind: UndoType::Undo,
@@ -286,7 +285,7 @@ pub async fn announce(
     let mut inboxes = db::follows::remote_follower_inboxes(tx, actor.id).await?;
     inboxes.push(note_author.delivery_inbox().to_owned());
     if undo {
-        let id = url(&format!("{}#undo", boost.ap_id))?;
+        let id = urls::activity(&state.config, state.db.next_id());
         let activity = Undo {
             id: id.clone(),
             kind: UndoType::Undo,

@@ -118,8 +118,9 @@ fn local_actor(
     }
 }
 
-/// Creates a local account. The key comes from the pool when there is one ready, so a
-/// sign-up costs one Argon2 hash and a few rows.
+/// Creates a local account. The key comes from the pool when one is ready; otherwise the
+/// account starts keyless and gets its key in the background (or on first need, see
+/// `ensure_key`), so a sign-up costs one Argon2 hash and a few rows, never a key generation.
 pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow> {
     let username = Username::parse(&cmd.username)?;
     if cmd.password.chars().count() < 8 {
@@ -130,13 +131,15 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
     }
     let password_hash = hash_password(cmd.password).await?;
     let mut tx = state.db.begin().await?;
-    let private_pem = match db::keys::take(&mut tx).await? {
-        Some(pem) => pem,
-        None => generate_key().await?.to_pem(),
+    let (private_pem, public_pem) = match db::keys::take(&mut tx).await? {
+        Some(pem) => {
+            let public = PrivateKey::from_pem(&pem)
+                .map_err(|e| AppError::Other(anyhow::anyhow!("pooled key unusable: {e}")))?
+                .public_key_pem();
+            (pem, public)
+        }
+        None => (String::new(), String::new()),
     };
-    let public_pem = PrivateKey::from_pem(&private_pem)
-        .map_err(|e| AppError::Other(anyhow::anyhow!("pooled key unusable: {e}")))?
-        .public_key_pem();
     let id = state.db.next_id();
     let ap_id = urls::actor(&state.config, username.as_str()).to_string();
     let actor = local_actor(&state.config, id, "Person", username.as_str(), ap_id, public_pem);
@@ -193,6 +196,15 @@ pub async fn ensure_instance_actor(
     db: &Db,
 ) -> anyhow::Result<(ActorRow, Arc<PrivateKey>)> {
     let ap_id = urls::instance_actor(config).to_string();
+    if let Some(existing) = db::actors::by_handle(db, INSTANCE_USERNAME, &config.domain).await?
+        && existing.ap_id != ap_id
+    {
+        anyhow::bail!(
+            "this database belongs to a node whose instance actor is {}, but the configuration \
+                 makes it {ap_id}: check domain and dev_http (FERRY_DOMAIN, FERRY_DEV_HTTP)",
+            existing.ap_id
+        );
+    }
     if let Some(actor) = db::actors::by_ap_id(db, &ap_id).await? {
         let account = db::accounts::by_actor(db, actor.id)
             .await?
@@ -232,10 +244,39 @@ pub async fn ensure_instance_actor(
 /// Username of the instance actor; the dot keeps it out of the user namespace.
 pub const INSTANCE_USERNAME: &str = "instance.actor";
 
-/// Keeps `key_pool_size` RSA keys ready, generating one at a time in the background.
+/// Makes sure a local account has its key, generating it now if it was created keyless.
+pub async fn ensure_key(state: &AppState, actor_id: i64) -> AppResult<()> {
+    let account = db::accounts::by_actor(&state.db, actor_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
+    if !account.private_key_pem.is_empty() {
+        return Ok(());
+    }
+    let key = generate_key().await?;
+    let mut tx = state.db.begin().await?;
+    // A concurrent caller may have won; then its key stays and this one is dropped.
+    db::accounts::set_key(&mut tx, actor_id, &key.to_pem(), &key.public_key_pem()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Keeps `key_pool_size` RSA keys ready, generating one at a time in the background; accounts
+/// created while the pool was empty get their keys first.
 pub async fn run_key_pool(state: AppState) {
     let mut shutdown = state.shutdown.subscribe();
     loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Ok(waiting) = db::accounts::keyless(&state.db, 1).await
+            && let Some(actor_id) = waiting.first()
+        {
+            if let Err(e) = ensure_key(&state, *actor_id).await {
+                tracing::warn!(error = %e, "could not give account {actor_id} its key");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+            continue;
+        }
         let have = db::keys::len(&state.db).await.unwrap_or(i64::MAX);
         if (have as usize) < state.config.key_pool_size {
             match generate_key().await {
@@ -249,7 +290,11 @@ pub async fn run_key_pool(state: AppState) {
                         tracing::warn!(error = %e, "could not store a pooled key");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "key generation failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "key generation failed");
+                    // Do not spin on a persistent failure.
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
             }
             continue;
         }

@@ -29,7 +29,7 @@ pub async fn follow(
     let accepted = target.is_local && !target.manually_approves;
     let row = FollowRow {
         id,
-        ap_id: format!("{}#follows/{id}", follower.ap_id),
+        ap_id: crate::urls::activity(&state.config, id).to_string(),
         follower_id: follower.id,
         followee_id: target.id,
         accepted,

@@ -372,6 +372,10 @@ pub async fn update_remote(state: &AppState, cmd: RemoteNote) -> AppResult<()> {
     if note.author_id != cmd.author.id {
         return Err(AppError::Forbidden(format!("{} cannot edit {}", cmd.author.ap_id, cmd.ap_id)));
     }
+    if note.deleted_at.is_some() {
+        // An edit arriving after the deletion must not bring the content back.
+        return Ok(());
+    }
     note.content = content::sanitize(&cmd.content_html);
     note.summary = content::to_text(&cmd.summary).chars().take(1000).collect();
     note.sensitive = cmd.sensitive || !cmd.summary.is_empty();

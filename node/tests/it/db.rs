@@ -691,12 +691,12 @@ async fn delivery_claims_respect_the_limit_and_leases() {
         assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (1000, 0, 0), "{name}");
         assert_eq!(deliveries::next_due(&db).await.expect("next_due"), Some(now), "{name}");
 
-        let first = deliveries::claim(&db, now, lease, 100).await.expect("claim");
+        let first = deliveries::claim(&db, now, lease, 100, &[]).await.expect("claim");
         assert_eq!(first.len(), 100, "{name}: claim takes at most `limit`");
         assert!(first.iter().all(|d| d.activity_id == activity && d.attempts == 0), "{name}");
-        let second = deliveries::claim(&db, now, lease, 100).await.expect("claim");
+        let second = deliveries::claim(&db, now, lease, 100, &[]).await.expect("claim");
         assert_eq!(second.len(), 100, "{name}");
-        let rest = deliveries::claim(&db, now + 1, lease, 5000).await.expect("claim");
+        let rest = deliveries::claim(&db, now + 1, lease, 5000, &[]).await.expect("claim");
         assert_eq!(rest.len(), 800, "{name}: the rest");
 
         let mut all: Vec<i64> =
@@ -710,17 +710,19 @@ async fn delivery_claims_respect_the_limit_and_leases() {
         claimed_inboxes.dedup();
         assert_eq!(claimed_inboxes.len(), 1000, "{name}: every inbox claimed once");
 
-        let during = deliveries::claim(&db, lease - 1, lease + 60_000, 5000).await.expect("claim");
+        let during =
+            deliveries::claim(&db, lease - 1, lease + 60_000, 5000, &[]).await.expect("claim");
         assert!(during.is_empty(), "{name}: leased rows stay with their worker");
         assert_eq!(deliveries::next_due(&db).await.expect("next_due"), Some(lease), "{name}");
 
         // A worker that died: its lease runs out and the rows come back.
-        let after = deliveries::claim(&db, lease, lease + 60_000, 5000).await.expect("claim");
+        let after = deliveries::claim(&db, lease, lease + 60_000, 5000, &[]).await.expect("claim");
         assert_eq!(after.len(), 1000, "{name}: expired leases are claimable again");
 
         // A worker shutting down hands its rows back at once.
         deliveries::release(&db, &sorted_ids(&after)[..10]).await.expect("release");
-        let released = deliveries::claim(&db, lease, lease + 60_000, 5000).await.expect("claim");
+        let released =
+            deliveries::claim(&db, lease, lease + 60_000, 5000, &[]).await.expect("claim");
         assert_eq!(released.len(), 10, "{name}: released rows are claimable");
         assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (1000, 0, 0), "{name}");
 
@@ -755,7 +757,7 @@ async fn concurrent_claims_never_hand_out_a_delivery_twice() {
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = deliveries::claim(&db, now, now + 60_000, 25).await;
+                        let batch = deliveries::claim(&db, now, now + 60_000, 25, &[]).await;
                         let batch = batch.expect("claim");
                         if batch.is_empty() {
                             return mine;
@@ -774,6 +776,26 @@ async fn concurrent_claims_never_hand_out_a_delivery_twice() {
         all.dedup();
         assert_eq!(all.len(), claimed, "{name}: a delivery was handed to two workers");
         assert_eq!(claimed, 400, "{name}: every delivery claimed");
+    }
+}
+
+#[tokio::test]
+async fn claim_skips_servers_whose_window_is_saturated() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let mut inboxes = inboxes_on("slow.example", 3);
+        inboxes.extend(inboxes_on("fast.example", 2));
+        queue(&db, alice.id, &inboxes, now).await;
+        let skip = vec!["slow.example".to_owned()];
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100, &skip).await.expect("claim");
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert!(
+            claimed.iter().all(|d| d.domain == "fast.example"),
+            "{name}: saturated server skipped"
+        );
+        let later = deliveries::claim(&db, now, now + 60_000, 100, &[]).await.expect("claim");
+        assert_eq!(later.len(), 3, "{name}: its rows wait in the database, not lost");
     }
 }
 
@@ -799,13 +821,15 @@ async fn backed_off_domains_are_skipped_by_claim() {
         deliveries::domain_backoff(&db, "bad.example", now + 10_000).await.expect("backoff");
 
         // The good server's rows stay leased past the backoff, so later claims see bad.example only.
-        let claimed = deliveries::claim(&db, now, now + 60_000, 100).await.expect("claim");
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100, &[]).await.expect("claim");
         let domains: Vec<&str> = claimed.iter().map(|d| d.domain.as_str()).collect();
         assert_eq!(domains, vec!["good.example"; 2], "{name}: backed-off server skipped");
 
-        let during = deliveries::claim(&db, now + 9_999, now + 20_000, 100).await.expect("claim");
+        let during =
+            deliveries::claim(&db, now + 9_999, now + 20_000, 100, &[]).await.expect("claim");
         assert!(during.is_empty(), "{name}: still backed off");
-        let after = deliveries::claim(&db, now + 10_000, now + 20_000, 100).await.expect("claim");
+        let after =
+            deliveries::claim(&db, now + 10_000, now + 20_000, 100, &[]).await.expect("claim");
         assert_eq!(after.len(), 3, "{name}: the backoff ends");
         assert!(after.iter().all(|d| d.domain == "bad.example"), "{name}");
 
@@ -827,7 +851,7 @@ async fn backoff_applies_to_a_domain_never_seen_before() {
         queue(&db, alice.id, &inboxes_on("fresh.example", 2), now).await;
         // What `federation::delivery::retry` does on a 429 with Retry-After (server_down false).
         deliveries::domain_backoff(&db, "fresh.example", now + 10_000).await.expect("backoff");
-        let claimed = deliveries::claim(&db, now, now + 1000, 100).await.expect("claim");
+        let claimed = deliveries::claim(&db, now, now + 1000, 100, &[]).await.expect("claim");
         assert!(claimed.is_empty(), "{name}: a server that asked us to wait is backed off");
     }
 }
@@ -838,7 +862,7 @@ async fn delivered_retried_and_failed_deliveries_change_status_counts() {
         let alice = local_account(&db, "alice").await;
         let now = now_ms();
         queue(&db, alice.id, &inboxes_on("remote.example", 4), now).await;
-        let claimed = deliveries::claim(&db, now, now + 60_000, 10).await.expect("claim");
+        let claimed = deliveries::claim(&db, now, now + 60_000, 10, &[]).await.expect("claim");
         let [a, b, c, d] = &sorted_ids(&claimed)[..] else { panic!("{name}: four claimed") };
 
         deliveries::mark_delivered(&db, &[*a, *d], now).await.expect("mark_delivered");
@@ -854,16 +878,18 @@ async fn delivered_retried_and_failed_deliveries_change_status_counts() {
         );
 
         // The retry's lease is released, but it waits for its time.
-        let early = deliveries::claim(&db, now + 4_999, now + 60_000, 10).await.expect("claim");
+        let early =
+            deliveries::claim(&db, now + 4_999, now + 60_000, 10, &[]).await.expect("claim");
         assert!(early.is_empty(), "{name}: not before next_attempt_at");
-        let due = deliveries::claim(&db, now + 5_000, now + 60_000, 10).await.expect("claim");
+        let due = deliveries::claim(&db, now + 5_000, now + 60_000, 10, &[]).await.expect("claim");
         assert_eq!(due.len(), 1, "{name}: only the retry; delivered and failed rows are done");
         assert_eq!((due[0].id, due[0].attempts), (*b, 1), "{name}: attempts recorded");
 
         deliveries::mark_delivered(&db, &[*b], now + 5_000).await.expect("mark_delivered");
         assert_eq!(deliveries::status_counts(&db).await.expect("counts"), (0, 3, 1), "{name}");
         assert_eq!(deliveries::next_due(&db).await.expect("next_due"), None, "{name}: idle");
-        let none = deliveries::claim(&db, now + 600_000, now + 660_000, 10).await.expect("claim");
+        let none =
+            deliveries::claim(&db, now + 600_000, now + 660_000, 10, &[]).await.expect("claim");
         assert!(none.is_empty(), "{name}: nothing left to claim");
     }
 }
@@ -1034,7 +1060,7 @@ async fn key_pool_hands_out_each_key_once_oldest_first() {
         // A sign-up that rolls back must put its key back.
         let mut tx = db.begin().await.expect("begin");
         let rolled_back = keys::take(&mut tx).await.expect("take");
-        drop(tx);
+        tx.rollback().await.expect("rollback");
         assert_eq!(rolled_back.as_deref(), Some("key-b"), "{name}");
         assert_eq!(keys::len(&db).await.expect("len"), 2, "{name}: rollback keeps the key");
 

@@ -21,6 +21,23 @@ pub(super) fn routes() -> Router {
         .route("/api/v2/media", post(upload))
         .route("/api/v1/media", post(upload))
         .route("/media/{file}", get(serve))
+        .route("/avatars/missing.png", get(missing))
+}
+
+/// A plain grey 16×16 PNG for accounts without an avatar or header.
+const MISSING_PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 16, 0, 0, 0, 16, 8, 2,
+    0, 0, 0, 144, 145, 104, 54, 0, 0, 0, 22, 73, 68, 65, 84, 120, 218, 99, 56, 113, 250, 18, 73,
+    136, 97, 84, 195, 168, 134, 225, 171, 1, 0, 216, 6, 101, 31, 247, 92, 179, 141, 0, 0, 0, 0, 73,
+    69, 78, 68, 174, 66, 96, 130,
+];
+
+async fn missing() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        MISSING_PNG,
+    )
+        .into_response()
 }
 
 /// The image type, from the file's first bytes (the client's content type is not trusted).

@@ -1,6 +1,7 @@
 //! The Mastodon-compatible client API, one file per resource.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 
 mod accounts;
 mod instance;
@@ -11,7 +12,9 @@ mod search;
 mod statuses;
 mod timelines;
 
-pub(super) fn routes() -> Router {
+/// The client API, with `api_max` as the body limit everywhere except media uploads, which
+/// get `media_max` (plus room for the multipart framing).
+pub(super) fn routes(api_max: usize, media_max: usize) -> Router {
     Router::new()
         .merge(oauth::routes())
         .merge(accounts::routes())
@@ -20,5 +23,6 @@ pub(super) fn routes() -> Router {
         .merge(notifications::routes())
         .merge(search::routes())
         .merge(instance::routes())
-        .merge(media::routes())
+        .layer(DefaultBodyLimit::max(api_max))
+        .merge(media::routes().layer(DefaultBodyLimit::max(media_max + 64 * 1024)))
 }

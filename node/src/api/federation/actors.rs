@@ -12,6 +12,7 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::federation::Data;
 use crate::federation::objects::person::to_person;
+use crate::services;
 use crate::services::accounts::INSTANCE_USERNAME;
 use crate::urls;
 
@@ -30,6 +31,16 @@ async fn actor(data: Data, Path(username): Path<String>) -> Result<Response, App
     if actor.deleted_at.is_some() {
         return Err(AppError::NotFound(format!("account {username} is gone")));
     }
+    // Peers need the key to verify anything this account sends: create it now if the
+    // account was made while the key pool was empty.
+    let actor = if actor.public_key_pem.is_empty() {
+        services::accounts::ensure_key(&data, actor.id).await?;
+        db::actors::by_id(&data.db, actor.id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no account {username}")))?
+    } else {
+        actor
+    };
     Ok(activity_json(to_person(&actor)?))
 }
 

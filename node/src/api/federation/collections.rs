@@ -1,14 +1,15 @@
 //! Outbox, followers and following as paged `OrderedCollection`s.
 
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::{OriginalUri, Path, Query};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use ferry_protocol::objects::{OrderedCollection, OrderedCollectionPage};
 use serde::Deserialize;
 use url::Url;
 
-use crate::api::federation::activity_json;
+use crate::api::federation::{activity_json, require_signed_get};
 use crate::db::actors::ActorRow;
 use crate::db::follows::Side;
 use crate::db::notes::Page;
@@ -110,7 +111,10 @@ async fn followers(
     data: Data,
     Path(username): Path<String>,
     Query(query): Query<PageQuery>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    require_signed_get(&data, &uri, &headers).await?;
     follow_collection(data, username, query, Side::Followers).await
 }
 
@@ -118,7 +122,10 @@ async fn following(
     data: Data,
     Path(username): Path<String>,
     Query(query): Query<PageQuery>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    require_signed_get(&data, &uri, &headers).await?;
     follow_collection(data, username, query, Side::Following).await
 }
 
@@ -126,7 +133,10 @@ async fn outbox(
     data: Data,
     Path(username): Path<String>,
     Query(query): Query<PageQuery>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    require_signed_get(&data, &uri, &headers).await?;
     let actor = local(&data, &username).await?;
     let id = urls::outbox(&data.config, &username);
     let counts = db::actors::counts(&data.db, actor.id).await?;

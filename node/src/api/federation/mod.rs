@@ -22,3 +22,22 @@ pub(crate) fn activity_json<T: serde::Serialize>(value: T) -> axum::response::Re
     ([(axum::http::header::CONTENT_TYPE, ferry_protocol::context::ACTIVITY_JSON)], axum::Json(body))
         .into_response()
 }
+
+/// With authorized fetch on, a GET must carry a valid HTTP signature (as Mastodon's secure
+/// mode requires for notes and collections); returns the signer. Off, it checks nothing.
+pub(crate) async fn require_signed_get(
+    data: &crate::federation::Data,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<String>, crate::error::AppError> {
+    if !data.config.authorized_fetch {
+        return Ok(None);
+    }
+    if headers.get("signature").is_none() && headers.get("signature-input").is_none() {
+        return Err(crate::error::AppError::Unauthorized(
+            "this node requires signed fetches".to_owned(),
+        ));
+    }
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    crate::federation::inbox::verify_request(data, "GET", path, headers, b"").await.map(Some)
+}

@@ -1,12 +1,12 @@
 //! `GET /notes/{id}`: a local note as ActivityPub JSON; a deleted one as a `Tombstone` (410).
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{OriginalUri, Path};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::federation::activity_json;
+use crate::api::federation::{activity_json, require_signed_get};
 use crate::db::{self};
 use crate::error::AppError;
 use crate::federation::Data;
@@ -19,8 +19,10 @@ pub(super) fn routes() -> Router {
 async fn note(
     data: Data,
     Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    require_signed_get(&data, &uri, &headers).await?;
     let not_found = || AppError::NotFound(format!("no note {id}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let note = db::notes::by_id(&data.db, id)
@@ -33,13 +35,10 @@ async fn note(
         *response.status_mut() = StatusCode::GONE;
         return Ok(response);
     }
-    // Only public and unlisted notes are served to anyone; others need a signed fetch by an
-    // addressee, which comes with authorized fetch (not yet): until then they are not served.
+    // Only public and unlisted notes are served; followers-only and direct notes reach their
+    // readers by delivery, never by fetch.
     if !matches!(note.visibility.as_str(), "public" | "unlisted") {
         return Err(not_found());
-    }
-    if data.config.authorized_fetch && headers.get("signature").is_none() {
-        return Err(AppError::Unauthorized("this node requires signed fetches".to_owned()));
     }
     Ok(activity_json(load_note(&data, &note).await?).into_response())
 }

@@ -1,9 +1,8 @@
-//! `ApNote`: a note row as an ActivityPub `Note`, and the conversions both ways.
+//! Notes on the wire: a stored note as an ActivityPub `Note`, addressing and visibility, and
+//! a received note turned into a storage command.
 
 use std::collections::BTreeMap;
 
-use activitypub_federation::fetch::object_id::ObjectId;
-use activitypub_federation::traits::Object;
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_protocol::context::PUBLIC;
 use ferry_protocol::objects::{Attachment, Note, NoteKind, Tag};
@@ -14,28 +13,10 @@ use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::AppError;
-use crate::federation::objects::person::ApPerson;
-use crate::federation::{Data, same_origin};
+use crate::federation::{fetch, same_origin};
 use crate::services::notes::{RemoteAttachment, RemoteNote};
 use crate::state::AppState;
 use crate::urls;
-
-/// A note known to this node.
-#[derive(Clone, Debug)]
-pub struct ApNote {
-    /// The stored row.
-    pub row: NoteRow,
-    ap_id: Url,
-}
-
-impl ApNote {
-    /// Wraps a row.
-    pub fn new(row: NoteRow) -> Result<ApNote, AppError> {
-        let ap_id = Url::parse(&row.ap_id)
-            .map_err(|e| AppError::Other(anyhow::anyhow!("stored note id {}: {e}", row.ap_id)))?;
-        Ok(ApNote { row, ap_id })
-    }
-}
 
 /// Who a note is addressed to, Mastodon style.
 pub fn addressing(
@@ -169,8 +150,8 @@ pub fn check_note(note: &Note, expected: &Url) -> Result<(), AppError> {
 }
 
 /// Turns a received note into the storage command, resolving the author (fetching if new).
-pub async fn remote_note(data: &Data, note: &Note) -> Result<RemoteNote, AppError> {
-    let author = ObjectId::<ApPerson>::from(note.attributed_to.clone()).dereference(data).await?;
+pub async fn remote_note(data: &AppState, note: &Note) -> Result<RemoteNote, AppError> {
+    let author = fetch::actor(data, &note.attributed_to, false).await?;
     let mut mentions = Vec::new();
     let mut hashtags = Vec::new();
     for tag in &note.tag {
@@ -185,7 +166,7 @@ pub async fn remote_note(data: &Data, note: &Note) -> Result<RemoteNote, AppErro
             Tag::Emoji { .. } => {}
         }
     }
-    let visibility = visibility_of(&note.to, &note.cc, author.row.followers_url.as_deref());
+    let visibility = visibility_of(&note.to, &note.cc, author.followers_url.as_deref());
     let content = note
         .content_map
         .as_ref()
@@ -194,7 +175,7 @@ pub async fn remote_note(data: &Data, note: &Note) -> Result<RemoteNote, AppErro
         .unwrap_or(&note.content);
     Ok(RemoteNote {
         ap_id: note.id.to_string(),
-        author: author.row,
+        author,
         visibility: visibility.to_owned(),
         content_html: content.clone(),
         summary: note.summary.clone().unwrap_or_default(),
@@ -224,37 +205,4 @@ pub async fn remote_note(data: &Data, note: &Note) -> Result<RemoteNote, AppErro
             })
             .collect(),
     })
-}
-
-#[async_trait::async_trait]
-impl Object for ApNote {
-    type DataType = AppState;
-    type Kind = Note;
-    type Error = AppError;
-
-    fn id(&self) -> &Url {
-        &self.ap_id
-    }
-
-    async fn read_from_id(object_id: Url, data: &Data) -> Result<Option<Self>, AppError> {
-        match db::notes::by_ap_id(&data.db, object_id.as_str()).await? {
-            Some(row) if row.deleted_at.is_none() && row.reblog_of_id.is_none() => {
-                Ok(Some(ApNote::new(row)?))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn into_json(self, data: &Data) -> Result<Note, AppError> {
-        load_note(data, &self.row).await
-    }
-
-    async fn verify(json: &Note, expected_domain: &Url, _data: &Data) -> Result<(), AppError> {
-        check_note(json, expected_domain)
-    }
-
-    async fn from_json(json: Note, data: &Data) -> Result<Self, AppError> {
-        let cmd = remote_note(data, &json).await?;
-        ApNote::new(crate::services::notes::store_remote(data, cmd).await?)
-    }
 }

@@ -1,32 +1,16 @@
-//! `ApPerson`: an actor row as an ActivityPub `Person` (or `Service`, `Group`, …).
+//! Actors on the wire: a stored actor as an ActivityPub `Person` (or `Service`, `Group`, …),
+//! and a fetched one checked and stored.
 
-use activitypub_federation::traits::{Actor, Object};
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_protocol::objects::{ActorKind, Endpoints, Image, Person, PublicKey};
 use url::Url;
 
 use crate::db::{self, actors::ActorRow, actors::NewActor};
 use crate::error::AppError;
-use crate::federation::{Data, origin, same_origin};
+use crate::federation::{origin, same_origin};
 use crate::ids::now_ms;
 use crate::services::content;
-
-/// An actor known to this node.
-#[derive(Clone, Debug)]
-pub struct ApPerson {
-    /// The stored row.
-    pub row: ActorRow,
-    ap_id: Url,
-}
-
-impl ApPerson {
-    /// Wraps a row.
-    pub fn new(row: ActorRow) -> Result<ApPerson, AppError> {
-        let ap_id = Url::parse(&row.ap_id)
-            .map_err(|e| AppError::Other(anyhow::anyhow!("stored actor id {}: {e}", row.ap_id)))?;
-        Ok(ApPerson { row, ap_id })
-    }
-}
+use crate::state::AppState;
 
 fn ms_to_datetime(ms: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
@@ -154,7 +138,7 @@ pub fn check_person(person: &Person, expected: &Url) -> Result<(), AppError> {
 }
 
 /// Stores (or refreshes) a remote actor document that passed `check_person`.
-pub async fn store_person(data: &Data, person: &Person) -> Result<ActorRow, AppError> {
+pub async fn store_person(data: &AppState, person: &Person) -> Result<ActorRow, AppError> {
     let mut tx = data.db.begin().await?;
     let row = db::actors::upsert(&mut tx, &from_person(person, data.db.next_id())).await?;
     tx.commit().await?;
@@ -164,54 +148,4 @@ pub async fn store_person(data: &Data, person: &Person) -> Result<ActorRow, AppE
         data.keys.forget_public(&row.public_key_id);
     }
     Ok(row)
-}
-
-#[async_trait::async_trait]
-impl Object for ApPerson {
-    type DataType = crate::state::AppState;
-    type Kind = Person;
-    type Error = AppError;
-
-    fn id(&self) -> &Url {
-        &self.ap_id
-    }
-
-    fn last_refreshed_at(&self) -> Option<DateTime<Utc>> {
-        ms_to_datetime(self.row.fetched_at)
-    }
-
-    async fn read_from_id(object_id: Url, data: &Data) -> Result<Option<Self>, AppError> {
-        db::actors::by_ap_id(&data.db, object_id.as_str()).await?.map(ApPerson::new).transpose()
-    }
-
-    async fn into_json(self, _data: &Data) -> Result<Person, AppError> {
-        to_person(&self.row)
-    }
-
-    async fn verify(json: &Person, expected_domain: &Url, _data: &Data) -> Result<(), AppError> {
-        check_person(json, expected_domain)
-    }
-
-    async fn from_json(json: Person, data: &Data) -> Result<Self, AppError> {
-        ApPerson::new(store_person(data, &json).await?)
-    }
-}
-
-impl Actor for ApPerson {
-    fn public_key_pem(&self) -> &str {
-        &self.row.public_key_pem
-    }
-
-    fn private_key_pem(&self) -> Option<String> {
-        // Ferry signs with its own aws-lc-rs code, never through the library.
-        None
-    }
-
-    fn inbox(&self) -> Url {
-        Url::parse(&self.row.inbox_url).unwrap_or_else(|_| self.ap_id.clone())
-    }
-
-    fn shared_inbox(&self) -> Option<Url> {
-        parse_url(&self.row.shared_inbox_url)
-    }
 }

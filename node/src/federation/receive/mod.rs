@@ -1,13 +1,11 @@
 //! One handler per inbound activity type. Handlers check what only they can check, then call
 //! `services`; the signature and signer were verified by `inbox` before they run.
 
-use activitypub_federation::fetch::object_id::ObjectId;
 use url::Url;
 
 use crate::db::actors::ActorRow;
 use crate::error::AppResult;
-use crate::federation::Data;
-use crate::federation::objects::person::ApPerson;
+use crate::federation::{Data, fetch};
 
 pub mod follow;
 pub mod interact;
@@ -15,7 +13,7 @@ pub mod note;
 
 /// The stored actor for `url`, fetched if new.
 async fn actor(data: &Data, url: &Url) -> AppResult<ActorRow> {
-    Ok(ObjectId::<ApPerson>::from(url.clone()).dereference(data).await?.row)
+    fetch::actor(data, url, false).await
 }
 
 /// A local actor by id, or `None` for remote or unknown ones.

@@ -1,12 +1,11 @@
 //! Inbound `Create(Note)`, `Update(Note | Person)`, `Delete(Note | Person)`.
 
-use activitypub_federation::fetch::object_id::ObjectId;
 use ferry_protocol::activities::{Create, Delete, Update, UpdateObject};
 
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::objects::note::{check_note, remote_note};
-use crate::federation::objects::person::{ApPerson, check_person, store_person};
+use crate::federation::objects::person::{check_person, store_person};
 use crate::federation::receive::actor;
 use crate::federation::{Data, same_origin};
 use crate::ids::now_ms;
@@ -62,7 +61,6 @@ pub async fn update(data: &Data, update: Update) -> AppResult<()> {
         }
         UpdateObject::Person(person) => {
             // The document in the activity is signed by its actor; store it as sent.
-            let _ = ObjectId::<ApPerson>::from(person.id.clone());
             store_person(data, &person).await.map(|_| ())
         }
     }
