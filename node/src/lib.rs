@@ -90,6 +90,7 @@ impl Server {
         let Server { listener, state, federation } = self;
         let delivery = tokio::spawn(federation::delivery::run(state.clone()));
         let key_pool = tokio::spawn(services::accounts::run_key_pool(state.clone()));
+        let maintenance = tokio::spawn(services::maintenance::run(state.clone()));
         let mut shutdown = state.shutdown.subscribe();
         let app = api::router(federation);
         tracing::info!(domain = %state.config.domain, "listening on {}", listener.local_addr()?);
@@ -100,6 +101,7 @@ impl Server {
             .await?;
         let _ = delivery.await;
         let _ = key_pool.await;
+        let _ = maintenance.await;
         state.db.close().await;
         Ok(())
     }

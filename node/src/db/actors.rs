@@ -268,3 +268,34 @@ pub async fn search(db: &Db, prefix: &str, limit: i64) -> Result<Vec<ActorRow>, 
             .await
     })
 }
+
+/// Profile fields a local user can change.
+#[derive(Clone, Debug)]
+pub struct ProfileUpdate {
+    pub display_name: String,
+    pub summary: String,
+    pub manually_approves: bool,
+    pub discoverable: bool,
+}
+
+/// Applies a profile change to a local actor; returns the new row.
+pub async fn update_profile(
+    tx: &mut Tx,
+    id: i64,
+    update: &ProfileUpdate,
+) -> Result<ActorRow, sqlx::Error> {
+    let sql = format!(
+        "UPDATE actors SET display_name = $1, summary = $2, manually_approves = $3, discoverable = $4
+         WHERE id = $5 AND is_local RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(&update.display_name)
+            .bind(&update.summary)
+            .bind(update.manually_approves)
+            .bind(update.discoverable)
+            .bind(id)
+            .fetch_one(conn)
+            .await
+    })
+}

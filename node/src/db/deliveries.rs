@@ -317,3 +317,26 @@ pub async fn domains_ok_for(db: &Db, delivered: &[i64], now: i64) -> Result<(), 
         .map(|_| ()))?;
     tx.commit().await
 }
+
+/// Deletes finished deliveries (delivered or failed) older than `before`, then activities
+/// with no delivery left; returns how many deliveries went.
+pub async fn prune(tx: &mut Tx, before: i64) -> Result<u64, sqlx::Error> {
+    let removed = on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM deliveries WHERE status <> 0 AND done_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM activities WHERE created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.activity_id = activities.id)",
+        )
+        .bind(before)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(removed)
+}

@@ -50,7 +50,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         field("actor").ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
     let actor =
         Url::parse(actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))?;
-    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
     if origin(&id) != origin(&actor) {
         return Err(AppError::Forbidden(format!("activity {id} is not from {actor}'s server")));
     }
@@ -66,22 +66,34 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
 
     verify_signature(data, &post, &actor).await?;
 
-    if db::received::seen(&data.db, id.as_str()).await? {
-        return Ok(Outcome::Duplicate);
-    }
-    let activity: AnyActivity = serde_json::from_value(value.clone()).map_err(|e| {
-        if AnyActivity::is_known_type(kind) {
+    let activity: AnyActivity = serde_json::from_value(value).map_err(|e| {
+        if AnyActivity::is_known_type(&kind) {
             AppError::Invalid(format!("malformed {kind} activity: {e}"))
         } else {
             AppError::Invalid(format!("unsupported activity type {kind:?}"))
         }
     })?;
-    policy::check(data, &activity).await?;
-    activity.verify(data).await?;
-    activity.receive(data).await?;
+    // Claim the id before handling, so two copies arriving at once (shared inbox and personal
+    // inbox, or a retry racing the original) are handled once.
     let mut tx = data.db.begin().await?;
-    db::received::insert_if_new(&mut tx, id.as_str(), now_ms()).await?;
+    let first = db::received::insert_if_new(&mut tx, id.as_str(), now_ms()).await?;
     tx.commit().await?;
+    if !first {
+        return Ok(Outcome::Duplicate);
+    }
+    let handled = async {
+        policy::check(data, &activity).await?;
+        activity.verify(data).await?;
+        activity.receive(data).await
+    }
+    .await;
+    if let Err(e) = handled {
+        // Not handled: forget the id so the sender's retry is processed, not ignored.
+        let mut tx = data.db.begin().await?;
+        db::received::forget(&mut tx, id.as_str()).await?;
+        tx.commit().await?;
+        return Err(e);
+    }
     Ok(Outcome::Processed)
 }
 

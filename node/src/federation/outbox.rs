@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 
 use activitystreams_kinds::activity::{
     AcceptType, AnnounceType, CreateType, DeleteType, FollowType, LikeType, RejectType, UndoType,
+    UpdateType,
 };
 use ferry_protocol::activities::{
-    Accept, Announce, Create, Delete, Follow, Like, Reject, Undo, UndoObject,
+    Accept, Announce, Create, Delete, Follow, Like, Reject, Undo, UndoObject, Update, UpdateObject,
 };
 use ferry_protocol::context::{PUBLIC, WithContext};
 use ferry_protocol::objects::ObjectOrId;
@@ -300,4 +301,25 @@ pub async fn announce(
         let id = announce.id.clone();
         enqueue(tx, state, actor, &id, announce, inboxes).await
     }
+}
+
+/// Queues `Update(Person)` with the actor's current document to its remote followers.
+pub async fn person_updated(tx: &mut Tx, state: &AppState, actor: &ActorRow) -> AppResult<()> {
+    let person = crate::federation::objects::person::to_person(actor)?;
+    let followers = actor
+        .followers_url
+        .clone()
+        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let id = urls::activity(&state.config, state.db.next_id());
+    let activity = Update {
+        id: id.clone(),
+        kind: UpdateType::Update,
+        actor: url(&actor.ap_id)?,
+        object: UpdateObject::Person(person),
+        to: vec![url(PUBLIC)?],
+        cc: vec![url(&followers)?],
+        published: None,
+    };
+    let inboxes = db::follows::remote_follower_inboxes(tx, actor.id).await?;
+    enqueue(tx, state, actor, &id, activity, inboxes).await
 }

@@ -320,3 +320,52 @@ mod tests {
         }
     }
 }
+
+/// A profile change from the client API; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateProfile {
+    pub display_name: Option<String>,
+    /// Plain text; rendered to HTML (links and hashtags) like a note.
+    pub note: Option<String>,
+    pub locked: Option<bool>,
+    pub discoverable: Option<bool>,
+}
+
+/// Changes a local profile and tells remote followers with `Update(Person)`.
+pub async fn update_profile(
+    state: &AppState,
+    actor: &ActorRow,
+    cmd: UpdateProfile,
+) -> AppResult<ActorRow> {
+    if actor.moved_to.is_some() {
+        return Err(AppError::Forbidden("this account has moved and is read-only".to_owned()));
+    }
+    let display_name = match cmd.display_name {
+        Some(name) if name.chars().count() > 30 => {
+            return Err(AppError::Invalid("display_name is longer than 30 characters".to_owned()));
+        }
+        Some(name) => name.trim().to_owned(),
+        None => actor.display_name.clone(),
+    };
+    let summary = match cmd.note {
+        Some(note) if note.chars().count() > 500 => {
+            return Err(AppError::Invalid("note is longer than 500 characters".to_owned()));
+        }
+        Some(note) => crate::services::content::render(&note, &|_| None, &|tag| {
+            urls::tag(&state.config, tag).to_string()
+        }),
+        None => actor.summary.clone(),
+    };
+    let update = crate::db::actors::ProfileUpdate {
+        display_name,
+        summary,
+        manually_approves: cmd.locked.unwrap_or(actor.manually_approves),
+        discoverable: cmd.discoverable.unwrap_or(actor.discoverable),
+    };
+    let mut tx = state.db.begin().await?;
+    let row = db::actors::update_profile(&mut tx, actor.id, &update).await?;
+    crate::federation::outbox::person_updated(&mut tx, state, &row).await?;
+    tx.commit().await?;
+    state.delivery_wake.notify_one();
+    Ok(row)
+}

@@ -23,6 +23,13 @@ pub async fn follow(
         return Err(AppError::NotFound(format!("{} is not available", target.handle())));
     }
     if let Some(existing) = db::follows::by_pair(&state.db, follower.id, target.id).await? {
+        if !existing.accepted && !target.is_local {
+            // Still pending: the Follow or its answer may have been lost; ask again.
+            let mut tx = state.db.begin().await?;
+            outbox::follow(&mut tx, state, &existing, follower, target).await?;
+            tx.commit().await?;
+            state.delivery_wake.notify_one();
+        }
         return Ok(existing);
     }
     let id = state.db.next_id();

@@ -4,5 +4,6 @@ pub mod accounts;
 pub mod content;
 pub mod follows;
 pub mod interactions;
+pub mod maintenance;
 pub mod notes;
 pub mod tokens;

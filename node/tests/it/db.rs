@@ -898,6 +898,59 @@ async fn delivered_retried_and_failed_deliveries_change_status_counts() {
 // Replay protection, OAuth, key pool
 
 #[tokio::test]
+async fn forgotten_and_pruned_ids_can_be_received_again() {
+    for (name, db) in backends().await.iter() {
+        let (old, new) = ("https://remote.example/a/old", "https://remote.example/a/new");
+        let now = now_ms();
+        let mut tx = db.begin().await.expect("begin");
+        assert!(
+            received::insert_if_new(&mut tx, old, now - 10_000).await.expect("insert"),
+            "{name}"
+        );
+        assert!(received::insert_if_new(&mut tx, new, now).await.expect("insert"), "{name}");
+        // A handler failed for `new`: its id is forgotten so the sender's retry is processed.
+        received::forget(&mut tx, new).await.expect("forget");
+        assert_eq!(
+            received::prune(&mut tx, now - 5_000).await.expect("prune"),
+            1,
+            "{name}: only the old id"
+        );
+        tx.commit().await.expect("commit");
+        assert!(!received::seen(&db, old).await.expect("seen"), "{name}");
+        assert!(!received::seen(&db, new).await.expect("seen"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn pruning_keeps_queued_deliveries_and_their_activities() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let done = queue(&db, alice.id, &inboxes_on("done.example", 2), now - 100_000).await;
+        let waiting = queue(&db, alice.id, &inboxes_on("waiting.example", 1), now - 100_000).await;
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100, &[]).await.expect("claim");
+        let delivered: Vec<i64> =
+            claimed.iter().filter(|d| d.activity_id == done).map(|d| d.id).collect();
+        deliveries::mark_delivered(&db, &delivered, now - 50_000).await.expect("delivered");
+        let mut tx = db.begin().await.expect("begin");
+        let removed = deliveries::prune(&mut tx, now - 10_000).await.expect("prune");
+        tx.commit().await.expect("commit");
+        assert_eq!(removed, 2, "{name}: the two finished deliveries");
+        assert_eq!(
+            deliveries::status_counts(&db).await.expect("counts"),
+            (1, 0, 0),
+            "{name}: queued one stays"
+        );
+        let left = deliveries::activities(&db, &[done, waiting]).await.expect("activities");
+        assert_eq!(
+            left.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![waiting],
+            "{name}: its activity too"
+        );
+    }
+}
+
+#[tokio::test]
 async fn received_activity_ids_are_new_only_once() {
     for (name, db) in backends().await.iter() {
         let id = "https://remote.example/activities/1";

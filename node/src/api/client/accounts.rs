@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, Query, RawQuery};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router {
     Router::new()
         .route("/api/v1/accounts", post(sign_up))
         .route("/api/v1/accounts/verify_credentials", get(verify_credentials))
+        .route("/api/v1/accounts/update_credentials", patch(update_credentials))
         .route("/api/v1/accounts/lookup", get(lookup))
         .route("/api/v1/accounts/relationships", get(relationships))
         .route("/api/v1/accounts/{id}", get(show))
@@ -107,6 +108,43 @@ async fn verify_credentials(data: Data, auth: Auth) -> Result<Json<Value>, AppEr
     let mut view =
         serde_json::to_value(views::account(&data, &auth.actor).await?).unwrap_or_default();
     view["source"] = json!({ "privacy": "public", "sensitive": false, "language": null, "note": "", "fields": [], "follow_requests_count": 0 });
+    Ok(Json(view))
+}
+
+#[derive(Default, Deserialize)]
+struct CredentialsForm {
+    display_name: Option<String>,
+    note: Option<String>,
+    locked: Option<Value>,
+    discoverable: Option<Value>,
+}
+
+/// Mastodon's booleans arrive as JSON booleans or as form strings.
+fn flag(value: &Option<Value>, name: &str) -> Result<Option<bool>, AppError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if matches!(s.as_str(), "true" | "1") => Ok(Some(true)),
+        Some(Value::String(s)) if matches!(s.as_str(), "false" | "0") => Ok(Some(false)),
+        Some(other) => Err(AppError::Invalid(format!("{name} must be a boolean, got {other}"))),
+    }
+}
+
+async fn update_credentials(
+    data: Data,
+    auth: Auth,
+    Body(form): Body<CredentialsForm>,
+) -> Result<Json<Value>, AppError> {
+    auth.require("write:accounts")?;
+    let cmd = services::accounts::UpdateProfile {
+        locked: flag(&form.locked, "locked")?,
+        discoverable: flag(&form.discoverable, "discoverable")?,
+        display_name: form.display_name,
+        note: form.note,
+    };
+    let actor = services::accounts::update_profile(&data, &auth.actor, cmd).await?;
+    let mut view = serde_json::to_value(views::account(&data, &actor).await?).unwrap_or_default();
+    view["source"] = json!({ "privacy": "public", "sensitive": false, "language": null, "note": services::content::to_text(&actor.summary), "fields": [], "follow_requests_count": 0 });
     Ok(Json(view))
 }
 
