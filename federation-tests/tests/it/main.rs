@@ -3,6 +3,12 @@
 // Test helpers outside #[test] functions: a panic with the value is the useful report.
 #![allow(clippy::unwrap_used)]
 
+mod api_errors;
+mod authorized_fetch;
 mod crash;
+mod crash_sender;
+mod hostile;
+mod postgres;
+mod profile;
 mod scenario;
 mod signatures;

@@ -74,8 +74,7 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
     a.create_user("alice").await;
     b.create_user("bob").await;
     // alice's real key, read from A's database: the test plays A's role on the wire.
-    let account = db::accounts::by_username(&a.state().db, "alice").await.unwrap().unwrap();
-    let key = PrivateKey::from_pem(&account.private_key_pem).unwrap();
+    let key = a.private_key("alice").await;
     let key_id = format!("{}/users/alice#main-key", a.base);
     let inbox = format!("{}/inbox", b.base);
     let now = SystemTime::now();

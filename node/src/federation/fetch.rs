@@ -30,6 +30,8 @@ const MAX_OBJECT_BYTES: usize = 1 << 20;
 const MAX_JRD_BYTES: usize = 64 * 1024;
 /// Redirects followed for one fetch.
 const MAX_REDIRECTS: usize = 3;
+/// The longest one fetch may take, all redirects and the body included.
+const FETCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// A stored remote actor older than this is refetched when next needed.
 const ACTOR_REFRESH_MS: i64 = 24 * 3600 * 1000;
 
@@ -43,8 +45,17 @@ async fn get(
     accept: &str,
     max_bytes: usize,
 ) -> AppResult<(Vec<u8>, Url, String)> {
+    // One deadline for the whole fetch, redirects and body included: slow hops cannot
+    // stretch it past FETCH_DEADLINE.
+    let deadline = tokio::time::Instant::now() + FETCH_DEADLINE;
+    let too_slow =
+        || AppError::Remote(format!("fetching {url} took longer than {FETCH_DEADLINE:?}"));
     let mut current = url.clone();
     for _ in 0..=MAX_REDIRECTS {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(too_slow());
+        }
         client::check_target(&current, state.config.dev_http)?;
         if is_local(state, &current) {
             return Err(AppError::NotFound(format!("{current} is a local URL")));
@@ -53,6 +64,7 @@ async fn get(
             .fetcher
             .get(current.clone())
             .header("Accept", accept)
+            .timeout(remaining)
             .send()
             .await
             .map_err(|e| AppError::Remote(format!("fetching {current} failed: {e}")))?;
@@ -78,7 +90,10 @@ async fn get(
             .and_then(|c| c.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let body = client::read_limited(response, max_bytes).await?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let body = tokio::time::timeout(remaining, client::read_limited(response, max_bytes))
+            .await
+            .map_err(|_| too_slow())??;
         return Ok((body, current, content_type));
     }
     Err(AppError::Remote(format!("too many redirects fetching {url}")))

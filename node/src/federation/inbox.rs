@@ -73,28 +73,37 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
             AppError::Invalid(format!("unsupported activity type {kind:?}"))
         }
     })?;
-    // Claim the id before handling, so two copies arriving at once (shared inbox and personal
-    // inbox, or a retry racing the original) are handled once.
-    let mut tx = data.db.begin().await?;
-    let first = db::received::insert_if_new(&mut tx, id.as_str(), now_ms()).await?;
-    tx.commit().await?;
-    if !first {
-        return Ok(Outcome::Duplicate);
-    }
-    let handled = async {
-        policy::check(data, &activity).await?;
-        activity.verify(data).await?;
-        activity.receive(data).await
-    }
-    .await;
-    if let Err(e) = handled {
-        // Not handled: forget the id so the sender's retry is processed, not ignored.
+    // The claim and the handling run in their own task: if the sender hangs up (a timeout, a
+    // crash), axum drops this request's future, and a claimed but unhandled id would make every
+    // retry look like a duplicate. The task always ends by handling the activity or forgetting
+    // its id.
+    let data = data.clone();
+    let id = id.to_string();
+    let task = tokio::spawn(async move {
+        // Claim the id before handling, so two copies arriving at once (shared inbox and
+        // personal inbox, or a retry racing the original) are handled once.
         let mut tx = data.db.begin().await?;
-        db::received::forget(&mut tx, id.as_str()).await?;
+        let first = db::received::insert_if_new(&mut tx, &id, now_ms()).await?;
         tx.commit().await?;
-        return Err(e);
-    }
-    Ok(Outcome::Processed)
+        if !first {
+            return Ok(Outcome::Duplicate);
+        }
+        let handled = async {
+            policy::check(&data, &activity).await?;
+            activity.verify(&data).await?;
+            activity.receive(&data).await
+        }
+        .await;
+        if let Err(e) = handled {
+            // Not handled: forget the id so the sender's retry is processed, not ignored.
+            let mut tx = data.db.begin().await?;
+            db::received::forget(&mut tx, &id).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        Ok(Outcome::Processed)
+    });
+    task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
 }
 
 async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<()> {

@@ -127,7 +127,7 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
         return Err(AppError::Invalid("password must be at least 8 characters".to_owned()));
     }
     if db::actors::by_handle(&state.db, username.as_str(), &state.config.domain).await?.is_some() {
-        return Err(AppError::Conflict(format!("username {} is taken", username.as_str())));
+        return Err(AppError::Invalid(format!("username {} is taken", username.as_str())));
     }
     let password_hash = hash_password(cmd.password).await?;
     let mut tx = state.db.begin().await?;
@@ -145,13 +145,13 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
     let actor = local_actor(&state.config, id, "Person", username.as_str(), ap_id, public_pem);
     let row = db::actors::upsert(&mut tx, &actor).await.map_err(|e| {
         if db::is_unique_violation(&e) {
-            AppError::Conflict(format!("username {} is taken", username.as_str()))
+            AppError::Invalid(format!("username {} is taken", username.as_str()))
         } else {
             e.into()
         }
     })?;
     if row.id != id {
-        return Err(AppError::Conflict(format!("username {} is taken", username.as_str())));
+        return Err(AppError::Invalid(format!("username {} is taken", username.as_str())));
     }
     db::accounts::insert(
         &mut tx,

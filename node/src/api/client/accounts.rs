@@ -67,9 +67,15 @@ async fn sign_up(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .ok_or_else(|| AppError::Unauthorized("an app token is required to sign up".to_owned()))?;
-    if db::oauth::token_by_hash(&data.db, &crate::api::extract::hash_secret(token)).await?.is_none()
-    {
-        return Err(AppError::Unauthorized("The access token is invalid".to_owned()));
+    let app_token = db::oauth::token_by_hash(&data.db, &crate::api::extract::hash_secret(token))
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("The access token is invalid".to_owned()))?;
+    // As Mastodon: the app token must allow creating accounts, and the new user's token gets
+    // the app token's scopes, nothing more.
+    if !app_token.scopes.split_whitespace().any(|s| s == "write" || s == "write:accounts") {
+        return Err(AppError::Forbidden(
+            "This action is outside the authorized scopes (needs write:accounts)".to_owned(),
+        ));
     }
     if !data.config.registrations_open {
         return Err(AppError::Forbidden("registrations are closed on this node".to_owned()));
@@ -88,18 +94,13 @@ async fn sign_up(
         form.password.ok_or_else(|| AppError::Invalid("password is required".to_owned()))?;
     let actor = services::accounts::create(
         &data,
-        CreateAccount {
-            username: username.clone(),
-            password: password.clone(),
-            email: form.email,
-            admin: false,
-        },
+        CreateAccount { username, password, email: form.email, admin: false },
     )
     .await?;
     // The new user gets a token at once, as Mastodon answers with one.
-    let app_token = crate::api::extract::hash_secret(token);
-    let app_id = db::oauth::token_by_hash(&data.db, &app_token).await?.and_then(|t| t.app_id);
-    let access = super::oauth::issue_for_signup(&data, app_id, actor.id).await?;
+    let access =
+        super::oauth::issue_for_signup(&data, app_token.app_id, actor.id, &app_token.scopes)
+            .await?;
     Ok(Json(access))
 }
 

@@ -392,11 +392,12 @@ async fn metadata(data: Data) -> Json<Value> {
     }))
 }
 
-/// The token a fresh sign-up receives (all of Ferry's scopes, tied to the registering app).
+/// The token a fresh sign-up receives: the registering app token's scopes, tied to its app.
 pub(super) async fn issue_for_signup(
     data: &Data,
     app_id: Option<i64>,
     account: i64,
+    scopes: &str,
 ) -> Result<Value, AppError> {
-    issue(data, app_id, Some(account), &SCOPES.join(" ")).await.map(|Json(v)| v)
+    issue(data, app_id, Some(account), scopes).await.map(|Json(v)| v)
 }

@@ -1,0 +1,518 @@
+//! B2, outbound fan-out (docs/benchmarks.md, performance.md §10): one post by a local user
+//! whose followers sit on 10,000 distinct servers, from `POST /api/v1/statuses` to the last
+//! delivery acknowledged, against the two-core RSA sign rate measured in the same run.
+//!
+//! The node is the real release `ferry` process (so its RSS is its own); the 10,000 servers are
+//! one sink process (this binary run with `--sink`) listening on 0.0.0.0, each server a
+//! distinct loopback address `127.0.X.Y` (all of 127.0.0.0/8 reaches `lo`), so the node sees
+//! 10,000 hosts, windows and connections. Variant (a) answers at once; variant (b) answers
+//! after 100-300 ms and fails 2 % of the servers' first attempt with 503.
+//!
+//! `cargo build --release -p ferry-node --bin ferry && cargo bench -p ferry-federation-tests --bench fanout`
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use common::{cpu_seconds, epoch_ns, mib, proc_status_kib, verdict};
+use ferry_node::db::Db;
+use ferry_node::db::actors::NewActor;
+use ferry_node::db::follows::FollowRow;
+use ferry_node::ids::now_ms;
+use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, PublicKey};
+use serde_json::{Value, json};
+
+/// Distinct destination servers.
+const SERVERS: usize = 10_000;
+/// One signature in this many is verified by the sink (all are checked for headers).
+const VERIFY_EVERY: u64 = 100;
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    if std::env::args().any(|a| a == "--sink") {
+        runtime.block_on(sink())
+    } else {
+        runtime.block_on(bench())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sink process
+
+/// How the sink answers, set by the benchmark before each run.
+#[derive(Default, Clone)]
+struct SinkMode {
+    delay_min_ms: u64,
+    delay_max_ms: u64,
+    /// Percentage of servers whose first request is answered 503.
+    fail_first_pct: u64,
+}
+
+#[derive(Default)]
+struct Sink {
+    mode: Mutex<SinkMode>,
+    key: Mutex<Option<Arc<PublicKey>>>,
+    received: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    unsigned: AtomicU64,
+    verified: AtomicU64,
+    bad_signatures: AtomicU64,
+    in_flight: AtomicI64,
+    max_in_flight: AtomicI64,
+    first_ns: AtomicU64,
+    last_ns: AtomicU64,
+    seen_hosts: Mutex<HashSet<String>>,
+    delivered_hosts: Mutex<HashSet<String>>,
+}
+
+/// Cheap deterministic spread of `n` over `0..m`.
+fn spread(n: u64, m: u64) -> u64 {
+    n.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) % m.max(1)
+}
+
+/// Checks a delivery's signature as a receiving server would.
+fn verify(headers: &HeaderMap, host: &str, body: &[u8], key: &PublicKey) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let request = IncomingRequest {
+        method: "POST",
+        scheme: "http",
+        path_and_query: "/inbox",
+        authority: host,
+        header: &header,
+        body,
+    };
+    ParsedSignature::parse(&request, SystemTime::now(), Duration::from_secs(12 * 3600))
+        .and_then(|parsed| parsed.verify(key))
+        .is_ok()
+}
+
+async fn sink_inbox(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let now_in = sink.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    sink.max_in_flight.fetch_max(now_in, Ordering::SeqCst);
+    let n = sink.received.fetch_add(1, Ordering::SeqCst);
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if ["signature", "digest", "date"].iter().any(|h| !headers.contains_key(*h)) {
+        sink.unsigned.fetch_add(1, Ordering::Relaxed);
+    } else if n % VERIFY_EVERY == 0 {
+        let key = sink.key.lock().expect("sink lock").clone();
+        if let Some(key) = key {
+            let counter = if verify(&headers, &host, &body, &key) {
+                &sink.verified
+            } else {
+                &sink.bad_signatures
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let mode = sink.mode.lock().expect("sink lock").clone();
+    if mode.delay_max_ms > 0 {
+        let span = mode.delay_max_ms - mode.delay_min_ms + 1;
+        let delay = mode.delay_min_ms + spread(n, span);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let first_time = sink.seen_hosts.lock().expect("sink lock").insert(host.clone());
+    let status = if first_time
+        && mode.fail_first_pct > 0
+        && spread(host.bytes().map(u64::from).sum::<u64>() * 7919 + host.len() as u64, 100)
+            < mode.fail_first_pct
+    {
+        sink.refused.fetch_add(1, Ordering::Relaxed);
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        sink.delivered_hosts.lock().expect("sink lock").insert(host);
+        sink.accepted.fetch_add(1, Ordering::SeqCst);
+        let t = epoch_ns();
+        let _ = sink.first_ns.compare_exchange(0, t, Ordering::SeqCst, Ordering::SeqCst);
+        sink.last_ns.fetch_max(t, Ordering::SeqCst);
+        StatusCode::ACCEPTED
+    };
+    sink.in_flight.fetch_sub(1, Ordering::SeqCst);
+    status
+}
+
+async fn sink_stats(State(sink): State<Arc<Sink>>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "received": sink.received.load(Ordering::SeqCst),
+        "accepted": sink.accepted.load(Ordering::SeqCst),
+        "refused": sink.refused.load(Ordering::SeqCst),
+        "unsigned": sink.unsigned.load(Ordering::SeqCst),
+        "verified": sink.verified.load(Ordering::SeqCst),
+        "bad_signatures": sink.bad_signatures.load(Ordering::SeqCst),
+        "in_flight": sink.in_flight.load(Ordering::SeqCst),
+        "max_in_flight": sink.max_in_flight.load(Ordering::SeqCst),
+        "first_ns": sink.first_ns.load(Ordering::SeqCst),
+        "last_ns": sink.last_ns.load(Ordering::SeqCst),
+        "hosts": sink.delivered_hosts.lock().expect("sink lock").len(),
+    }))
+}
+
+async fn sink_reset(State(sink): State<Arc<Sink>>, axum::Json(body): axum::Json<Value>) {
+    let int = |k: &str| body[k].as_u64().unwrap_or(0);
+    *sink.mode.lock().expect("sink lock") = SinkMode {
+        delay_min_ms: int("delay_min_ms"),
+        delay_max_ms: int("delay_max_ms"),
+        fail_first_pct: int("fail_first_pct"),
+    };
+    *sink.key.lock().expect("sink lock") =
+        body["key_pem"].as_str().and_then(|pem| PublicKey::from_pem(pem).ok()).map(Arc::new);
+    for counter in [
+        &sink.received,
+        &sink.accepted,
+        &sink.refused,
+        &sink.unsigned,
+        &sink.verified,
+        &sink.bad_signatures,
+        &sink.first_ns,
+        &sink.last_ns,
+    ] {
+        counter.store(0, Ordering::SeqCst);
+    }
+    sink.max_in_flight.store(0, Ordering::SeqCst);
+    sink.seen_hosts.lock().expect("sink lock").clear();
+    sink.delivered_hosts.lock().expect("sink lock").clear();
+}
+
+/// Serves every loopback address on one port until its stdin closes (the benchmark ended).
+async fn sink() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
+    println!("PORT {}", listener.local_addr()?.port());
+    let state = Arc::new(Sink::default());
+    let app = Router::new()
+        .route("/inbox", post(sink_inbox))
+        .route("/stats", get(sink_stats))
+        .route("/reset", post(sink_reset))
+        .with_state(state);
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark
+
+/// The sink process; killed when dropped.
+struct SinkProcess {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sink() -> anyhow::Result<SinkProcess> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--sink")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("sink stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("sink said {line:?}"))?;
+    Ok(SinkProcess { child, port })
+}
+
+/// The address of server `i`: 127.0.X.Y with X, Y in 1..=250.
+fn server_host(i: usize, port: u16) -> String {
+    format!("127.0.{}.{}:{port}", 1 + i / 250, 1 + i % 250)
+}
+
+/// Stores `SERVERS` remote actors, one per server, each following `followee`.
+async fn populate(db: &Db, followee: i64, port: u16) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let now = now_ms();
+    for i in 0..SERVERS {
+        let host = server_host(i, port);
+        let ap_id = format!("http://{host}/users/f{i}");
+        let actor = NewActor {
+            id: db.next_id(),
+            ap_id: ap_id.clone(),
+            kind: "Person".to_owned(),
+            username: format!("f{i}"),
+            domain: host.clone(),
+            is_local: false,
+            display_name: String::new(),
+            summary: String::new(),
+            inbox_url: format!("{ap_id}/inbox"),
+            shared_inbox_url: Some(format!("http://{host}/inbox")),
+            outbox_url: None,
+            followers_url: Some(format!("{ap_id}/followers")),
+            following_url: None,
+            profile_url: None,
+            avatar_url: None,
+            header_url: None,
+            public_key_id: format!("{ap_id}#main-key"),
+            public_key_pem: String::new(),
+            manually_approves: false,
+            discoverable: true,
+            also_known_as: "[]".to_owned(),
+            moved_to: None,
+            published_at: now,
+            fetched_at: now,
+        };
+        let row = ferry_node::db::actors::upsert(&mut tx, &actor).await?;
+        ferry_node::db::follows::upsert(
+            &mut tx,
+            &FollowRow {
+                id: db.next_id(),
+                ap_id: format!("{ap_id}/follows/1"),
+                follower_id: row.id,
+                followee_id: followee,
+                accepted: true,
+                created_at: now,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn stats(client: &reqwest::Client, port: u16) -> Value {
+    match client.get(format!("http://127.0.0.1:{port}/stats")).send().await {
+        Ok(res) => res.json().await.unwrap_or_default(),
+        Err(_) => Value::Null,
+    }
+}
+
+/// One fan-out's figures.
+struct Run {
+    label: String,
+    seconds: f64,
+    rate: f64,
+    rss_growth_per_delivery: f64,
+    delivered: u64,
+}
+
+struct Variant {
+    name: &'static str,
+    delay: (u64, u64),
+    fail_first_pct: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fan_out_once(
+    client: &reqwest::Client,
+    node: &common::ProcessNode,
+    token: &str,
+    key_pem: &str,
+    sink_port: u16,
+    variant: &Variant,
+    backend: &str,
+) -> anyhow::Result<Run> {
+    client
+        .post(format!("http://127.0.0.1:{sink_port}/reset"))
+        .json(&json!({
+            "delay_min_ms": variant.delay.0,
+            "delay_max_ms": variant.delay.1,
+            "fail_first_pct": variant.fail_first_pct,
+            "key_pem": key_pem,
+        }))
+        .send()
+        .await?;
+    common::wait_idle(Some(node.pid), Duration::from_secs(30)).await;
+    let rss_before = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+    let cpu_before = cpu_seconds(Some(node.pid));
+    let peak = Arc::new(AtomicU64::new(rss_before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, pid) = (peak.clone(), sampling.clone(), node.pid);
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Some(rss) = proc_status_kib(Some(pid), "VmRSS") {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    let t0 = epoch_ns();
+    let started = Instant::now();
+    let res = client
+        .post(format!("{}/api/v1/statuses", node.base))
+        .bearer_auth(token)
+        .json(&json!({ "status": "Hello to ten thousand servers", "visibility": "public" }))
+        .send()
+        .await?;
+    let post_ms = started.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(res.status().is_success(), "posting failed: {}", res.status());
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        last = stats(client, sink_port).await;
+        if last["hosts"].as_u64().unwrap_or(0) >= SERVERS as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let cpu = cpu_seconds(Some(node.pid)) - cpu_before;
+    let peak = peak.load(Ordering::Relaxed);
+    let hosts = last["hosts"].as_u64().unwrap_or(0);
+    let first_ns = last["first_ns"].as_u64().unwrap_or(t0);
+    let last_ns = last["last_ns"].as_u64().unwrap_or(t0);
+    let seconds = (last_ns.saturating_sub(t0)) as f64 / 1e9;
+    let rate = hosts as f64 / seconds.max(1e-9);
+    let growth = (peak.saturating_sub(rss_before)) as f64 * 1024.0 / SERVERS as f64;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+
+    println!("\n[{backend}, variant {}]", variant.name);
+    println!(
+        "  POST /api/v1/statuses answered in {post_ms:.0} ms; first delivery after {:.0} ms",
+        (first_ns.saturating_sub(t0)) as f64 / 1e6
+    );
+    println!(
+        "  {hosts}/{SERVERS} servers acknowledged; last after {seconds:.2} s = {rate:.0} deliveries/s \
+         (sink saw {} requests, {} refused on purpose, max {} in flight)",
+        last["received"], last["refused"], last["max_in_flight"]
+    );
+    println!(
+        "  signatures: {} requests without Signature/Digest/Date; sampled 1 in {VERIFY_EVERY}: {} verified, {} bad",
+        last["unsigned"], last["verified"], last["bad_signatures"]
+    );
+    println!(
+        "  node CPU {cpu:.2} s = {:.0} µs per delivery; RSS {:.1} MiB before, peak {:.1} MiB, \
+         {:.1} MiB 2 s after; growth {growth:.0} bytes per queued delivery",
+        cpu * 1e6 / hosts.max(1) as f64,
+        mib(rss_before),
+        mib(peak),
+        mib(rss_after)
+    );
+    if hosts < SERVERS as u64 {
+        println!("  INCOMPLETE after 90 s; node log tail:\n{}", node.log_tail());
+    }
+    Ok(Run {
+        label: format!("{backend} ({})", variant.name),
+        seconds,
+        rate,
+        rss_growth_per_delivery: growth,
+        delivered: hosts,
+    })
+}
+
+async fn bench() -> anyhow::Result<()> {
+    println!("B2 fan-out: one post, followers on {SERVERS} distinct servers (127.0.X.Y sinks)");
+    let sign_2 = common::rsa_sign_rate(2, Duration::from_secs(3));
+    let sign_1 = common::rsa_sign_rate(1, Duration::from_secs(2));
+    println!("raw RSA-2048 sign: {sign_2:.0}/s on two threads ({sign_1:.0}/s on one)");
+
+    common::warn_if_stale()?;
+    let sink = start_sink()?;
+    println!("sink process on 0.0.0.0:{}", sink.port);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let variants = [
+        Variant { name: "a: 0 ms", delay: (0, 0), fail_first_pct: 0 },
+        Variant { name: "b: 100-300 ms, 2 % fail first", delay: (100, 300), fail_first_pct: 2 },
+    ];
+    let dir = tempfile::tempdir()?;
+    let mut runs = Vec::new();
+    for database in common::databases(dir.path()).await {
+        if !common::selected(database.name) {
+            database.cleanup().await;
+            continue;
+        }
+        let sub = dir.path().join(database.name);
+        std::fs::create_dir_all(&sub)?;
+        let url = if database.name == "sqlite" {
+            format!("sqlite://{}", sub.join("ferry.db").display())
+        } else {
+            database.url.clone()
+        };
+        let mut port = None;
+        for variant in &variants {
+            // A fresh process per variant: no warm connections or caches from the last one.
+            let node = common::start_process(&url, &sub, port).await?;
+            port = Some(node.port);
+            let token = if let Some(token) = read_token(&sub) {
+                token
+            } else {
+                let app = common::app_token(&client, &node.base).await?;
+                let token = common::sign_up(&client, &node.base, &app, "alice").await?;
+                let db = Db::connect(&url).await?;
+                let alice = ferry_node::db::actors::by_handle(&db, "alice", &node.domain)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("alice not stored"))?;
+                let started = Instant::now();
+                populate(&db, alice.id, sink.port).await?;
+                db.close().await;
+                println!(
+                    "\n[{}] stored {SERVERS} remote followers in {:.1} s",
+                    database.name,
+                    started.elapsed().as_secs_f64()
+                );
+                std::fs::write(sub.join("token"), &token)?;
+                token
+            };
+            let actor: Value = client
+                .get(format!("{}/users/alice", node.base))
+                .header("Accept", "application/activity+json")
+                .send()
+                .await?
+                .json()
+                .await?;
+            let key_pem = actor["publicKey"]["publicKeyPem"].as_str().unwrap_or_default();
+            let run =
+                fan_out_once(&client, &node, &token, key_pem, sink.port, variant, database.name)
+                    .await?;
+            runs.push((run, variant.name.starts_with('a')));
+            node.stop();
+        }
+        database.cleanup().await;
+    }
+
+    println!("\nB2 summary (limit = raw RSA-2048 sign rate on two threads, {sign_2:.0}/s)");
+    println!(
+        "{:<40} {:>9} {:>8} {:>13} {:>7} {:>12}  target: (a) >= 70 %, (b) >= 50 %, RSS < 200 B/delivery",
+        "run", "delivered", "seconds", "deliveries/s", "ratio", "RSS B/deliv"
+    );
+    for (run, is_a) in runs {
+        let ratio = run.rate / sign_2;
+        let goal = if is_a { 0.70 } else { 0.50 };
+        let ok =
+            ratio >= goal && run.rss_growth_per_delivery < 200.0 && run.delivered == SERVERS as u64;
+        println!(
+            "{:<40} {:>9} {:>8.2} {:>13.0} {:>6.1}% {:>12.0}  {}",
+            run.label,
+            run.delivered,
+            run.seconds,
+            run.rate,
+            ratio * 100.0,
+            run.rss_growth_per_delivery,
+            verdict(ok)
+        );
+    }
+    drop(sink);
+    Ok(())
+}
+
+/// The user token saved by the first variant on this database.
+fn read_token(dir: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("token")).ok()
+}

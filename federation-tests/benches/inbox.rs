@@ -1,0 +1,367 @@
+//! B1, inbox ingest (docs/benchmarks.md, performance.md §10): signed `Create(Note)` POSTs to
+//! `/inbox` from 1,000 known remote actors, each note stored and fanned out to a local home
+//! timeline, measured against the one-core RSA verify rate and a bare HTTP POST ceiling
+//! measured in the same run.
+//!
+//! `cargo bench -p ferry-federation-tests --bench inbox`
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use common::{Percentiles, closed_loop, cpu_seconds, load_client, ms, verdict};
+use ferry_node::db::actors::NewActor;
+use ferry_node::db::follows::FollowRow;
+use ferry_node::ids::now_ms;
+use ferry_node::services::accounts::CreateAccount;
+use ferry_protocol::signatures::{PrivateKey, sign_request};
+use url::Url;
+
+/// Remote actors that send activities.
+const ACTORS: usize = 1_000;
+/// Distinct RSA keys among them (generating 1,000 keys would take 90 s of CPU; every actor
+/// still has its own key id, so the node parses and caches 1,000 keys).
+const KEYS: usize = 16;
+/// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
+const CORPUS: usize = 26_000;
+/// Closed-loop connections.
+const CONCURRENCY: usize = 64;
+/// Longest timed phase per backend.
+const BUDGET: Duration = Duration::from_secs(15);
+/// The node's domain: fixed, so that one signed corpus serves both backends' nodes.
+const DOMAIN: &str = "ferry.bench";
+/// Where the remote actors live; nothing listens there, and nothing needs to.
+const REMOTE: &str = "http://127.0.0.1:1";
+
+/// One pre-signed inbox POST.
+struct SignedPost {
+    body: Vec<u8>,
+    date: String,
+    digest: String,
+    signature: String,
+}
+
+fn actor_url(n: usize) -> String {
+    format!("{REMOTE}/users/r{n}")
+}
+
+/// A Mastodon-shaped `Create(Note)` of about 1 KB, unique by `n`, published `n` ms after
+/// `epoch` (distinct times: see docs/benchmarks.md on note ids minted from `published`).
+fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let actor = actor_url(n % ACTORS);
+    let published = (epoch + chrono::Duration::milliseconds(n as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let content = format!(
+        "<p>Note {n}. {}</p>",
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. ".repeat(7)
+    );
+    serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", { "sensitive": "as:sensitive" }],
+        "id": format!("{actor}/statuses/{n}/activity"),
+        "type": "Create",
+        "actor": actor,
+        "published": published,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [format!("{actor}/followers")],
+        "object": {
+            "id": format!("{actor}/statuses/{n}"),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": content,
+            "published": published,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [format!("{actor}/followers")],
+            "sensitive": false
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Signs `CORPUS` activities on two threads.
+fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
+    let url = Url::parse(&format!("http://{DOMAIN}/inbox")).expect("static URL");
+    let now = SystemTime::now();
+    let epoch = chrono::Utc::now() - chrono::Duration::hours(1);
+    let sign = |n: usize| {
+        let body = activity(n, epoch);
+        let key_id = format!("{}#main-key", actor_url(n % ACTORS));
+        let key = &keys[(n % ACTORS) % KEYS];
+        let signed = sign_request("POST", &url, Some(&body), &key_id, key, now);
+        SignedPost {
+            body,
+            date: signed.date,
+            digest: signed.digest.expect("POSTs have a digest"),
+            signature: signed.signature,
+        }
+    };
+    std::thread::scope(|scope| {
+        let even = scope.spawn(|| (0..CORPUS).step_by(2).map(sign).collect::<Vec<_>>());
+        let odd = scope.spawn(|| (1..CORPUS).step_by(2).map(sign).collect::<Vec<_>>());
+        let (even, odd) = (even.join().expect("signer"), odd.join().expect("signer"));
+        let mut all = Vec::with_capacity(CORPUS);
+        let mut odd = odd.into_iter();
+        for post in even {
+            all.push(post);
+            all.extend(odd.next());
+        }
+        all
+    })
+}
+
+/// POSTs `corpus[range]` to `url` with `concurrency` connections; 202 is success.
+async fn drive(
+    url: String,
+    corpus: Arc<Vec<SignedPost>>,
+    offset: usize,
+    count: usize,
+    concurrency: usize,
+    budget: Duration,
+) -> common::LoadResult {
+    let client = load_client(concurrency);
+    closed_loop(concurrency, count, budget, move |i| {
+        let client = client.clone();
+        let corpus = corpus.clone();
+        let url = url.clone();
+        async move {
+            let post = &corpus[(offset + i) % corpus.len()];
+            let res = client
+                .post(url)
+                .header("Host", DOMAIN)
+                .header("Content-Type", "application/activity+json")
+                .header("Date", &post.date)
+                .header("Digest", &post.digest)
+                .header("Signature", &post.signature)
+                .body(post.body.clone())
+                .send()
+                .await
+                .map_err(|e| format!("transport: {e}"))?;
+            let status = res.status();
+            if status == reqwest::StatusCode::ACCEPTED {
+                Ok(())
+            } else {
+                let text = res.text().await.unwrap_or_default();
+                Err(format!("{status} {}", text.chars().take(200).collect::<String>()))
+            }
+        }
+    })
+    .await
+}
+
+/// The bare HTTP ceiling: axum on the same machine parsing the same bodies as JSON and
+/// answering 202, driven by the same generator.
+async fn bare_http(corpus: Arc<Vec<SignedPost>>) -> (common::LoadResult, f64) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        "/inbox",
+        post(|body: Bytes| async move {
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(_) => StatusCode::ACCEPTED,
+                Err(_) => StatusCode::BAD_REQUEST,
+            }
+        }),
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let cpu = cpu_seconds(None);
+    let result = drive(
+        format!("http://{addr}/inbox"),
+        corpus,
+        0,
+        usize::MAX,
+        CONCURRENCY,
+        Duration::from_secs(4),
+    )
+    .await;
+    let cpu = cpu_seconds(None) - cpu;
+    server.abort();
+    (result, cpu)
+}
+
+/// Stores the remote actors, one local account and its follows of every remote actor.
+async fn populate(state: &ferry_node::state::AppState, keys: &[PrivateKey]) -> anyhow::Result<()> {
+    let local = ferry_node::services::accounts::create(
+        state,
+        CreateAccount {
+            username: "reader".to_owned(),
+            password: common::PASSWORD.to_owned(),
+            email: None,
+            admin: false,
+        },
+    )
+    .await?;
+    let pems: Vec<String> = keys.iter().map(PrivateKey::public_key_pem).collect();
+    let mut tx = state.db.begin().await?;
+    let now = now_ms();
+    for n in 0..ACTORS {
+        let ap_id = actor_url(n);
+        let actor = NewActor {
+            id: state.db.next_id(),
+            ap_id: ap_id.clone(),
+            kind: "Person".to_owned(),
+            username: format!("r{n}"),
+            domain: "127.0.0.1:1".to_owned(),
+            is_local: false,
+            display_name: format!("Remote {n}"),
+            summary: String::new(),
+            inbox_url: format!("{ap_id}/inbox"),
+            shared_inbox_url: Some(format!("{REMOTE}/inbox")),
+            outbox_url: Some(format!("{ap_id}/outbox")),
+            followers_url: Some(format!("{ap_id}/followers")),
+            following_url: Some(format!("{ap_id}/following")),
+            profile_url: None,
+            avatar_url: None,
+            header_url: None,
+            public_key_id: format!("{ap_id}#main-key"),
+            public_key_pem: pems[(n % ACTORS) % KEYS].clone(),
+            manually_approves: false,
+            discoverable: true,
+            also_known_as: "[]".to_owned(),
+            moved_to: None,
+            published_at: now,
+            fetched_at: now,
+        };
+        let row = ferry_node::db::actors::upsert(&mut tx, &actor).await?;
+        ferry_node::db::follows::upsert(
+            &mut tx,
+            &FollowRow {
+                id: state.db.next_id(),
+                ap_id: format!("http://{DOMAIN}/follows/{n}"),
+                follower_id: local.id,
+                followee_id: row.id,
+                accepted: true,
+                created_at: now,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+struct Row {
+    backend: &'static str,
+    rate: f64,
+    p99: Duration,
+    errors: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::init_logs();
+    println!("B1 inbox ingest: {ACTORS} remote actors, {CONCURRENCY} connections, closed loop");
+
+    let verify_1 = common::rsa_verify_rate(1, Duration::from_secs(3));
+    println!("raw RSA-2048 verify, one core (pre-parsed key): {verify_1:.0}/s");
+
+    let started = Instant::now();
+    let keys = common::generate_keys(KEYS);
+    let corpus = Arc::new(sign_corpus(&keys));
+    println!(
+        "corpus: {} signed Create(Note), {} bytes each on average, signed in {:.1} s before timing",
+        corpus.len(),
+        corpus.iter().map(|p| p.body.len()).sum::<usize>() / corpus.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let (bare, bare_cpu) = bare_http(corpus.clone()).await;
+    let bare_rate = bare.rate();
+    let bare_cpu_us = bare_cpu * 1e6 / bare.ok.max(1) as f64;
+    println!(
+        "bare HTTP ceiling (axum, JSON parse, 202; same generator): {bare_rate:.0}/s, {}; \
+         {bare_cpu_us:.0} µs CPU per request (generator included)",
+        Percentiles::new(bare.latencies).summary()
+    );
+    let limit = verify_1.min(bare_rate);
+
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    for db in common::databases(dir.path()).await {
+        if !common::selected(db.name) {
+            db.cleanup().await;
+            continue;
+        }
+        let sub = dir.path().join(db.name);
+        std::fs::create_dir_all(&sub)?;
+        let url = if db.name == "sqlite" {
+            format!("sqlite://{}", sub.join("ferry.db").display())
+        } else {
+            db.url.clone()
+        };
+        let node = common::start_in_process(Some(DOMAIN), &url, &sub, &[]).await?;
+        populate(&node.state, &keys).await?;
+        common::wait_idle(None, Duration::from_secs(10)).await;
+        let inbox = format!("{}/inbox", node.base());
+
+        let warm =
+            drive(inbox.clone(), corpus.clone(), 0, ACTORS, CONCURRENCY, Duration::from_secs(60))
+                .await;
+        let cpu = cpu_seconds(None);
+        let run = drive(inbox, corpus.clone(), ACTORS, CORPUS - ACTORS, CONCURRENCY, BUDGET).await;
+        let cpu = cpu_seconds(None) - cpu;
+        let rate = run.rate();
+        let cpu_us = cpu * 1e6 / run.ok.max(1) as f64;
+        let notes = common::scalar(&url, "SELECT COUNT(*) FROM notes").await.unwrap_or(-1);
+        let feed = common::scalar(&url, "SELECT COUNT(*) FROM home_feed").await.unwrap_or(-1);
+        let p = Percentiles::new(run.latencies);
+        println!("\n[{}]", db.name);
+        println!("  warm-up: {} accepted, {} errors ({:.0}/s)", warm.ok, warm.errors, warm.rate());
+        for e in &warm.error_samples {
+            println!("    error: {e}");
+        }
+        println!(
+            "  timed: {} accepted in {:.2} s = {rate:.0}/s; {} errors; {}",
+            run.ok,
+            run.elapsed.as_secs_f64(),
+            run.errors,
+            p.summary()
+        );
+        for e in &run.error_samples {
+            println!("    error: {e}");
+        }
+        println!(
+            "  CPU (node + generator, whole process): {cpu_us:.0} µs per activity; \
+             bare HTTP+generator {bare_cpu_us:.0} µs, one raw verify {:.0} µs",
+            1e6 / verify_1
+        );
+        println!("  stored: {notes} notes, {feed} home-timeline rows");
+        rows.push(Row {
+            backend: db.name,
+            rate,
+            p99: p.at(99.0),
+            errors: run.errors + warm.errors,
+        });
+        node.stop().await;
+        db.cleanup().await;
+    }
+
+    println!(
+        "\nB1 summary (limit = min(one-core raw verify {verify_1:.0}/s, bare HTTP {bare_rate:.0}/s) = {limit:.0}/s)"
+    );
+    println!(
+        "{:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  target: ratio >= 30 % (floor 15 %), p99 <= 50 ms, 0 errors",
+        "backend", "accepted/s", "limit/s", "ratio", "p99 ms", "errors"
+    );
+    for row in rows {
+        let ratio = row.rate / limit;
+        let ok = ratio >= 0.30 && ms(row.p99) <= 50.0 && row.errors == 0;
+        println!(
+            "{:<9} {:>10.0} {:>10.0} {:>6.1}% {:>9.1} {:>7}  {}",
+            row.backend,
+            row.rate,
+            limit,
+            ratio * 100.0,
+            ms(row.p99),
+            row.errors,
+            verdict(ok)
+        );
+    }
+    Ok(())
+}
