@@ -335,6 +335,7 @@ async fn fan_out_once(
         .await?;
     common::wait_idle(Some(node.pid), Duration::from_secs(30)).await;
     let rss_before = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+    let fds_before = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);
     let cpu_before = cpu_seconds(Some(node.pid));
     let peak = Arc::new(AtomicU64::new(rss_before));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -382,6 +383,7 @@ async fn fan_out_once(
     let growth = (peak.saturating_sub(rss_before)) as f64 * 1024.0 / SERVERS as f64;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+    let fds_after = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);
 
     println!("\n[{backend}, variant {}]", variant.name);
     println!(
@@ -399,7 +401,8 @@ async fn fan_out_once(
     );
     println!(
         "  node CPU {cpu:.2} s = {:.0} µs per delivery; RSS {:.1} MiB before, peak {:.1} MiB, \
-         {:.1} MiB 2 s after; growth {growth:.0} bytes per queued delivery",
+         {:.1} MiB 2 s after, with {fds_after} open file descriptors (before: {fds_before}); \
+         growth {growth:.0} bytes per queued delivery",
         cpu * 1e6 / hosts.max(1) as f64,
         mib(rss_before),
         mib(peak),

@@ -30,6 +30,15 @@ pub enum AppError {
     /// A remote server failed or sent something we cannot use.
     #[error("{0}")]
     Remote(String),
+    /// An OAuth 2 error (RFC 6749 §5.2): `code` is `invalid_request`, `invalid_client`,
+    /// `invalid_grant`, `unsupported_grant_type` or `invalid_scope`.
+    #[error("{code}: {description}")]
+    OAuth {
+        /// The RFC 6749 error code.
+        code: &'static str,
+        /// What is wrong, for people.
+        description: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -371,9 +371,9 @@ pub(crate) async fn commit_rate(
     const INSERT: &str = "INSERT INTO calib (body) VALUES ($1)";
     let body = "x".repeat(800);
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let start = Instant::now();
     macro_rules! hammer {
         ($pool:expr) => {{
+            let start = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
                 let (pool, body, count) = ($pool.clone(), body.clone(), count.clone());
@@ -390,9 +390,10 @@ pub(crate) async fn commit_rate(
             for task in tasks {
                 task.await??;
             }
+            start.elapsed()
         }};
     }
-    if db.name == "sqlite" {
+    let elapsed = if db.name == "sqlite" {
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
             "sqlite://{}",
             dir.join("calibration.db").display()
@@ -404,17 +405,19 @@ pub(crate) async fn commit_rate(
         let pool =
             sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         sqlx::query(CREATE_SQLITE).execute(&pool).await?;
-        hammer!(pool);
+        let elapsed = hammer!(pool);
         pool.close().await;
+        elapsed
     } else {
         let pool =
             sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(&db.url).await?;
         sqlx::query(CREATE_PG).execute(&pool).await?;
-        hammer!(pool);
+        let elapsed = hammer!(pool);
         sqlx::query("DROP TABLE calib").execute(&pool).await?;
         pool.close().await;
-    }
-    Ok(count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+        elapsed
+    };
+    Ok(count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
 }
 
 /// Runs one `SELECT COUNT(*)`-like scalar query on the database, on a connection of its own
@@ -711,6 +714,38 @@ pub(crate) fn cpu_seconds(pid: Option<u32>) -> f64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// Context switches (voluntary and involuntary) of all threads of a process so far (`None`
+/// is this process). Threads that have exited are not counted.
+pub(crate) fn context_switches(pid: Option<u32>) -> u64 {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let Ok(tasks) = std::fs::read_dir(dir) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// PostgreSQL's count of committed transactions in the current database (every statement run
+/// outside an explicit transaction counts as one). Statistics lag by up to a second.
+pub(crate) async fn pg_commits(url: &str) -> Option<i64> {
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    scalar(url, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .await
+        .ok()
 }
 
 /// Waits (at most `max`) until a process has used under 5 % of a core for half a second, so

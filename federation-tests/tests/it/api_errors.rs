@@ -466,7 +466,7 @@ async fn oauth_authorization_code_flow_end_to_end() {
     let answer = node.get("/oauth/authorize?response_type=code&client_id=nope", None).await;
     assert_error("unknown client_id", &answer, 404);
     let path = format!("/oauth/authorize?response_type=code&client_id={}&scope=follow", client.0);
-    assert_error("scope wider than the app's", &node.get(&path, None).await, 422);
+    assert_error("scope wider than the app's", &node.get(&path, None).await, 400);
     let path = format!("/oauth/authorize?response_type=token&client_id={}", client.0);
     assert_error("implicit grant", &node.get(&path, None).await, 400);
 
@@ -545,8 +545,10 @@ async fn oauth_authorization_code_flow_end_to_end() {
 
     // The code works once.
     let answer = exchange(&client.1).await;
-    assert_error("second exchange of the code", &answer, 401);
-    assert!(answer.1["error"].as_str().unwrap().contains("invalid_grant"), "{}", answer.1);
+    assert_error("second exchange of the code", &answer, 400);
+    // RFC 6749 §5.2, as OAuth client libraries parse it.
+    assert_eq!(answer.1["error"], "invalid_grant", "{}", answer.1);
+    assert!(answer.1["error_description"].as_str().is_some(), "{}", answer.1);
     // An unknown code, likewise.
     let answer = post_form(
         &node,
@@ -559,7 +561,7 @@ async fn oauth_authorization_code_flow_end_to_end() {
         ],
     )
     .await;
-    assert_error("unknown code", &answer, 401);
+    assert_error("unknown code", &answer, 400);
     node.stop();
 }
 
@@ -613,7 +615,7 @@ async fn oauth_token_errors_refresh_and_revoke() {
         ],
     )
     .await;
-    assert_error("wrong password", &bad_password, 401);
+    assert_error("wrong password", &bad_password, 400);
     let too_wide = post_form(
         &node,
         "/oauth/token",
@@ -627,7 +629,7 @@ async fn oauth_token_errors_refresh_and_revoke() {
         ],
     )
     .await;
-    assert_error("scope wider than the app's", &too_wide, 422);
+    assert_error("scope wider than the app's", &too_wide, 400);
 
     // Refresh: a new token; the old access token and the used refresh token stop working.
     let first = password_token(&node, &client, "alice", "read write").await;
@@ -655,7 +657,7 @@ async fn oauth_token_errors_refresh_and_revoke() {
     assert_error(
         "refresh with another app",
         &refresh(old_refresh.clone(), other.clone()).await,
-        401,
+        400,
     );
     assert_eq!(me(&node, &old_access).await.0, 200, "a refused refresh changes nothing");
     let (status, second) = refresh(old_refresh.clone(), client.clone()).await;
@@ -665,7 +667,7 @@ async fn oauth_token_errors_refresh_and_revoke() {
     assert_ne!(new_access, old_access);
     assert_eq!(second["scope"], "read write");
     assert_error("old access token after refresh", &me(&node, &old_access).await, 401);
-    assert_error("refresh token used twice", &refresh(old_refresh, client.clone()).await, 401);
+    assert_error("refresh token used twice", &refresh(old_refresh, client.clone()).await, 400);
     assert_eq!(me(&node, &new_access).await.1["username"], "alice");
 
     // Revocation: refused without the app's secret, then the token and its refresh token die.
@@ -697,7 +699,7 @@ async fn oauth_token_errors_refresh_and_revoke() {
     let answer =
         node.post("/api/v1/statuses", Some(&new_access), json!({ "status": "after revoke" })).await;
     assert_error("posting with a revoked token", &answer, 401);
-    assert_error("refresh of a revoked token", &refresh(new_refresh, client.clone()).await, 401);
+    assert_error("refresh of a revoked token", &refresh(new_refresh, client.clone()).await, 400);
     // RFC 7009: revoking an unknown token is not an error.
     let (status, _) = revoke("never-issued", &client.1).await;
     assert_eq!(status, 200);

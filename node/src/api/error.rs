@@ -9,6 +9,16 @@ use crate::error::AppError;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::OAuth { code, description } = &self {
+            // RFC 6749 §5.2, as OAuth client libraries parse it.
+            let status = if *code == "invalid_client" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return (status, Json(json!({ "error": code, "error_description": description })))
+                .into_response();
+        }
         let status = match &self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -19,6 +29,7 @@ impl IntoResponse for AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Remote(_) => StatusCode::BAD_GATEWAY,
+            AppError::OAuth { .. } => StatusCode::BAD_REQUEST,
             AppError::Database(_) | AppError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status.is_server_error() && status != StatusCode::BAD_GATEWAY {

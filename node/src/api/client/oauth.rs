@@ -31,6 +31,11 @@ pub(super) fn routes() -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
 }
 
+/// An RFC 6749 error response.
+fn oauth(code: &'static str, description: impl Into<String>) -> AppError {
+    AppError::OAuth { code, description: description.into() }
+}
+
 fn secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -124,8 +129,7 @@ struct TokenForm {
 }
 
 async fn app_of(data: &Data, form: &TokenForm) -> Result<AppRow, AppError> {
-    let invalid =
-        || AppError::Unauthorized("invalid_client: client authentication failed".to_owned());
+    let invalid = || oauth("invalid_client", "client authentication failed");
     let client_id = form.client_id.as_deref().ok_or_else(invalid)?;
     let app = db::oauth::app_by_client_id(&data.db, client_id).await?.ok_or_else(invalid)?;
     if form.client_secret.as_deref() != Some(app.client_secret.as_str()) {
@@ -137,13 +141,12 @@ async fn app_of(data: &Data, form: &TokenForm) -> Result<AppRow, AppError> {
 /// Scopes requested for a token, which must be within the app's.
 fn narrow(app: &AppRow, requested: Option<&str>) -> Result<String, AppError> {
     let Some(requested) = requested else { return Ok(app.scopes.clone()) };
-    let requested = parse_scopes(Some(requested))?;
+    let requested =
+        parse_scopes(Some(requested)).map_err(|e| oauth("invalid_scope", e.to_string()))?;
     for scope in requested.split(' ') {
         let base = scope.split(':').next().unwrap_or(scope);
         if !app.scopes.split(' ').any(|s| s == scope || s == base) {
-            return Err(AppError::Invalid(format!(
-                "invalid_scope: {scope} is not granted to this app"
-            )));
+            return Err(oauth("invalid_scope", format!("{scope} is not granted to this app")));
         }
     }
     Ok(requested)
@@ -185,7 +188,7 @@ async fn token(data: Data, Body(form): Body<TokenForm>) -> Result<Json<Value>, A
     let grant = form
         .grant_type
         .clone()
-        .ok_or_else(|| AppError::BadRequest("grant_type is required".to_owned()))?;
+        .ok_or_else(|| oauth("invalid_request", "grant_type is required"))?;
     let app = app_of(&data, &form).await?;
     match grant.as_str() {
         "client_credentials" => {
@@ -194,32 +197,29 @@ async fn token(data: Data, Body(form): Body<TokenForm>) -> Result<Json<Value>, A
         }
         "password" => {
             let (Some(username), Some(password)) = (&form.username, &form.password) else {
-                return Err(AppError::BadRequest("username and password are required".to_owned()));
+                return Err(oauth("invalid_request", "username and password are required"));
             };
-            let actor = authenticate(&data.db, username, password).await?;
+            let actor = authenticate(&data.db, username, password).await.map_err(|e| match e {
+                AppError::Unauthorized(why) | AppError::Forbidden(why) => {
+                    oauth("invalid_grant", why)
+                }
+                other => other,
+            })?;
             let scopes = narrow(&app, form.scope.as_deref())?;
             issue(&data, Some(app.id), Some(actor.id), &scopes).await
         }
         "authorization_code" => {
-            let code = form
-                .code
-                .as_deref()
-                .ok_or_else(|| AppError::BadRequest("code is required".to_owned()))?;
+            let code =
+                form.code.as_deref().ok_or_else(|| oauth("invalid_request", "code is required"))?;
             let mut tx = data.db.begin().await?;
             let row = db::oauth::take_code(&mut tx, &hash_secret(code)).await?;
             tx.commit().await?;
-            let row = row.ok_or_else(|| {
-                AppError::Unauthorized("invalid_grant: unknown or used code".to_owned())
-            })?;
+            let row = row.ok_or_else(|| oauth("invalid_grant", "unknown or used code"))?;
             if row.app_id != app.id || row.expires_at < now_ms() {
-                return Err(AppError::Unauthorized(
-                    "invalid_grant: code expired or issued to another app".to_owned(),
-                ));
+                return Err(oauth("invalid_grant", "code expired or issued to another app"));
             }
             if form.redirect_uri.as_deref().is_some_and(|r| r != row.redirect_uri) {
-                return Err(AppError::Unauthorized(
-                    "invalid_grant: redirect_uri does not match".to_owned(),
-                ));
+                return Err(oauth("invalid_grant", "redirect_uri does not match"));
             }
             issue(&data, Some(app.id), Some(row.account_id), &row.scopes).await
         }
@@ -227,19 +227,17 @@ async fn token(data: Data, Body(form): Body<TokenForm>) -> Result<Json<Value>, A
             let refresh = form
                 .refresh_token
                 .as_deref()
-                .ok_or_else(|| AppError::BadRequest("refresh_token is required".to_owned()))?;
+                .ok_or_else(|| oauth("invalid_request", "refresh_token is required"))?;
             let old = db::oauth::token_by_refresh(&data.db, &hash_secret(refresh))
                 .await?
                 .filter(|t| t.app_id == Some(app.id))
-                .ok_or_else(|| {
-                    AppError::Unauthorized("invalid_grant: unknown refresh token".to_owned())
-                })?;
+                .ok_or_else(|| oauth("invalid_grant", "unknown refresh token"))?;
             let mut tx = data.db.begin().await?;
             db::oauth::revoke(&mut tx, old.id).await?;
             tx.commit().await?;
             issue(&data, Some(app.id), old.account_id, &old.scopes).await
         }
-        other => Err(AppError::BadRequest(format!("unsupported_grant_type: {other}"))),
+        other => Err(oauth("unsupported_grant_type", format!("{other} is not supported"))),
     }
 }
 
@@ -257,7 +255,7 @@ async fn revoke(data: Data, Body(form): Body<RevokeForm>) -> Result<Json<Value>,
         ..TokenForm::default()
     };
     let app = app_of(&data, &as_token_form).await?;
-    let token = form.token.ok_or_else(|| AppError::BadRequest("token is required".to_owned()))?;
+    let token = form.token.ok_or_else(|| oauth("invalid_request", "token is required"))?;
     if let Some(row) = db::oauth::token_by_hash(&data.db, &hash_secret(&token)).await?
         && row.app_id == Some(app.id)
     {
