@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -61,31 +62,9 @@ pub fn test_env(domain: &str, dir: &std::path::Path) -> HashMap<String, String> 
 }
 
 impl TestNode {
-    /// Starts a node on a free port.
+    /// Starts a node on a free port, named by IP and port as a dev node usually is.
     pub async fn spawn() -> TestNode {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        // Named by IP and port, as a dev node usually is (`crash.rs` uses `localhost:port`).
-        let domain = listener.local_addr().expect("addr").to_string();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let env = test_env(&domain, dir.path());
-        let config = Config::from_parts(None, &|name| env.get(name).cloned()).expect("test config");
-        let server = Server::from_listener(config, listener).await.expect("node starts");
-        let state = server.state();
-        tokio::spawn(async move {
-            if let Err(e) = server.run().await {
-                panic!("node stopped: {e}");
-            }
-        });
-        TestNode {
-            base: format!("http://{domain}"),
-            domain,
-            state,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            _dir: dir,
-        }
+        TestNode::spawn_with(&[]).await
     }
 
     /// The node's state (for reading its database in assertions and forging test requests).
@@ -143,20 +122,7 @@ impl TestNode {
 
     /// Signs a user up through the client API, as an app would.
     pub async fn create_user(&self, username: &str) -> User {
-        let (status, app) = self
-            .post("/api/v1/apps", None, json!({ "client_name": "tests", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write follow push" }))
-            .await;
-        assert_eq!(status, 200, "{app}");
-        let (status, app_token) = self
-            .post("/oauth/token", None, json!({ "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read write follow push" }))
-            .await;
-        assert_eq!(status, 200, "{app_token}");
-        let app_token = app_token["access_token"].as_str().expect("token").to_owned();
-        let (status, signed_up) = self
-            .post("/api/v1/accounts", Some(&app_token), json!({ "username": username, "password": "correct horse battery", "agreement": true, "locale": "en" }))
-            .await;
-        assert_eq!(status, 200, "sign-up of {username}: {signed_up}");
-        let token = signed_up["access_token"].as_str().expect("user token").to_owned();
+        let token = sign_up(&self.base, username).await;
         let (status, me) = self.get("/api/v1/accounts/verify_credentials", Some(&token)).await;
         assert_eq!(status, 200, "{me}");
         User {
@@ -220,8 +186,8 @@ pub fn ferry_binary() -> anyhow::Result<PathBuf> {
 }
 
 impl TestNode {
-    /// Starts a node on a free port like [`TestNode::spawn`], with `overrides` applied on top of
-    /// [`test_env`] (for example `FERRY_DATABASE_URL` to store in PostgreSQL).
+    /// Starts a node on a free port with `overrides` applied on top of [`test_env`] (for example
+    /// `FERRY_DATABASE_URL` to store in PostgreSQL, or `FERRY_AUTHORIZED_FETCH`).
     pub async fn spawn_with(overrides: &[(&str, String)]) -> TestNode {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         // Named as `spawn` names its nodes.
@@ -271,4 +237,96 @@ impl TestNode {
         ferry_protocol::signatures::PrivateKey::from_pem(&account.private_key_pem)
             .expect("stored key parses")
     }
+}
+
+/// A node run as its own `ferry serve` process, for tests that kill it; killed when dropped.
+pub struct ProcessNode {
+    /// The process.
+    pub child: Child,
+    /// `http://domain`.
+    pub base: String,
+}
+
+impl ProcessNode {
+    /// Starts `ferry serve` with the test settings for `domain`, storing in `dir`.
+    pub fn start(domain: &str, dir: &std::path::Path) -> ProcessNode {
+        let mut command = Command::new(ferry_binary().expect("ferry binary"));
+        command
+            .arg("serve")
+            .envs(test_env(domain, dir))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        ProcessNode {
+            child: command.spawn().expect("ferry starts"),
+            base: format!("http://{domain}"),
+        }
+    }
+
+    /// Waits until the node answers HTTP.
+    pub async fn wait_up(&self) {
+        let client = reqwest::Client::new();
+        eventually(&format!("{} answering", self.base), 30, || async {
+            client
+                .get(format!("{}/api/v1/instance", self.base))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+    }
+
+    /// Kills the process without warning and reaps it.
+    pub fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success(), "SIGTERM to {pid}");
+        let child = &mut self.child;
+        let status = eventually("ferry exits after SIGTERM", 30, || {
+            let exited = child.try_wait().expect("try_wait");
+            async move { exited }
+        })
+        .await;
+        assert!(status.success(), "ferry exited with {status}");
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the process running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs JSON to a node given by its base URL; panics unless the answer is 2xx.
+pub async fn post_json(base: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.expect("request");
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.expect("json")
+}
+
+/// Signs a user up over HTTP, as an app would; returns the user's token.
+pub async fn sign_up(base: &str, username: &str) -> String {
+    let app = post_json(base, "/api/v1/apps", None, json!({ "client_name": "crash", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write follow" })).await;
+    let token = post_json(base, "/oauth/token", None, json!({ "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read write follow" })).await;
+    let user = post_json(
+        base,
+        "/api/v1/accounts",
+        token["access_token"].as_str(),
+        json!({ "username": username, "password": "correct horse battery", "agreement": true }),
+    )
+    .await;
+    user["access_token"].as_str().expect("token").to_owned()
 }

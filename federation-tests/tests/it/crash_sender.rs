@@ -3,106 +3,20 @@
 //! database, it delivers every note, each exactly once, and its queue drains completely. A
 //! second test isolates what a sender hanging up mid-request does to the receiving inbox.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use ferry_federation_tests::{TestNode, eventually, ferry_binary, test_env};
+use ferry_federation_tests::{ProcessNode, TestNode, eventually, post_json as post, sign_up};
 use ferry_node::db::{self, Db};
 use ferry_protocol::signatures::{PrivateKey, sign_request};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 use url::Url;
 
 use crate::hostile::{Hostile, Reply, activity_json, not_found, note, person};
 
 const NOTES: usize = 30;
-
-/// A node run as its own `ferry serve` process.
-struct ProcessNode {
-    child: Child,
-    base: String,
-}
-
-impl ProcessNode {
-    fn start(domain: &str, dir: &std::path::Path) -> ProcessNode {
-        let mut command = Command::new(ferry_binary().expect("ferry binary"));
-        command
-            .arg("serve")
-            .envs(test_env(domain, dir))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        ProcessNode {
-            child: command.spawn().expect("ferry starts"),
-            base: format!("http://{domain}"),
-        }
-    }
-
-    async fn wait_up(&self) {
-        let client = reqwest::Client::new();
-        eventually(&format!("{} answering", self.base), 30, || async {
-            client
-                .get(format!("{}/api/v1/instance", self.base))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
-        .await;
-    }
-
-    fn sigkill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    async fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        assert!(sent.success(), "SIGTERM to {pid}");
-        let child = &mut self.child;
-        let status = eventually("ferry exits after SIGTERM", 30, || {
-            let exited = child.try_wait().expect("try_wait");
-            async move { exited }
-        })
-        .await;
-        assert!(status.success(), "ferry exited with {status}");
-    }
-}
-
-impl Drop for ProcessNode {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the process running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> Value {
-    let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.expect("request");
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-    res.json().await.expect("json")
-}
-
-async fn sign_up(base: &str, username: &str) -> String {
-    let app = post(base, "/api/v1/apps", None, json!({ "client_name": "crash", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write follow" })).await;
-    let token = post(base, "/oauth/token", None, json!({ "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read write follow" })).await;
-    let user = post(
-        base,
-        "/api/v1/accounts",
-        token["access_token"].as_str(),
-        json!({ "username": username, "password": "correct horse battery", "agreement": true }),
-    )
-    .await;
-    user["access_token"].as_str().expect("token").to_owned()
-}
 
 fn note_text(n: usize) -> String {
     format!("sender crash note {n:02} end")

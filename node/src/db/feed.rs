@@ -65,3 +65,29 @@ pub async fn home(db: &Db, account: i64, page: &Page) -> Result<Vec<NoteRow>, sq
     })?;
     Ok(page.finish(rows))
 }
+
+/// Merges `author`'s most recent notes into a local account's home feed (a follow was just
+/// accepted: notes that arrived while it was pending, or before it, show up at once, as
+/// Mastodon's merge does). Direct notes are left out; they reach feeds only by mention.
+pub async fn merge_author(
+    tx: &mut Tx,
+    account: i64,
+    author: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO home_feed (account_id, note_id)
+        SELECT $1, n.id FROM notes n
+        WHERE n.author_id = $2 AND n.deleted_at IS NULL AND n.visibility <> 'direct'
+          AND EXISTS (SELECT 1 FROM accounts a WHERE a.actor_id = $1)
+        ORDER BY n.id DESC LIMIT $3
+        ON CONFLICT DO NOTHING";
+    on_tx!(tx, |conn| {
+        sqlx::query(SQL)
+            .bind(account)
+            .bind(author)
+            .bind(limit)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}

@@ -9,6 +9,9 @@ use crate::ids::now_ms;
 use crate::services::notes::notify;
 use crate::state::AppState;
 
+/// Recent notes of a newly followed account merged into the follower's home feed.
+const MERGE_ON_FOLLOW: i64 = 40;
+
 /// `follower` (local) follows `target`: at once when the target is local and unlocked,
 /// otherwise as a request (remote targets answer with `Accept`).
 pub async fn follow(
@@ -44,6 +47,9 @@ pub async fn follow(
     };
     let mut tx = state.db.begin().await?;
     let row = db::follows::upsert(&mut tx, &row).await?;
+    if row.accepted {
+        db::feed::merge_author(&mut tx, follower.id, target.id, MERGE_ON_FOLLOW).await?;
+    }
     if target.is_local {
         let kind = if accepted { "follow" } else { "follow_request" };
         notify(&mut tx, state, target.id, kind, follower.id, None).await?;
@@ -124,6 +130,7 @@ pub async fn answer_request(
     let mut tx = state.db.begin().await?;
     if accept {
         db::follows::accept(&mut tx, row.id).await?;
+        db::feed::merge_author(&mut tx, follower_id, followee.id, MERGE_ON_FOLLOW).await?;
     } else {
         db::follows::delete(&mut tx, follower_id, followee.id).await?;
     }
@@ -145,6 +152,7 @@ pub async fn remote_accepted(
     let row = find_follow(state, follow_ap_id, followee, follower_ap_id).await?;
     let mut tx = state.db.begin().await?;
     db::follows::accept(&mut tx, row.id).await?;
+    db::feed::merge_author(&mut tx, row.follower_id, row.followee_id, MERGE_ON_FOLLOW).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -426,6 +426,27 @@ where
 }
 
 #[tokio::test]
+async fn an_accepted_follow_merges_recent_notes_into_the_home_feed() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = remote_actor(&db, "bob", "remote.example", None).await;
+        let public = insert_note(&db, &new_note(&db, &bob, "public")).await;
+        let private = insert_note(&db, &new_note(&db, &bob, "private")).await;
+        let direct = insert_note(&db, &new_note(&db, &bob, "direct")).await;
+        let mut tx = db.begin().await.expect("begin");
+        let merged = feed::merge_author(&mut tx, alice.id, bob.id, 40).await.expect("merge");
+        // Merging twice adds nothing, and remote accounts have no home feed.
+        let again = feed::merge_author(&mut tx, alice.id, bob.id, 40).await.expect("merge");
+        let remote = feed::merge_author(&mut tx, bob.id, alice.id, 40).await.expect("merge");
+        tx.commit().await.expect("commit");
+        assert_eq!((merged, again, remote), (2, 0, 0), "{name}");
+        let home = home(&db, alice.id, &newest(40)).await;
+        assert!(home.contains(&public.id) && home.contains(&private.id), "{name}: {home:?}");
+        assert!(!home.contains(&direct.id), "{name}: direct notes are not merged");
+    }
+}
+
+#[tokio::test]
 async fn home_timeline_pages_newest_first_with_mastodon_bounds() {
     for (name, db) in backends().await.iter() {
         let alice = local_account(&db, "alice").await;
