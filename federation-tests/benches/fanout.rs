@@ -76,6 +76,12 @@ struct Sink {
     delivered_hosts: Mutex<HashSet<String>>,
 }
 
+/// FNV-1a of a string.
+fn fnv(text: &str) -> u64 {
+    text.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 /// Cheap deterministic spread of `n` over `0..m`.
 fn spread(n: u64, m: u64) -> u64 {
     n.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) % m.max(1)
@@ -122,21 +128,18 @@ async fn sink_inbox(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Byt
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let first_time = sink.seen_hosts.lock().expect("sink lock").insert(host.clone());
-    let status = if first_time
-        && mode.fail_first_pct > 0
-        && spread(host.bytes().map(u64::from).sum::<u64>() * 7919 + host.len() as u64, 100)
-            < mode.fail_first_pct
-    {
-        sink.refused.fetch_add(1, Ordering::Relaxed);
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        sink.delivered_hosts.lock().expect("sink lock").insert(host);
-        sink.accepted.fetch_add(1, Ordering::SeqCst);
-        let t = epoch_ns();
-        let _ = sink.first_ns.compare_exchange(0, t, Ordering::SeqCst, Ordering::SeqCst);
-        sink.last_ns.fetch_max(t, Ordering::SeqCst);
-        StatusCode::ACCEPTED
-    };
+    let status =
+        if first_time && mode.fail_first_pct > 0 && spread(fnv(&host), 100) < mode.fail_first_pct {
+            sink.refused.fetch_add(1, Ordering::Relaxed);
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            sink.delivered_hosts.lock().expect("sink lock").insert(host);
+            sink.accepted.fetch_add(1, Ordering::SeqCst);
+            let t = epoch_ns();
+            let _ = sink.first_ns.compare_exchange(0, t, Ordering::SeqCst, Ordering::SeqCst);
+            sink.last_ns.fetch_max(t, Ordering::SeqCst);
+            StatusCode::ACCEPTED
+        };
     sink.in_flight.fetch_sub(1, Ordering::SeqCst);
     status
 }
@@ -319,12 +322,12 @@ async fn fan_out_once(
     node: &common::ProcessNode,
     token: &str,
     key_pem: &str,
-    sink_port: u16,
+    sink: &SinkProcess,
     variant: &Variant,
     backend: &str,
 ) -> anyhow::Result<Run> {
     client
-        .post(format!("http://127.0.0.1:{sink_port}/reset"))
+        .post(format!("http://127.0.0.1:{}/reset", sink.port))
         .json(&json!({
             "delay_min_ms": variant.delay.0,
             "delay_max_ms": variant.delay.1,
@@ -337,6 +340,7 @@ async fn fan_out_once(
     let rss_before = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
     let fds_before = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);
     let cpu_before = cpu_seconds(Some(node.pid));
+    let sink_cpu_before = cpu_seconds(Some(sink.child.id()));
     let peak = Arc::new(AtomicU64::new(rss_before));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
@@ -365,7 +369,7 @@ async fn fan_out_once(
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = Value::Null;
     while Instant::now() < deadline {
-        last = stats(client, sink_port).await;
+        last = stats(client, sink.port).await;
         if last["hosts"].as_u64().unwrap_or(0) >= SERVERS as u64 {
             break;
         }
@@ -374,6 +378,7 @@ async fn fan_out_once(
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let cpu = cpu_seconds(Some(node.pid)) - cpu_before;
+    let sink_cpu = cpu_seconds(Some(sink.child.id())) - sink_cpu_before;
     let peak = peak.load(Ordering::Relaxed);
     let hosts = last["hosts"].as_u64().unwrap_or(0);
     let first_ns = last["first_ns"].as_u64().unwrap_or(t0);
@@ -396,6 +401,10 @@ async fn fan_out_once(
         last["received"], last["refused"], last["max_in_flight"]
     );
     println!(
+        "  sink process CPU (the 10,000 servers, on the same two cores): {sink_cpu:.2} s = {:.0} µs per delivery",
+        sink_cpu * 1e6 / hosts.max(1) as f64
+    );
+    println!(
         "  signatures: {} requests without Signature/Digest/Date; sampled 1 in {VERIFY_EVERY}: {} verified, {} bad",
         last["unsigned"], last["verified"], last["bad_signatures"]
     );
@@ -408,6 +417,15 @@ async fn fan_out_once(
         mib(peak),
         mib(rss_after)
     );
+    // Optional: watch the process settle (idle connections time out after 90 s in reqwest).
+    let linger: u64 =
+        std::env::var("BENCH_LINGER_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    for waited in (0..linger).step_by(15) {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);
+        let rss = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+        println!("  +{} s: RSS {:.1} MiB, {fds} open file descriptors", waited + 17, mib(rss));
+    }
     if hosts < SERVERS as u64 {
         println!("  INCOMPLETE after 90 s; node log tail:\n{}", node.log_tail());
     }
@@ -481,9 +499,8 @@ async fn bench() -> anyhow::Result<()> {
                 .json()
                 .await?;
             let key_pem = actor["publicKey"]["publicKeyPem"].as_str().unwrap_or_default();
-            let run =
-                fan_out_once(&client, &node, &token, key_pem, sink.port, variant, database.name)
-                    .await?;
+            let run = fan_out_once(&client, &node, &token, key_pem, &sink, variant, database.name)
+                .await?;
             runs.push((run, variant.name.starts_with('a')));
             node.stop();
         }

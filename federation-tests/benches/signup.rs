@@ -1,9 +1,9 @@
 //! B4, sign-up surge (docs/benchmarks.md, performance.md §10): `POST /api/v1/accounts` with an
-//! app token, closed loop, for 20 s per backend; sign-ups/s and latency against the Argon2id
-//! hash rate of both cores measured in the same run (the `argon2` crate's defaults, as the
-//! node uses).
+//! app token, closed loop, for 20 s per backend, against the real release `ferry` process;
+//! sign-ups/s, latency and the node's RSS, against the Argon2id hash rate of both cores
+//! measured in the same run (the `argon2` crate's defaults, as the node uses).
 //!
-//! `cargo bench -p ferry-federation-tests --bench signup`
+//! `cargo build --release -p ferry-node --bin ferry && cargo bench -p ferry-federation-tests --bench signup`
 
 mod common;
 
@@ -40,7 +40,10 @@ struct Row {
     rate: f64,
     p99: Duration,
     errors: u64,
+    rss_peak_mib: f64,
 }
+
+const POOL_SQL: &str = "SELECT COUNT(*) FROM key_pool";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -64,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         1000.0 / keygen
     );
 
+    common::warn_if_stale()?;
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
     for db in common::databases(dir.path()).await {
@@ -78,16 +82,28 @@ async fn main() -> anyhow::Result<()> {
         } else {
             db.url.clone()
         };
-        let node = common::start_in_process(None, &url, &sub, &[]).await?;
-        let base = node.base();
+        let node = common::start_process(&url, &sub, None).await?;
+        let base = format!("http://127.0.0.1:{}", node.port);
         // Let the key pool fill before the surge, as it would on a node that was idle.
-        common::wait_idle(None, Duration::from_secs(20)).await;
-        let pool_before = ferry_node::db::keys::len(&node.state.db).await.unwrap_or(-1);
+        common::wait_idle(Some(node.pid), Duration::from_secs(20)).await;
+        let pool_before = common::scalar(&url, POOL_SQL).await.unwrap_or(-1);
+        let rss_before = common::proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
         let client = load_client(CONCURRENCY);
         let app = common::app_token(&client, &base).await?;
 
-        let cpu = cpu_seconds(None);
+        let cpu = cpu_seconds(Some(node.pid));
         let started = Instant::now();
+        let pid = node.pid;
+        let sampler = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..(BUDGET.as_secs() / 4) {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                let rss = common::proc_status_kib(Some(pid), "VmRSS").unwrap_or(0);
+                let threads = common::proc_status_kib(Some(pid), "Threads").unwrap_or(0);
+                samples.push(format!("{:.0} MiB/{threads} threads", common::mib(rss)));
+            }
+            samples
+        });
         let run = {
             let (client, base, app) = (client.clone(), base.clone(), app.clone());
             closed_loop(CONCURRENCY, usize::MAX, BUDGET, move |i| {
@@ -111,9 +127,12 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         };
-        let cpu = cpu_seconds(None) - cpu;
+        let cpu = cpu_seconds(Some(node.pid)) - cpu;
         let wall = started.elapsed();
-        let pool_after = ferry_node::db::keys::len(&node.state.db).await.unwrap_or(-1);
+        let samples = sampler.await.unwrap_or_default();
+        let rss_after = common::proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+        let rss_peak = common::proc_status_kib(Some(node.pid), "VmHWM").unwrap_or(0);
+        let pool_after = common::scalar(&url, POOL_SQL).await.unwrap_or(-1);
         let keyless =
             common::scalar(&url, "SELECT COUNT(*) FROM accounts WHERE private_key_pem = ''")
                 .await
@@ -154,11 +173,20 @@ async fn main() -> anyhow::Result<()> {
             println!("    error: {e}");
         }
         println!(
-            "  CPU (node + generator): {:.1} ms per sign-up, {:.0} % of two cores over {:.1} s",
+            "  node CPU: {:.1} ms per sign-up, {:.0} % of two cores over {:.1} s",
             cpu * 1000.0 / run.ok.max(1) as f64,
             cpu / wall.as_secs_f64() / 2.0 * 100.0,
             wall.as_secs_f64()
         );
+        println!(
+            "  node RSS: {:.0} MiB before, {:.0} MiB at the end, peak {:.0} MiB \
+             (Argon2id needs 19 MiB per hash; {CONCURRENCY} in flight = {} MiB)",
+            common::mib(rss_before),
+            common::mib(rss_after),
+            common::mib(rss_peak),
+            19 * CONCURRENCY
+        );
+        println!("    every 4 s during the surge: {}", samples.join(", "));
         println!(
             "  key pool: {pool_before} keys before, {pool_after} after; {keyless} accounts still without a key"
         );
@@ -167,27 +195,45 @@ async fn main() -> anyhow::Result<()> {
             fetch_times.len(),
             Percentiles::new(fetch_times).summary()
         );
-        rows.push(Row { backend: db.name, rate, p99: p.at(99.0), errors: run.errors });
-        node.stop().await;
+        let linger: u64 =
+            std::env::var("BENCH_LINGER_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        for waited in (0..linger).step_by(10) {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            println!(
+                "    +{} s idle: RSS {:.0} MiB, {} threads",
+                waited + 10,
+                common::mib(common::proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0)),
+                common::proc_status_kib(Some(node.pid), "Threads").unwrap_or(0)
+            );
+        }
+        rows.push(Row {
+            backend: db.name,
+            rate,
+            p99: p.at(99.0),
+            errors: run.errors,
+            rss_peak_mib: common::mib(rss_peak),
+        });
+        node.stop();
         db.cleanup().await;
     }
 
     println!("\nB4 summary (limit = Argon2id on two threads, {argon_2:.1}/s)");
     println!(
-        "{:<9} {:>11} {:>8} {:>7} {:>9} {:>7}  target: >= 50 % and >= 45/s, p99 <= 300 ms",
-        "backend", "sign-ups/s", "limit/s", "ratio", "p99 ms", "errors"
+        "{:<9} {:>11} {:>8} {:>7} {:>9} {:>7} {:>13}  target: >= 50 % and >= 45/s, p99 <= 300 ms",
+        "backend", "sign-ups/s", "limit/s", "ratio", "p99 ms", "errors", "peak RSS MiB"
     );
     for row in rows {
         let ratio = row.rate / argon_2;
         let ok = ratio >= 0.5 && row.rate >= 45.0 && ms(row.p99) <= 300.0 && row.errors == 0;
         println!(
-            "{:<9} {:>11.1} {:>8.1} {:>6.1}% {:>9.0} {:>7}  {}",
+            "{:<9} {:>11.1} {:>8.1} {:>6.1}% {:>9.0} {:>7} {:>13.0}  {}",
             row.backend,
             row.rate,
             argon_2,
             ratio * 100.0,
             ms(row.p99),
             row.errors,
+            row.rss_peak_mib,
             verdict(ok)
         );
     }

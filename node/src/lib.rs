@@ -52,6 +52,9 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         keys: KeyCache::default(),
         delivery_wake: Notify::new(),
         key_pool_wake: Notify::new(),
+        hashing: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2),
+        ),
         shutdown,
         db,
         config,

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use ferry_protocol::signatures::PrivateKey;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -34,6 +34,8 @@ pub struct Inner {
     pub delivery_wake: Notify,
     /// Woken when a pooled key was used.
     pub key_pool_wake: Notify,
+    /// Password hashes running at once (one per core).
+    pub hashing: Semaphore,
     /// Flips to true when the node shuts down.
     pub shutdown: watch::Sender<bool>,
 }
@@ -52,6 +54,8 @@ pub struct InstanceKey {
 /// Caches of parsed RSA keys: remote public keys by key id, local private keys by actor id.
 #[derive(Default)]
 pub struct KeyCache {
+    /// Held while an account's key is generated (see `services::accounts::ensure_key`).
+    pub generation: tokio::sync::Mutex<()>,
     public: Mutex<HashMap<String, SignerKey>>,
     private: Mutex<HashMap<i64, (String, Arc<PrivateKey>)>>,
 }

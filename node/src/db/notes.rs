@@ -71,15 +71,64 @@ impl Page {
 }
 
 /// Stores a note; returns `None` if a note with the same `ap_id` already exists.
+///
+/// Ids of remote notes and boosts come from their published time (`ids::id_at`), which many
+/// notes can share (Mastodon sends whole seconds): on an id clash the low 16 bits are drawn
+/// again, so the note keeps its place in time and is never refused for it.
 pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx::Error> {
+    // Any conflict does nothing (a PostgreSQL error would abort the whole transaction); which
+    // one it was is told apart below.
     let sql = format!(
         "INSERT INTO notes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
             $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (ap_id) DO NOTHING RETURNING {COLUMNS}"
+         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
     );
-    let inserted = on_tx!(tx, |conn| {
-        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
-            .bind(note.id)
+    let mut id = note.id;
+    let mut inserted = None;
+    for _ in 0..16 {
+        inserted = insert_with_id(tx, &sql, note, id).await?;
+        if inserted.is_some() || ap_id_taken(tx, &note.ap_id).await? {
+            break;
+        }
+        id = (id & !0xffff) | i64::from(rand::random::<u16>());
+    }
+    if let Some(row) = &inserted {
+        // Replies that arrived before their parent are threaded now.
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2
+                   AND in_reply_to_id IS NULL",
+            )
+            .bind(row.id)
+            .bind(&row.ap_id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        })?;
+    }
+    Ok(inserted)
+}
+
+/// Whether a note with this ActivityPub id exists, as the transaction sees it.
+async fn ap_id_taken(tx: &mut Tx, ap_id: &str) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notes WHERE ap_id = $1")
+            .bind(ap_id)
+            .fetch_one(conn)
+            .await
+            .map(|n| n > 0)
+    })
+}
+
+async fn insert_with_id(
+    tx: &mut Tx,
+    sql: &str,
+    note: &NoteRow,
+    id: i64,
+) -> Result<Option<NoteRow>, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql))
+            .bind(id)
             .bind(&note.ap_id)
             .bind(note.author_id)
             .bind(note.is_local)
@@ -98,22 +147,7 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
             .bind(note.deleted_at)
             .fetch_optional(conn)
             .await
-    })?;
-    if let Some(row) = &inserted {
-        // Replies that arrived before their parent are threaded now.
-        on_tx!(tx, |conn| {
-            sqlx::query(
-                "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2
-                   AND in_reply_to_id IS NULL",
-            )
-            .bind(row.id)
-            .bind(&row.ap_id)
-            .execute(conn)
-            .await
-            .map(|_| ())
-        })?;
-    }
-    Ok(inserted)
+    })
 }
 
 /// Replaces the editable fields of a note (remote `Update(Note)`).

@@ -49,8 +49,10 @@ pub struct CreateAccount {
     pub admin: bool,
 }
 
-/// Hashes a password with Argon2id (default parameters), off the async threads.
-pub async fn hash_password(password: String) -> AppResult<String> {
+/// Hashes a password with Argon2id (default parameters), off the async threads. At most one
+/// hash per core runs at once: more cannot go faster, and each holds 19 MiB.
+pub async fn hash_password(state: &AppState, password: String) -> AppResult<String> {
+    let _slot = state.hashing.acquire().await.map_err(|e| AppError::Other(e.into()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         Argon2::default()
@@ -62,8 +64,9 @@ pub async fn hash_password(password: String) -> AppResult<String> {
     .map_err(|e| AppError::Other(e.into()))?
 }
 
-/// Checks a password against a stored hash, off the async threads.
-pub async fn password_matches(hash: String, password: String) -> bool {
+/// Checks a password against a stored hash, off the async threads (one per core at once).
+pub async fn password_matches(state: &AppState, hash: String, password: String) -> bool {
+    let Ok(_slot) = state.hashing.acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -129,7 +132,7 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
     if db::actors::by_handle(&state.db, username.as_str(), &state.config.domain).await?.is_some() {
         return Err(AppError::Invalid(format!("username {} is taken", username.as_str())));
     }
-    let password_hash = hash_password(cmd.password).await?;
+    let password_hash = hash_password(state, cmd.password).await?;
     let mut tx = state.db.begin().await?;
     let (private_pem, public_pem) = match db::keys::take(&mut tx).await? {
         Some(pem) => {
@@ -173,14 +176,15 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
 }
 
 /// Checks a username and password; returns the actor on success.
-pub async fn authenticate(db: &Db, username: &str, password: &str) -> AppResult<ActorRow> {
+pub async fn authenticate(state: &AppState, username: &str, password: &str) -> AppResult<ActorRow> {
+    let db = &state.db;
     let fail = || AppError::Unauthorized("invalid username or password".to_owned());
     let Some(account) = db::accounts::by_username(db, username).await? else {
         // Hash anyway, so response time does not reveal whether the username exists.
-        let _ = password_matches("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI".to_owned(), password.to_owned()).await;
+        let _ = password_matches(state, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI".to_owned(), password.to_owned()).await;
         return Err(fail());
     };
-    if !password_matches(account.password_hash, password.to_owned()).await {
+    if !password_matches(state, account.password_hash, password.to_owned()).await {
         return Err(fail());
     }
     let actor = db::actors::by_id(db, account.actor_id).await?.ok_or_else(fail)?;
@@ -246,6 +250,15 @@ pub const INSTANCE_USERNAME: &str = "instance.actor";
 
 /// Makes sure a local account has its key, generating it now if it was created keyless.
 pub async fn ensure_key(state: &AppState, actor_id: i64) -> AppResult<()> {
+    let account = db::accounts::by_actor(&state.db, actor_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
+    if !account.private_key_pem.is_empty() {
+        return Ok(());
+    }
+    // One generation at a time: concurrent callers for the same account (deliveries, actor
+    // fetches) wait for the first key instead of each making one (80 ms of CPU apiece).
+    let _single = state.keys.generation.lock().await;
     let account = db::accounts::by_actor(&state.db, actor_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;

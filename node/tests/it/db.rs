@@ -426,6 +426,23 @@ where
 }
 
 #[tokio::test]
+async fn notes_published_in_the_same_millisecond_all_get_stored() {
+    for (name, db) in backends().await.iter() {
+        let bob = remote_actor(&db, "bob", "remote.example", None).await;
+        let first = new_note(&db, &bob, "public");
+        // Same id (as two notes published in the same millisecond may draw), other ap_ids.
+        let mut clash = new_note(&db, &bob, "public");
+        clash.id = first.id;
+        let stored = insert_note(&db, &first).await;
+        let again = insert_note(&db, &clash).await;
+        assert_eq!(stored.id, first.id, "{name}");
+        assert_ne!(again.id, first.id, "{name}: a fresh id was drawn");
+        assert_eq!(again.id >> 16, first.id >> 16, "{name}: at the same time");
+        assert_eq!(again.ap_id, clash.ap_id, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn an_accepted_follow_merges_recent_notes_into_the_home_feed() {
     for (name, db) in backends().await.iter() {
         let alice = local_account(&db, "alice").await;

@@ -199,7 +199,7 @@ async fn token(data: Data, Body(form): Body<TokenForm>) -> Result<Json<Value>, A
             let (Some(username), Some(password)) = (&form.username, &form.password) else {
                 return Err(oauth("invalid_request", "username and password are required"));
             };
-            let actor = authenticate(&data.db, username, password).await.map_err(|e| match e {
+            let actor = authenticate(&data, username, password).await.map_err(|e| match e {
                 AppError::Unauthorized(why) | AppError::Forbidden(why) => {
                     oauth("invalid_grant", why)
                 }
@@ -340,7 +340,7 @@ async fn authorize(data: Data, Body(params): Body<AuthorizeParams>) -> Result<Re
     let (Some(username), Some(password)) = (&params.username, &params.password) else {
         return Ok(login_page(&app, &params, Some("Enter your username and password.")));
     };
-    let Ok(actor) = authenticate(&data.db, username, password).await else {
+    let Ok(actor) = authenticate(&data, username, password).await else {
         return Ok(login_page(&app, &params, Some("Invalid username or password.")));
     };
     let code = secret();
