@@ -43,6 +43,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let (shutdown, _) = watch::channel(false);
     Ok(AppState::new(Inner {
         http: federation::client::delivery_client(&config),
+        http_once: federation::client::one_shot_delivery_client(&config),
         fetcher: federation::client::fetch_client(
             &config,
             instance.public_key_id.clone(),

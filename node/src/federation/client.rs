@@ -22,19 +22,27 @@ const USER_AGENT: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
 /// The client for deliveries: no redirects (an inbox that redirects is misconfigured, and
 /// following would re-send a signed body elsewhere), bounded time.
 pub fn delivery_client(config: &Config) -> reqwest::Client {
+    delivery_builder(config)
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("static client configuration")
+}
+
+/// The same, without keep-alive: each connection closes after its response. Used for servers
+/// that get a single delivery at a time, so a fan-out to thousands of servers leaves no idle
+/// connections (each holds a descriptor and ~25 KB).
+pub fn one_shot_delivery_client(config: &Config) -> reqwest::Client {
+    delivery_builder(config).pool_max_idle_per_host(0).build().expect("static client configuration")
+}
+
+fn delivery_builder(config: &Config) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(Policy::none())
         .timeout(config.delivery.request_timeout)
         .connect_timeout(Duration::from_secs(10))
-        // Keep-alive pays off for busy servers (many requests a second); a fan-out reaches
-        // thousands of servers once each, and their idle connections would otherwise hold a
-        // descriptor and ~25 KB apiece for 90 s.
-        .pool_max_idle_per_host(16)
-        .pool_idle_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(30))
         .dns_resolver(Arc::new(ValidatingDnsResolver::new(Vec::new(), !config.dev_http)))
-        .build()
-        .expect("static client configuration")
 }
 
 /// The client activitypub_federation fetches with; signs every request.

@@ -89,8 +89,9 @@ impl Windows {
         self.entry(&mut map, domain).waiting += 1;
     }
 
-    /// Waits for a free slot in `domain`'s window and takes it.
-    async fn acquire(&self, domain: &str) {
+    /// Waits for a free slot in `domain`'s window and takes it. Returns whether the server is
+    /// busy (other requests to it in flight or waiting), which decides keep-alive.
+    async fn acquire(&self, domain: &str) -> bool {
         loop {
             let wake = {
                 let mut map = self.map.lock().expect("windows lock");
@@ -98,7 +99,7 @@ impl Windows {
                 if w.in_flight < w.limit {
                     w.in_flight += 1;
                     w.waiting -= 1;
-                    return;
+                    return w.in_flight > 1 || w.waiting > 0;
                 }
                 w.wake.clone()
             };
@@ -243,9 +244,9 @@ pub async fn run(state: AppState) {
             tokio::spawn(async move {
                 // The server's window first, then a global slot: a slow server waits in its
                 // own window without holding slots other servers could use.
-                windows.acquire(&delivery.domain).await;
+                let busy = windows.acquire(&delivery.domain).await;
                 let permit = global.acquire_owned().await;
-                let attempt = attempt(&state, &delivery, actor_id, body).await;
+                let attempt = attempt(&state, &delivery, actor_id, body, busy).await;
                 drop(permit);
                 let adjust = match &attempt {
                     Attempt::Delivered => Adjust::Grow,
@@ -341,6 +342,7 @@ async fn attempt(
     delivery: &ClaimedDelivery,
     actor_id: i64,
     body: Bytes,
+    busy: bool,
 ) -> Attempt {
     let url = match Url::parse(&delivery.inbox) {
         Ok(url) => url,
@@ -354,8 +356,10 @@ async fn attempt(
         Err(e) => return Attempt::Permanent(format!("no signing key: {e}")),
     };
     let signed = sign_request("POST", &url, Some(&body), &key_id, &key, SystemTime::now());
-    let mut request = state
-        .http
+    // Keep-alive only where it pays: a busy server reuses connections; a server that gets one
+    // delivery now (most of a fan-out) is not left holding an idle connection.
+    let client = if busy { &state.http } else { &state.http_once };
+    let mut request = client
         .post(url)
         .header("Content-Type", "application/activity+json")
         .header("Date", signed.date)
@@ -493,7 +497,7 @@ mod tests {
         let windows = Windows { map: Mutex::new(HashMap::new()), initial: 4, max: 6 };
         for _ in 0..4 {
             windows.enqueue("a.example");
-            windows.acquire("a.example").await;
+            let _ = windows.acquire("a.example").await;
         }
         // Four in flight fill the window: a fifth waits and the server counts as saturated.
         windows.enqueue("a.example");
