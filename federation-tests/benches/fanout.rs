@@ -454,18 +454,7 @@ async fn bench() -> anyhow::Result<()> {
     ];
     let dir = tempfile::tempdir()?;
     let mut runs = Vec::new();
-    for database in common::databases(dir.path()).await {
-        if !common::selected(database.name) {
-            database.cleanup().await;
-            continue;
-        }
-        let sub = dir.path().join(database.name);
-        std::fs::create_dir_all(&sub)?;
-        let url = if database.name == "sqlite" {
-            format!("sqlite://{}", sub.join("ferry.db").display())
-        } else {
-            database.url.clone()
-        };
+    for (database, sub, url) in common::selected_databases(dir.path()).await? {
         let mut port = None;
         for variant in &variants {
             // A fresh process per variant: no warm connections or caches from the last one.

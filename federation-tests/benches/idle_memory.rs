@@ -86,18 +86,7 @@ async fn bench() -> anyhow::Result<()> {
     let _ = child.wait();
 
     let dir = tempfile::tempdir()?;
-    for db in common::databases(dir.path()).await {
-        if !common::selected(db.name) {
-            db.cleanup().await;
-            continue;
-        }
-        let sub = dir.path().join(db.name);
-        std::fs::create_dir_all(&sub)?;
-        let url = if db.name == "sqlite" {
-            format!("sqlite://{}", sub.join("ferry.db").display())
-        } else {
-            db.url.clone()
-        };
+    for (db, sub, url) in common::selected_databases(dir.path()).await? {
         let node = common::start_process(&url, &sub, None).await?;
         let start_kib = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
         let base = format!("http://127.0.0.1:{}", node.port);

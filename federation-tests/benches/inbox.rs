@@ -289,18 +289,7 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    for db in common::databases(dir.path()).await {
-        if !common::selected(db.name) {
-            db.cleanup().await;
-            continue;
-        }
-        let sub = dir.path().join(db.name);
-        std::fs::create_dir_all(&sub)?;
-        let url = if db.name == "sqlite" {
-            format!("sqlite://{}", sub.join("ferry.db").display())
-        } else {
-            db.url.clone()
-        };
+    for (db, sub, url) in common::selected_databases(dir.path()).await? {
         let commits = common::commit_rate(&db, &sub, CONCURRENCY, Duration::from_secs(3)).await?;
         let node = common::start_in_process(Some(DOMAIN), &url, &sub, &[]).await?;
         populate(&node.state, &keys).await?;

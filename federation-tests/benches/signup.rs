@@ -70,18 +70,7 @@ async fn main() -> anyhow::Result<()> {
     common::warn_if_stale()?;
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    for db in common::databases(dir.path()).await {
-        if !common::selected(db.name) {
-            db.cleanup().await;
-            continue;
-        }
-        let sub = dir.path().join(db.name);
-        std::fs::create_dir_all(&sub)?;
-        let url = if db.name == "sqlite" {
-            format!("sqlite://{}", sub.join("ferry.db").display())
-        } else {
-            db.url.clone()
-        };
+    for (db, sub, url) in common::selected_databases(dir.path()).await? {
         let node = common::start_process(&url, &sub, None).await?;
         let base = format!("http://127.0.0.1:{}", node.port);
         // Let the key pool fill before the surge, as it would on a node that was idle.

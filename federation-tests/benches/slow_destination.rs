@@ -194,11 +194,11 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let dir = tempfile::tempdir()?;
-    let databases = common::databases(dir.path()).await;
+    let databases = common::selected_databases(dir.path()).await?;
 
     // The raw limit: a bare client keeping as many requests in flight as the node's largest
     // per-server window, against the same destination.
-    let env = common::node_env("localhost:1", "127.0.0.1:1", &databases[0].url, dir.path()).0;
+    let env = common::node_env("localhost:1", "127.0.0.1:1", &databases[0].0.url, dir.path()).0;
     let config = ferry_node::config::Config::from_parts(None, &|name| env.get(name).cloned())?;
     let (initial, window) = (config.delivery.initial_per_domain, config.delivery.max_per_domain);
     let client = common::load_client(window);
@@ -228,18 +228,7 @@ async fn main() -> anyhow::Result<()> {
     println!("bare client with {window} requests in flight (raw limit): {bare_rate:.0}/s");
 
     let mut rows = Vec::new();
-    for db in databases {
-        if !common::selected(db.name) {
-            db.cleanup().await;
-            continue;
-        }
-        let sub = dir.path().join(db.name);
-        std::fs::create_dir_all(&sub)?;
-        let url = if db.name == "sqlite" {
-            format!("sqlite://{}", sub.join("ferry.db").display())
-        } else {
-            db.url.clone()
-        };
+    for (db, sub, url) in databases {
         let node = common::start_in_process(None, &url, &sub, &[]).await?;
         let actor = ferry_node::services::accounts::create(
             &node.state,

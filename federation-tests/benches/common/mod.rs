@@ -322,6 +322,30 @@ pub(crate) async fn databases(dir: &Path) -> Vec<Database> {
     dbs
 }
 
+/// The databases `BENCH_BACKENDS` selects, each with its own directory under `dir` and the URL
+/// a node should use (a SQLite file there, or the fresh PostgreSQL schema). Unselected ones are
+/// cleaned up at once.
+pub(crate) async fn selected_databases(
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(Database, std::path::PathBuf, String)>> {
+    let mut out = Vec::new();
+    for db in databases(dir).await {
+        if !selected(db.name) {
+            db.cleanup().await;
+            continue;
+        }
+        let sub = dir.join(db.name);
+        std::fs::create_dir_all(&sub)?;
+        let url = if db.name == "sqlite" {
+            format!("sqlite://{}", sub.join("ferry.db").display())
+        } else {
+            db.url.clone()
+        };
+        out.push((db, sub, url));
+    }
+    Ok(out)
+}
+
 /// Only the backends named in `BENCH_BACKENDS` (comma-separated), when it is set.
 pub(crate) fn selected(name: &str) -> bool {
     match std::env::var("BENCH_BACKENDS") {
