@@ -145,6 +145,22 @@ impl TestNode {
             .to_owned()
     }
 
+    /// `user` follows `handle` (resolved remotely) and waits until the follow is accepted;
+    /// returns the followed account's id on this node.
+    pub async fn follow(&self, user: &User, handle: &str) -> String {
+        let id = self.resolve(user, handle).await;
+        let (status, rel) =
+            self.post(&format!("/api/v1/accounts/{id}/follow"), Some(&user.token), json!({})).await;
+        assert_eq!(status, 200, "{rel}");
+        eventually(&format!("{} following {handle}", user.handle), 20, || async {
+            let path = format!("/api/v1/accounts/relationships?id[]={id}");
+            let (_, rels) = self.get(&path, Some(&user.token)).await;
+            (rels[0]["following"] == json!(true)).then_some(())
+        })
+        .await;
+        id
+    }
+
     /// Stops the node.
     pub fn stop(&self) {
         shutdown(&self.state);

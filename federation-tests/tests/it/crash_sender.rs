@@ -56,16 +56,7 @@ async fn notes_survive_the_sender_being_killed() {
     let alice = sign_up(&a.base, "alice").await;
 
     // bob@B follows alice@A, and A's Accept has arrived.
-    let alice_on_b = b.resolve(&bob, &format!("alice@{domain}")).await;
-    let (status, rel) =
-        b.post(&format!("/api/v1/accounts/{alice_on_b}/follow"), Some(&bob.token), json!({})).await;
-    assert_eq!(status, 200, "{rel}");
-    eventually("bob follows alice", 20, || async {
-        let path = format!("/api/v1/accounts/relationships?id[]={alice_on_b}");
-        let (_, rels) = b.get(&path, Some(&bob.token)).await;
-        (rels[0]["following"] == json!(true)).then_some(())
-    })
-    .await;
+    let alice_on_b = b.follow(&bob, &format!("alice@{domain}")).await;
 
     // alice posts 30 notes at once; A dies the moment the last one is stored.
     let mut posts = JoinSet::new();

@@ -109,16 +109,7 @@ async fn follow_post_and_like_between_two_postgres_nodes() {
     let bob = b.create_user("bob").await;
 
     // bob@B follows alice@A.
-    let alice_on_b = b.resolve(&bob, &alice.handle).await;
-    let (status, rel) =
-        b.post(&format!("/api/v1/accounts/{alice_on_b}/follow"), Some(&bob.token), json!({})).await;
-    assert_eq!(status, 200, "{rel}");
-    eventually("bob follows alice", 20, || async {
-        let path = format!("/api/v1/accounts/relationships?id[]={alice_on_b}");
-        let (_, rels) = b.get(&path, Some(&bob.token)).await;
-        (rels[0]["following"] == json!(true)).then_some(())
-    })
-    .await;
+    b.follow(&bob, &alice.handle).await;
     let (_, followers) = a.get_ap("/users/alice/followers").await;
     assert_eq!(followers["totalItems"], 1, "{followers}");
 

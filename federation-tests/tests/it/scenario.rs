@@ -22,20 +22,6 @@ async fn notifications(node: &TestNode, user: &User, kind: &str) -> Vec<Value> {
     list.as_array().cloned().unwrap_or_default()
 }
 
-async fn follow(node: &TestNode, user: &User, handle: &str) -> String {
-    let id = node.resolve(user, handle).await;
-    let (status, rel) =
-        node.post(&format!("/api/v1/accounts/{id}/follow"), Some(&user.token), json!({})).await;
-    assert_eq!(status, 200, "{rel}");
-    eventually(&format!("{} following {handle}", user.handle), 20, || async {
-        let (_, rels) =
-            node.get(&format!("/api/v1/accounts/relationships?id[]={id}"), Some(&user.token)).await;
-        (rels[0]["following"] == json!(true)).then_some(())
-    })
-    .await;
-    id
-}
-
 /// The local id on `node` of the note with ActivityPub id `uri`, once it has arrived.
 async fn arrived(node: &TestNode, user: &User, uri: &str) -> String {
     eventually(&format!("{uri} on {}", node.domain), 20, || async {
@@ -55,8 +41,8 @@ async fn notes_and_interactions_federate_between_three_nodes() {
     let carol = c.create_user("carol").await;
 
     // alice@A and carol@C follow bob@B by handle; B accepts automatically.
-    follow(&a, &alice, &bob.handle).await;
-    follow(&c, &carol, &bob.handle).await;
+    a.follow(&alice, &bob.handle).await;
+    c.follow(&carol, &bob.handle).await;
 
     // bob's followers collection on B lists both, paged as Mastodon does.
     let (status, collection) = b.get_ap("/users/bob/followers").await;

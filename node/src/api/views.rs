@@ -208,14 +208,12 @@ pub async fn statuses(state: &AppState, notes: &[NoteRow], viewer: i64) -> AppRe
         .into_iter()
         .map(|n| (n.id, n.author_id))
         .collect();
-    let mut boosted_by_viewer = HashSet::new();
-    if viewer > 0 {
-        for n in &all {
-            if db::notes::boost_by(&state.db, viewer, n.id).await?.is_some() {
-                boosted_by_viewer.insert(n.id);
-            }
-        }
-    }
+    // One query for the page, not one per note.
+    let boosted_by_viewer: HashSet<i64> = if viewer > 0 {
+        db::notes::boosted_by(&state.db, viewer, &ids).await?.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
 
     let render = |n: &NoteRow| -> Value {
         let (replies, boosts) = counts.get(&n.id).copied().unwrap_or((0, 0));

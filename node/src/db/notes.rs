@@ -247,6 +247,22 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NoteRow>, sqlx::Error> {
         .await)
 }
 
+/// Which of these notes `actor` has boosted (live boosts only).
+pub async fn boosted_by(db: &Db, actor: i64, notes: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = notes.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT reblog_of_id FROM notes WHERE author_id = $1 AND deleted_at IS NULL
+           AND reblog_of_id IN ({list})"
+    );
+    on_db!(db, |pool| sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.as_str()))
+        .bind(actor)
+        .fetch_all(pool)
+        .await)
+}
+
 /// The live boost of `note` by `actor`, if any.
 pub async fn boost_by(db: &Db, actor: i64, note: i64) -> Result<Option<NoteRow>, sqlx::Error> {
     let sql = format!(

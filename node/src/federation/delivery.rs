@@ -149,10 +149,6 @@ impl Windows {
     }
 }
 
-enum Outcome {
-    Delivered(i64),
-}
-
 /// Runs the worker until the node shuts down.
 pub async fn run(state: AppState) {
     let mut shutdown = state.shutdown.subscribe();
@@ -256,7 +252,7 @@ pub async fn run(state: AppState) {
                 windows.release(&delivery.domain, adjust);
                 match attempt {
                     Attempt::Delivered => {
-                        let _ = done_tx.send(Outcome::Delivered(delivery.id));
+                        let _ = done_tx.send(delivery.id);
                     }
                     Attempt::Retry { error, retry_after, server_down, .. } => {
                         retry(&state, &delivery, &error, retry_after, server_down).await;
@@ -466,15 +462,14 @@ async fn retry(
 }
 
 /// Writes successful deliveries in batches, and marks their servers healthy.
-async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<i64>) {
     let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let Outcome::Delivered(id) = first;
+    while let Some(id) = rx.recv().await {
         batch.push(id);
         // Gather whatever else finished meanwhile, up to a bounded batch.
         while batch.len() < 500 {
             match rx.try_recv() {
-                Ok(Outcome::Delivered(id)) => batch.push(id),
+                Ok(id) => batch.push(id),
                 Err(_) => break,
             }
         }

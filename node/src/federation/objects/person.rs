@@ -142,10 +142,7 @@ pub async fn store_person(data: &AppState, person: &Person) -> Result<ActorRow, 
     let mut tx = data.db.begin().await?;
     let row = db::actors::upsert(&mut tx, &from_person(person, data.db.next_id())).await?;
     tx.commit().await?;
-    if let Some(key) = data.keys.public(&row.public_key_id) {
-        // A refreshed document may carry a rotated key; drop the parsed copy if so.
-        let _ = key;
-        data.keys.forget_public(&row.public_key_id);
-    }
+    // A refreshed document may carry a rotated key: drop any parsed copy.
+    data.keys.forget_public(&row.public_key_id);
     Ok(row)
 }
