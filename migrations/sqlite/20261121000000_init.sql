@@ -1,10 +1,12 @@
 -- Ferry schema, SQLite dialect. The PostgreSQL file of the same name is the same schema;
--- only BIGSERIAL becomes INTEGER PRIMARY KEY AUTOINCREMENT.
+-- BIGSERIAL becomes INTEGER PRIMARY KEY AUTOINCREMENT, a BIGINT primary key becomes INTEGER
+-- PRIMARY KEY (the rowid itself, 64-bit: no second index to keep and search), and tables
+-- looked up only by a composite or text key are WITHOUT ROWID (the key is the table).
 -- Times are BIGINT milliseconds since the Unix epoch on both backends (see ARCHITECTURE.md).
 -- Ids of actors, notes, notifications are node-generated, time-ordered 64-bit integers.
 
 CREATE TABLE actors (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     ap_id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     username TEXT NOT NULL,
@@ -35,7 +37,7 @@ CREATE UNIQUE INDEX actors_handle ON actors (LOWER(username), domain);
 CREATE INDEX actors_public_key_id ON actors (public_key_id);
 
 CREATE TABLE accounts (
-    actor_id BIGINT PRIMARY KEY REFERENCES actors (id),
+    actor_id INTEGER PRIMARY KEY REFERENCES actors (id),
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     private_key_pem TEXT NOT NULL,
@@ -51,7 +53,7 @@ CREATE TABLE key_pool (
 );
 
 CREATE TABLE follows (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     ap_id TEXT NOT NULL UNIQUE,
     follower_id BIGINT NOT NULL REFERENCES actors (id),
     followee_id BIGINT NOT NULL REFERENCES actors (id),
@@ -62,7 +64,7 @@ CREATE TABLE follows (
 CREATE INDEX follows_followee ON follows (followee_id, accepted);
 
 CREATE TABLE notes (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     ap_id TEXT NOT NULL UNIQUE,
     author_id BIGINT NOT NULL REFERENCES actors (id),
     is_local BOOLEAN NOT NULL,
@@ -89,17 +91,17 @@ CREATE TABLE mentions (
     note_id BIGINT NOT NULL REFERENCES notes (id),
     actor_id BIGINT NOT NULL REFERENCES actors (id),
     PRIMARY KEY (note_id, actor_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX mentions_actor ON mentions (actor_id);
 
 CREATE TABLE note_tags (
     note_id BIGINT NOT NULL REFERENCES notes (id),
     name TEXT NOT NULL,
     PRIMARY KEY (note_id, name)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE media (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     owner_id BIGINT NOT NULL REFERENCES actors (id),
     note_id BIGINT REFERENCES notes (id),
     file_name TEXT,
@@ -115,7 +117,7 @@ CREATE TABLE media (
 CREATE INDEX media_note ON media (note_id);
 
 CREATE TABLE favourites (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     ap_id TEXT NOT NULL UNIQUE,
     actor_id BIGINT NOT NULL REFERENCES actors (id),
     note_id BIGINT NOT NULL REFERENCES notes (id),
@@ -129,10 +131,10 @@ CREATE TABLE home_feed (
     account_id BIGINT NOT NULL REFERENCES actors (id),
     note_id BIGINT NOT NULL REFERENCES notes (id),
     PRIMARY KEY (account_id, note_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE notifications (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     account_id BIGINT NOT NULL REFERENCES actors (id),
     kind TEXT NOT NULL,
     from_actor_id BIGINT NOT NULL REFERENCES actors (id),
@@ -179,10 +181,10 @@ CREATE TABLE domains (
 CREATE TABLE received_activities (
     ap_id TEXT PRIMARY KEY,
     received_at BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE oauth_apps (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     client_id TEXT NOT NULL UNIQUE,
     client_secret TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -194,7 +196,7 @@ CREATE TABLE oauth_apps (
 
 -- Tokens and codes are stored as SHA-256 hashes, never in clear.
 CREATE TABLE oauth_tokens (
-    id BIGINT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     token_hash TEXT NOT NULL UNIQUE,
     refresh_hash TEXT UNIQUE,
     app_id BIGINT REFERENCES oauth_apps (id),

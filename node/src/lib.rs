@@ -51,6 +51,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         ),
         instance: InstanceKey { actor_id: instance.id, key_id: instance.public_key_id, key },
         keys: KeyCache::default(),
+        ingest: Default::default(),
         delivery_wake: Notify::new(),
         key_pool_wake: Notify::new(),
         hashing: tokio::sync::Semaphore::new(
@@ -92,6 +93,7 @@ impl Server {
     /// Serves HTTP and runs the background workers until `shutdown` is triggered.
     pub async fn run(self) -> anyhow::Result<()> {
         let Server { listener, state, federation } = self;
+        let ingest = tokio::spawn(federation::ingest::run(state.clone()));
         let delivery = tokio::spawn(federation::delivery::run(state.clone()));
         let key_pool = tokio::spawn(services::accounts::run_key_pool(state.clone()));
         let maintenance = tokio::spawn(services::maintenance::run(state.clone()));
@@ -103,6 +105,8 @@ impl Server {
                 let _ = shutdown.wait_for(|stop| *stop).await;
             })
             .await?;
+        state.ingest.stop();
+        let _ = ingest.await;
         let _ = delivery.await;
         let _ = key_pool.await;
         let _ = maintenance.await;

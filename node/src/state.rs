@@ -32,6 +32,8 @@ pub struct Inner {
     pub instance: InstanceKey,
     /// Parsed keys, so each is decoded once.
     pub keys: KeyCache,
+    /// The inbox's group-commit queue.
+    pub ingest: crate::federation::ingest::Ingest,
     /// Woken when new deliveries are queued.
     pub delivery_wake: Notify,
     /// Woken when a pooled key was used.

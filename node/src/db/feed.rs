@@ -3,28 +3,40 @@
 use sqlx::AssertSqlSafe;
 
 use super::notes::{NoteRow, Page};
-use super::{Db, Tx, on_db, on_tx};
+use super::{Db, Tx, list_placeholders, on_db, on_tx};
 
-/// Puts a note into the home feeds it belongs in, in one statement: the author's (when local),
-/// local followers' (except for direct notes) and mentioned local accounts'.
+/// Puts a note into the home feeds it belongs in: see `fan_out_many`.
 pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "INSERT INTO home_feed (account_id, note_id)
-        SELECT actor_id, $1 FROM accounts WHERE actor_id = $2
+    fan_out_many(tx, &[note.id]).await
+}
+
+/// Puts stored notes into the home feeds they belong in, in one statement: the author's (when
+/// local), local followers' (except for direct notes) and mentioned local accounts'.
+pub async fn fan_out_many(tx: &mut Tx, note_ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if note_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = list_placeholders(note_ids.len());
+    let sql = format!(
+        "INSERT INTO home_feed (account_id, note_id)
+        SELECT a.actor_id, n.id FROM notes n JOIN accounts a ON a.actor_id = n.author_id
+            WHERE n.id IN ({ids})
         UNION
-        SELECT f.follower_id, $1 FROM follows f JOIN accounts a ON a.actor_id = f.follower_id
-            WHERE f.followee_id = $2 AND f.accepted AND $3 <> 'direct'
+        SELECT f.follower_id, n.id FROM notes n
+            JOIN follows f ON f.followee_id = n.author_id AND f.accepted
+            JOIN accounts a ON a.actor_id = f.follower_id
+            WHERE n.id IN ({ids}) AND n.visibility <> 'direct'
         UNION
-        SELECT m.actor_id, $1 FROM mentions m JOIN accounts a ON a.actor_id = m.actor_id
-            WHERE m.note_id = $1
-        ON CONFLICT DO NOTHING";
+        SELECT m.actor_id, m.note_id FROM mentions m JOIN accounts a ON a.actor_id = m.actor_id
+            WHERE m.note_id IN ({ids})
+        ON CONFLICT DO NOTHING"
+    );
     on_tx!(tx, |conn| {
-        sqlx::query(SQL)
-            .bind(note.id)
-            .bind(note.author_id)
-            .bind(&note.visibility)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+        for id in note_ids {
+            query = query.bind(*id);
+        }
+        query.execute(conn).await.map(|r| r.rows_affected())
     })
 }
 

@@ -103,8 +103,11 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
+            // No ping before each acquire: it is a round trip per query, and a dead connection
+            // shows up as an error on first use anyway.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
@@ -118,12 +121,23 @@ impl Db {
                 // can take the last transactions, and never corrupts the file.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
-            let write =
-                SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+                .busy_timeout(Duration::from_secs(10))
+                // Pages are read through a shared memory map instead of a read() and a copy
+                // into each connection's own cache.
+                .pragma("mmap_size", (128 << 20).to_string());
+            // No ping before each acquire: for SQLite it is a round trip to the connection's
+            // thread per query, and an embedded connection does not go stale.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                // The writer walks every index a write touches: a larger cache (32 MiB, used
+                // only as the database grows) keeps them out of the file.
+                .connect_with(options.clone().pragma("cache_size", "-32768"))
+                .await?;
             sqlx::migrate!("../migrations/sqlite").run(&write).await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?;
             Pool::Sqlite { read, write }
@@ -190,6 +204,31 @@ impl std::fmt::Debug for Tx {
             Tx::Postgres(_) => "Tx(postgres)",
         })
     }
+}
+
+/// `($1, $2, …), ($n+1, …)`: placeholders for `rows` rows of `columns` values each, for
+/// multi-row statements (one round trip for a whole batch).
+pub(crate) fn row_placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", row * columns + column + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$1, $2, …, $count`: placeholders for an `IN (…)` list.
+pub(crate) fn list_placeholders(count: usize) -> String {
+    (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// True when `err` is a unique-constraint violation (on either backend).

@@ -2,7 +2,7 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Db, Tx, on_db, on_tx};
+use super::{Db, Tx, list_placeholders, on_db, on_tx, row_placeholders};
 
 /// One note; a boost is a note row with `reblog_of_id` set (as Mastodon models it).
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -107,6 +107,68 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
         })?;
     }
     Ok(inserted)
+}
+
+/// Stores many notes, 32 to a statement, and returns those stored. A note left out clashed on
+/// its `ap_id` or its id; callers pass those to `insert`, which tells the two apart. Replies
+/// waiting for these notes are not threaded here: see `thread_replies`.
+pub async fn insert_many(tx: &mut Tx, notes: &[NoteRow]) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let mut stored = Vec::with_capacity(notes.len());
+    // SQLite looks parameters up by name one at a time, so a statement's binding cost grows
+    // with the square of its parameters: 32 rows (544 parameters) a statement.
+    for chunk in notes.chunks(32) {
+        let sql = format!(
+            "INSERT INTO notes ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+            row_placeholders(chunk.len(), 17)
+        );
+        let rows = on_tx!(tx, |conn| {
+            let mut query = sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()));
+            for note in chunk {
+                query = query
+                    .bind(note.id)
+                    .bind(&note.ap_id)
+                    .bind(note.author_id)
+                    .bind(note.is_local)
+                    .bind(&note.visibility)
+                    .bind(&note.content)
+                    .bind(&note.summary)
+                    .bind(note.sensitive)
+                    .bind(&note.language)
+                    .bind(&note.url)
+                    .bind(&note.in_reply_to_ap_id)
+                    .bind(note.in_reply_to_id)
+                    .bind(note.reblog_of_id)
+                    .bind(&note.audience)
+                    .bind(note.published_at)
+                    .bind(note.updated_at)
+                    .bind(note.deleted_at);
+            }
+            query.fetch_all(conn).await
+        })?;
+        stored.extend(rows);
+    }
+    Ok(stored)
+}
+
+/// Threads replies that arrived before their parent, now that the parents `ids` are stored.
+pub async fn thread_replies(tx: &mut Tx, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // No `in_reply_to_id IS NULL` test: a reply naming a parent stored only now cannot have
+    // been threaded yet, and that test leads SQLite to walk every unthreaded note.
+    let sql = format!(
+        "UPDATE notes SET in_reply_to_id = p.id FROM notes p
+         WHERE p.id IN ({}) AND notes.in_reply_to_ap_id = p.ap_id",
+        list_placeholders(ids.len())
+    );
+    on_tx!(tx, |conn| {
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(conn).await.map(|_| ())
+    })
 }
 
 /// Whether a note with this ActivityPub id exists, as the transaction sees it.

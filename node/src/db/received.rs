@@ -1,6 +1,10 @@
 //! `received_activities`: ids of inbound activities already processed (replay protection).
 
-use super::{Db, Tx, on_db, on_tx};
+use std::collections::HashSet;
+
+use sqlx::AssertSqlSafe;
+
+use super::{Db, Tx, on_db, on_tx, row_placeholders};
 
 /// Records an activity id; returns false if it was already recorded.
 pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, sqlx::Error> {
@@ -11,6 +15,30 @@ pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, s
             .execute(conn)
             .await
             .map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// Records many ids in one statement; returns those that were new. (An id given twice is
+/// new at most once.)
+pub async fn insert_many(
+    tx: &mut Tx,
+    ap_ids: &[&str],
+    now: i64,
+) -> Result<HashSet<String>, sqlx::Error> {
+    if ap_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let sql = format!(
+        "INSERT INTO received_activities (ap_id, received_at) VALUES {}
+         ON CONFLICT DO NOTHING RETURNING ap_id",
+        row_placeholders(ap_ids.len(), 2)
+    );
+    on_tx!(tx, |conn| {
+        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str()));
+        for id in ap_ids {
+            query = query.bind(*id).bind(now);
+        }
+        query.fetch_all(conn).await.map(|ids| ids.into_iter().collect())
     })
 }
 

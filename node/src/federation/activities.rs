@@ -32,21 +32,27 @@ pub enum AnyActivity {
 }
 
 impl AnyActivity {
-    /// Whether `kind` is a type this node handles (to tell "malformed" from "unsupported").
-    pub fn is_known_type(kind: &str) -> bool {
-        matches!(
-            kind,
-            "Follow"
-                | "Accept"
-                | "Reject"
-                | "Undo"
-                | "Create"
-                | "Update"
-                | "Delete"
-                | "Announce"
-                | "Like"
-                | "Block"
-        )
+    /// Parses an activity whose `type` is `kind`. Dispatching on the type, rather than letting
+    /// serde try each variant in turn, parses the document once and keeps the error that
+    /// matters. `None` means the type is not one this node handles.
+    pub fn from_value(
+        kind: &str,
+        value: serde_json::Value,
+    ) -> Option<Result<AnyActivity, serde_json::Error>> {
+        use serde_json::from_value as parse;
+        Some(match kind {
+            "Follow" => parse(value).map(AnyActivity::Follow),
+            "Accept" => parse(value).map(AnyActivity::Accept),
+            "Reject" => parse(value).map(AnyActivity::Reject),
+            "Undo" => parse(value).map(AnyActivity::Undo),
+            "Create" => parse(value).map(AnyActivity::Create),
+            "Update" => parse(value).map(AnyActivity::Update),
+            "Delete" => parse(value).map(AnyActivity::Delete),
+            "Announce" => parse(value).map(AnyActivity::Announce),
+            "Like" => parse(value).map(AnyActivity::Like),
+            "Block" => parse(value).map(AnyActivity::Block),
+            _ => return None,
+        })
     }
 }
 

@@ -247,6 +247,29 @@ pub struct SignerKey {
     pub actor_ap_id: String,
     /// Parsed public key.
     pub key: Arc<PublicKey>,
+    /// The owner's stored row when the key was cached, and when that was.
+    actor: Arc<ActorRow>,
+    cached_at: std::time::Instant,
+}
+
+/// How long a cached signer's actor row stands in for a database read. Writes through this
+/// node (`store_person`, a deleted actor) drop the entry at once; this bounds how late a change
+/// made elsewhere (another process on the same database) is seen.
+const SIGNER_ROW_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl SignerKey {
+    /// The signer's stored actor: the cached row while it is recent, else read again (and
+    /// refetched from its server when the stored copy is a day old, as `actor` does).
+    pub async fn actor(&self, state: &AppState) -> AppResult<ActorRow> {
+        if self.cached_at.elapsed() < SIGNER_ROW_TTL
+            && now_ms() - self.actor.fetched_at < ACTOR_REFRESH_MS
+        {
+            return Ok((*self.actor).clone());
+        }
+        let url = Url::parse(&self.actor_ap_id)
+            .map_err(|e| AppError::Other(anyhow::anyhow!("stored actor id: {e}")))?;
+        actor(state, &url, false).await
+    }
 }
 
 /// The public key for `key_id`: from the parsed-key cache, else the stored actor, else fetched.
@@ -293,7 +316,12 @@ fn cache_key(state: &AppState, key_id: &str, actor: &ActorRow) -> AppResult<Sign
     }
     let key = PublicKey::from_pem(&actor.public_key_pem)
         .map_err(|e| AppError::Unauthorized(format!("unusable key of {}: {e}", actor.ap_id)))?;
-    let signer = SignerKey { actor_ap_id: actor.ap_id.clone(), key: Arc::new(key) };
+    let signer = SignerKey {
+        actor_ap_id: actor.ap_id.clone(),
+        key: Arc::new(key),
+        actor: Arc::new(actor.clone()),
+        cached_at: std::time::Instant::now(),
+    };
     state.keys.put_public(key_id, signer.clone());
     Ok(signer)
 }

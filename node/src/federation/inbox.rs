@@ -10,9 +10,11 @@ use url::Url;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::activities::AnyActivity;
-use crate::federation::fetch::signer_key;
+use crate::federation::fetch::{SignerKey, signer_key};
+use crate::federation::ingest::{Claim, Write};
+use crate::federation::objects::note::remote_note_by;
 use crate::federation::{Data, origin, policy};
-use crate::ids::now_ms;
+use crate::services;
 use crate::state::AppState;
 
 /// An inbox POST as the HTTP layer hands it over.
@@ -64,37 +66,38 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         return Ok(Outcome::Ignored);
     }
 
-    verify_signature(data, &post, &actor).await?;
+    let signer = verify_signature(data, &post, &actor).await?;
+    let actor = signer.actor(data).await?;
 
-    let activity: AnyActivity = serde_json::from_value(value).map_err(|e| {
-        if AnyActivity::is_known_type(&kind) {
-            AppError::Invalid(format!("malformed {kind} activity: {e}"))
-        } else {
-            AppError::Invalid(format!("unsupported activity type {kind:?}"))
-        }
-    })?;
+    let activity = AnyActivity::from_value(&kind, value)
+        .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
+        .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
+    policy::check(data, &actor, &activity).await?;
+    activity.verify(data).await?;
+    let id = id.to_string();
+    if let AnyActivity::Create(create) = activity {
+        // The hot path: the note is prepared here, then claimed and stored by the group-commit
+        // writer in one transaction with others (`ingest`).
+        // `verify` made sure the note's author is the actor.
+        let cmd = remote_note_by(&create.object, actor);
+        let prepared = services::notes::prepare_remote(data, cmd).await?;
+        return Ok(match data.ingest.submit(id, Write::Note(Box::new(prepared))).await? {
+            Claim::New => Outcome::Processed,
+            Claim::Seen => Outcome::Duplicate,
+        });
+    }
     // The claim and the handling run in their own task: if the sender hangs up (a timeout, a
     // crash), axum drops this request's future, and a claimed but unhandled id would make every
     // retry look like a duplicate. The task always ends by handling the activity or forgetting
     // its id.
     let data = data.clone();
-    let id = id.to_string();
     let task = tokio::spawn(async move {
         // Claim the id before handling, so two copies arriving at once (shared inbox and
         // personal inbox, or a retry racing the original) are handled once.
-        let mut tx = data.db.begin().await?;
-        let first = db::received::insert_if_new(&mut tx, &id, now_ms()).await?;
-        tx.commit().await?;
-        if !first {
+        if data.ingest.submit(id.clone(), Write::Claim).await? == Claim::Seen {
             return Ok(Outcome::Duplicate);
         }
-        let handled = async {
-            policy::check(&data, &activity).await?;
-            activity.verify(&data).await?;
-            activity.receive(&data).await
-        }
-        .await;
-        if let Err(e) = handled {
+        if let Err(e) = activity.receive(&data).await {
             // Not handled: forget the id so the sender's retry is processed, not ignored.
             let mut tx = data.db.begin().await?;
             db::received::forget(&mut tx, &id).await?;
@@ -106,19 +109,20 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
 }
 
-async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<()> {
-    let signer = verify_request(data, "POST", post.path_and_query, post.headers, post.body).await?;
-    if signer != actor.as_str() {
+async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<SignerKey> {
+    let signer = verify_signer(data, "POST", post.path_and_query, post.headers, post.body).await?;
+    if signer.actor_ap_id != actor.as_str() {
         return Err(AppError::Unauthorized(format!(
-            "signed by {signer}, not by the actor {actor}"
+            "signed by {}, not by the actor {actor}",
+            signer.actor_ap_id
         )));
     }
-    Ok(())
+    Ok(signer)
 }
 
 /// Verifies a request's HTTP signature (draft-cavage or RFC 9421) against the signer's key,
 /// refetching the key once if it fails (the actor may have rotated it). Returns the signer's
-/// actor id. Used for inbox POSTs and, with authorized fetch, for GETs.
+/// actor id. Used, with authorized fetch, for GETs.
 pub async fn verify_request(
     state: &AppState,
     method: &str,
@@ -126,6 +130,17 @@ pub async fn verify_request(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> AppResult<String> {
+    Ok(verify_signer(state, method, path_and_query, headers, body).await?.actor_ap_id)
+}
+
+/// `verify_request`, returning the signer (with its cached actor row).
+async fn verify_signer(
+    state: &AppState,
+    method: &str,
+    path_and_query: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> AppResult<SignerKey> {
     let parsed = {
         let header = |name: &str| {
             // Repeated headers are rare in signed requests; the first one is what is signed.
@@ -149,5 +164,5 @@ pub async fn verify_request(
         signer = signer_key(state, &parsed.key_id, true).await?;
         parsed.verify(&signer.key)?;
     }
-    Ok(signer.actor_ap_id)
+    Ok(signer)
 }

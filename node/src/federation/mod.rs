@@ -13,6 +13,7 @@ pub mod client;
 pub mod delivery;
 pub mod fetch;
 pub mod inbox;
+pub mod ingest;
 pub mod objects;
 pub mod outbox;
 pub mod policy;

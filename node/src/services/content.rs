@@ -2,6 +2,7 @@
 //! sanitised to the small set of tags Mastodon itself keeps.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 /// A mention found in local text: `@user` (local) or `@user@host`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -173,9 +174,9 @@ pub fn render(
     paragraphs.concat()
 }
 
-/// Sanitises HTML from another server: keeps text formatting, links and Mastodon's mention
-/// and hashtag markup; drops scripts, styles, images, event handlers and unknown classes.
-pub fn sanitize(html: &str) -> String {
+/// The sanitiser for notes from other servers, built once: building one costs more than
+/// cleaning a typical note with it.
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = [
         "p",
         "br",
@@ -207,20 +208,29 @@ pub fn sanitize(html: &str) -> String {
         ["h-card", "u-url", "mention", "hashtag", "invisible", "ellipsis", "quote-inline"]
             .into_iter()
             .collect();
-    ammonia::Builder::default()
+    let mut builder = ammonia::Builder::default();
+    builder
         .tags(tags)
         .add_tag_attributes("a", ["href"])
         .allowed_classes([("a", classes.clone()), ("span", classes)].into_iter().collect())
         .link_rel(Some("nofollow noopener noreferrer"))
-        .url_schemes(["http", "https"].into_iter().collect())
-        .clean(html)
-        .to_string()
+        .url_schemes(["http", "https"].into_iter().collect());
+    builder
+});
+
+/// Strips every tag (for `to_text`).
+static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(ammonia::Builder::empty);
+
+/// Sanitises HTML from another server: keeps text formatting, links and Mastodon's mention
+/// and hashtag markup; drops scripts, styles, images, event handlers and unknown classes.
+pub fn sanitize(html: &str) -> String {
+    SANITIZER.clean(html).to_string()
 }
 
 /// Plain text of a note's HTML (for search results, notifications and the like).
 pub fn to_text(html: &str) -> String {
     let with_breaks = html.replace("<br>", "\n").replace("</p><p>", "\n\n");
-    let cleaned = ammonia::Builder::empty().clean(&with_breaks).to_string();
+    let cleaned = STRIP_ALL.clean(&with_breaks).to_string();
     cleaned
         .replace("&amp;", "&")
         .replace("&lt;", "<")

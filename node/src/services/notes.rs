@@ -1,5 +1,7 @@
 //! Notes: local posting and deletion, and storage of notes received from other servers.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::db::actors::ActorRow;
 use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
@@ -280,12 +282,46 @@ pub async fn delete(data: &Data, author: &ActorRow, note_id: i64) -> AppResult<N
     Ok(note)
 }
 
+/// A received note made ready to store: sanitised, its parent and mentions resolved. Storing
+/// it (`store_prepared`) needs no further reads, so many can go in one transaction.
+#[derive(Clone, Debug)]
+pub struct PreparedNote {
+    row: NoteRow,
+    mention_ids: Vec<i64>,
+    mentioned_local: Vec<i64>,
+    hashtags: Vec<String>,
+    attachments: Vec<RemoteAttachment>,
+}
+
+impl PreparedNote {
+    /// The note's ActivityPub id.
+    pub fn ap_id(&self) -> &str {
+        &self.row.ap_id
+    }
+}
+
 /// Stores a received note (idempotent on its id), threads it, fans it out to local followers
 /// and notifies mentioned local accounts.
 pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRow> {
     if let Some(existing) = db::notes::by_ap_id(&state.db, &cmd.ap_id).await? {
         return Ok(existing);
     }
+    let ap_id = cmd.ap_id.clone();
+    let prepared = prepare_remote(state, cmd).await?;
+    let mut tx = state.db.begin().await?;
+    let stored = store_prepared(&mut tx, state, &[&prepared]).await?;
+    tx.commit().await?;
+    match stored.into_iter().next() {
+        Some(note) => Ok(note),
+        // Stored concurrently by another delivery of the same note.
+        None => {
+            db::notes::by_ap_id(&state.db, &ap_id).await?.ok_or_else(|| AppError::NotFound(ap_id))
+        }
+    }
+}
+
+/// Sanitises a received note and resolves what it links to, outside any transaction.
+pub async fn prepare_remote(state: &AppState, cmd: RemoteNote) -> AppResult<PreparedNote> {
     if cmd.author.suspended {
         return Err(AppError::Forbidden(format!("{} is suspended", cmd.author.ap_id)));
     }
@@ -308,59 +344,83 @@ pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRo
     let published = cmd.published_at.unwrap_or(now).min(now);
     let row = NoteRow {
         id: id_at(published),
-        ap_id: cmd.ap_id.clone(),
+        ap_id: cmd.ap_id,
         author_id: cmd.author.id,
         is_local: false,
-        visibility: cmd.visibility.clone(),
+        visibility: cmd.visibility,
         content: content::sanitize(&cmd.content_html),
         summary: content::to_text(&cmd.summary).chars().take(1000).collect(),
         sensitive: cmd.sensitive || !cmd.summary.is_empty(),
         language: cmd.language.filter(|l| valid_language(l)),
-        url: cmd.url.clone(),
-        in_reply_to_ap_id: cmd.in_reply_to.clone(),
+        url: cmd.url,
+        in_reply_to_ap_id: cmd.in_reply_to,
         in_reply_to_id: parent.as_ref().map(|p| p.id),
         reblog_of_id: None,
-        audience: cmd.audience.clone(),
+        audience: cmd.audience,
         published_at: published,
         updated_at: cmd.updated_at,
         deleted_at: None,
     };
-    let mut tx = state.db.begin().await?;
-    let Some(note) = db::notes::insert(&mut tx, &row).await? else {
-        // Stored concurrently by another delivery of the same note.
-        drop(tx);
-        return db::notes::by_ap_id(&state.db, &cmd.ap_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(cmd.ap_id));
-    };
-    db::notes::insert_mentions(&mut tx, note.id, &mention_ids).await?;
-    db::notes::insert_tags(&mut tx, note.id, &cmd.hashtags).await?;
-    for (position, a) in cmd.attachments.iter().enumerate() {
-        db::media::insert(
-            &mut tx,
-            &MediaRow {
-                id: state.db.next_id(),
-                owner_id: cmd.author.id,
-                note_id: Some(note.id),
-                file_name: None,
-                remote_url: Some(a.url.clone()),
-                content_type: a.media_type.chars().take(100).collect(),
-                description: a.description.chars().take(1500).collect(),
-                blurhash: a.blurhash.clone().filter(|b| b.len() <= 100),
-                width: a.width,
-                height: a.height,
-                position: position as i32,
-                created_at: now,
-            },
-        )
-        .await?;
+    Ok(PreparedNote {
+        row,
+        mention_ids,
+        mentioned_local,
+        hashtags: cmd.hashtags,
+        attachments: cmd.attachments,
+    })
+}
+
+/// Stores prepared notes in `tx` with a fixed number of statements for the whole batch (plus
+/// some per note with mentions, tags or media). Returns the notes stored; one already stored
+/// is skipped.
+pub async fn store_prepared(
+    tx: &mut Tx,
+    state: &AppState,
+    notes: &[&PreparedNote],
+) -> AppResult<Vec<NoteRow>> {
+    let rows: Vec<NoteRow> = notes.iter().map(|n| n.row.clone()).collect();
+    let mut stored = db::notes::insert_many(tx, &rows).await?;
+    db::notes::thread_replies(tx, &stored.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
+    // Left out: an id clash (drawn again by `insert`) or a note already stored (skipped).
+    let inserted: HashSet<String> = stored.iter().map(|n| n.ap_id.clone()).collect();
+    for row in rows.iter().filter(|r| !inserted.contains(&r.ap_id)) {
+        if let Some(note) = db::notes::insert(tx, row).await? {
+            stored.push(note);
+        }
     }
-    db::feed::fan_out(&mut tx, &note).await?;
-    for account in mentioned_local {
-        notify(&mut tx, state, account, "mention", cmd.author.id, Some(note.id)).await?;
+    let by_ap_id: HashMap<&str, &PreparedNote> = notes.iter().map(|n| (n.ap_id(), *n)).collect();
+    for note in &stored {
+        let Some(prepared) = by_ap_id.get(note.ap_id.as_str()) else {
+            continue;
+        };
+        db::notes::insert_mentions(tx, note.id, &prepared.mention_ids).await?;
+        db::notes::insert_tags(tx, note.id, &prepared.hashtags).await?;
+        for (position, a) in prepared.attachments.iter().enumerate() {
+            db::media::insert(
+                tx,
+                &MediaRow {
+                    id: state.db.next_id(),
+                    owner_id: note.author_id,
+                    note_id: Some(note.id),
+                    file_name: None,
+                    remote_url: Some(a.url.clone()),
+                    content_type: a.media_type.chars().take(100).collect(),
+                    description: a.description.chars().take(1500).collect(),
+                    blurhash: a.blurhash.clone().filter(|b| b.len() <= 100),
+                    width: a.width,
+                    height: a.height,
+                    position: position as i32,
+                    created_at: now_ms(),
+                },
+            )
+            .await?;
+        }
+        for account in &prepared.mentioned_local {
+            notify(tx, state, *account, "mention", note.author_id, Some(note.id)).await?;
+        }
     }
-    tx.commit().await?;
-    Ok(note)
+    db::feed::fan_out_many(tx, &stored.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
+    Ok(stored)
 }
 
 /// Applies a received edit to a stored note by the same author.

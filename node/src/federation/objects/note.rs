@@ -152,6 +152,11 @@ pub fn check_note(note: &Note, expected: &Url) -> Result<(), AppError> {
 /// Turns a received note into the storage command, resolving the author (fetching if new).
 pub async fn remote_note(data: &AppState, note: &Note) -> Result<RemoteNote, AppError> {
     let author = fetch::actor(data, &note.attributed_to, false).await?;
+    Ok(remote_note_by(note, author))
+}
+
+/// `remote_note` when the author (`note.attributedTo`) is already at hand.
+pub fn remote_note_by(note: &Note, author: ActorRow) -> RemoteNote {
     let mut mentions = Vec::new();
     let mut hashtags = Vec::new();
     for tag in &note.tag {
@@ -173,7 +178,7 @@ pub async fn remote_note(data: &AppState, note: &Note) -> Result<RemoteNote, App
         .and_then(|m| m.values().next())
         .filter(|_| note.content.is_empty())
         .unwrap_or(&note.content);
-    Ok(RemoteNote {
+    RemoteNote {
         ap_id: note.id.to_string(),
         author,
         visibility: visibility.to_owned(),
@@ -204,5 +209,5 @@ pub async fn remote_note(data: &AppState, note: &Note) -> Result<RemoteNote, App
                 height: a.height.map(|h| h as i32),
             })
             .collect(),
-    })
+    }
 }

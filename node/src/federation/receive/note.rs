@@ -74,6 +74,7 @@ pub async fn delete(data: &Data, delete: Delete) -> AppResult<()> {
         let mut tx = data.db.begin().await?;
         db::actors::mark_deleted(&mut tx, actor.id, now_ms()).await?;
         tx.commit().await?;
+        data.keys.forget_public(&actor.public_key_id);
         return Ok(());
     }
     services::notes::delete_remote(data, &actor, delete.object.as_str()).await

@@ -1,0 +1,154 @@
+//! Group commit for the inbox: verified activities are claimed (replay protection) and, for
+//! notes, stored by one writer task, many per transaction.
+//!
+//! Every write on SQLite goes through one connection, and every commit on PostgreSQL waits for
+//! the WAL flush; one transaction per activity capped ingest near the commit rate. Here the
+//! writer takes whatever has queued while the previous batch was committing, so a busy inbox
+//! gets large batches and an idle one still answers at once. A job, once queued, is finished
+//! by the writer even if the request that queued it goes away.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::ids::now_ms;
+use crate::services::notes::{PreparedNote, store_prepared};
+use crate::state::AppState;
+
+/// Jobs queued before `submit` waits (backpressure on the inbox).
+const QUEUE: usize = 4096;
+/// Most jobs in one transaction: bounds the statement size and the time a batch holds the
+/// SQLite writer from other writers.
+const MAX_BATCH: usize = 128;
+
+/// What a job writes besides the claim of its activity id.
+#[derive(Debug)]
+pub enum Write {
+    /// Only the claim; the caller handles the activity after it.
+    Claim,
+    /// A received note, stored with its claim.
+    Note(Box<PreparedNote>),
+}
+
+/// Whether the activity id was new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// First time seen: claimed (and, for a note, stored).
+    New,
+    /// Seen before: nothing was written.
+    Seen,
+}
+
+struct Job {
+    activity_id: String,
+    write: Write,
+    done: oneshot::Sender<AppResult<Claim>>,
+}
+
+/// The queue in front of the writer task (`run`).
+pub struct Ingest {
+    sender: mpsc::Sender<Job>,
+    receiver: Mutex<Option<mpsc::Receiver<Job>>>,
+    stop: Notify,
+}
+
+impl Default for Ingest {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        Ingest { sender, receiver: Mutex::new(Some(receiver)), stop: Notify::new() }
+    }
+}
+
+impl Ingest {
+    /// Claims `activity_id` and applies `write` with it, in the writer's next transaction.
+    pub async fn submit(&self, activity_id: String, write: Write) -> AppResult<Claim> {
+        let (done, result) = oneshot::channel();
+        let stopped = || AppError::Other(anyhow::anyhow!("the node is shutting down"));
+        self.sender.send(Job { activity_id, write, done }).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+
+    /// Tells the writer to finish what is queued and stop (after the HTTP server has stopped,
+    /// so no request is cut off).
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+}
+
+/// The writer: runs until `Ingest::stop`, then finishes what is queued.
+pub async fn run(state: AppState) {
+    let Some(mut receiver) = state.ingest.receiver.lock().expect("ingest lock").take() else {
+        tracing::error!("ingest writer started twice");
+        return;
+    };
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            received = receiver.recv_many(&mut jobs, MAX_BATCH) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            () = state.ingest.stop.notified() => {
+                receiver.close();
+                while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+                    write_batch(&state, std::mem::take(&mut jobs)).await;
+                }
+                return;
+            }
+        }
+        write_batch(&state, std::mem::take(&mut jobs)).await;
+    }
+}
+
+/// Writes a batch in one transaction. If it fails, each job is tried alone, so one bad job
+/// fails by itself and takes nothing else with it.
+async fn write_batch(state: &AppState, jobs: Vec<Job>) {
+    let batch: Vec<(&str, &Write)> =
+        jobs.iter().map(|j| (j.activity_id.as_str(), &j.write)).collect();
+    match apply(state, &batch).await {
+        Ok(claims) => {
+            for (job, claim) in jobs.into_iter().zip(claims) {
+                let _ = job.done.send(Ok(claim));
+            }
+        }
+        Err(e) if jobs.len() == 1 => {
+            let job = jobs.into_iter().next().expect("one job");
+            let _ = job.done.send(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(jobs = jobs.len(), "batch failed, retrying its jobs one by one: {e}");
+            for job in jobs {
+                let result = apply(state, &[(job.activity_id.as_str(), &job.write)]).await;
+                let _ = job.done.send(result.map(|claims| claims[0]));
+            }
+        }
+    }
+}
+
+/// One transaction: claim every id in one statement, store the notes of the new ones.
+async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Claim>> {
+    let mut tx = state.db.begin().await?;
+    let ids: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
+    let mut fresh: HashSet<String> = db::received::insert_many(&mut tx, &ids, now_ms()).await?;
+    let mut notes = Vec::new();
+    let claims = batch
+        .iter()
+        .map(|(id, write)| {
+            // `remove`: an id queued twice in one batch is new only the first time.
+            if !fresh.remove(*id) {
+                return Claim::Seen;
+            }
+            if let Write::Note(note) = write {
+                notes.push(&**note);
+            }
+            Claim::New
+        })
+        .collect();
+    store_prepared(&mut tx, state, &notes).await?;
+    tx.commit().await?;
+    Ok(claims)
+}
