@@ -130,3 +130,44 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
     a.stop();
     b.stop();
 }
+
+/// Many activities at once land in shared group-commit batches: each distinct one is stored,
+/// and copies of one activity sent together (shared and personal inbox, retries) are stored
+/// once, even when they fall into the same batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_activities_and_copies_are_each_stored_once() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    a.create_user("alice").await;
+    b.create_user("bob").await;
+    let key = std::sync::Arc::new(a.private_key("alice").await);
+    let key_id = format!("{}/users/alice#main-key", a.base);
+    let now = SystemTime::now();
+    let copied = create(&a, 1000, "sent many times");
+    let mut bodies: Vec<(String, Vec<u8>)> = (0..60)
+        .map(|n| (format!("{}/inbox", b.base), create(&a, n, &format!("note {n}"))))
+        .collect();
+    for n in 0..20 {
+        let inbox = if n % 2 == 0 {
+            format!("{}/inbox", b.base)
+        } else {
+            format!("{}/users/bob/inbox", b.base)
+        };
+        bodies.push((inbox, copied.clone()));
+    }
+    let posts: Vec<_> = bodies
+        .into_iter()
+        .map(|(inbox, body)| {
+            let key = key.clone();
+            let key_id = key_id.clone();
+            tokio::spawn(async move { post_signed(&inbox, &body, &key_id, &key, now, None).await })
+        })
+        .collect();
+    for post in posts {
+        let (status, answer) = post.await.unwrap();
+        assert_eq!(status, 202, "{answer}");
+    }
+    assert_eq!(stored_notes(&b).await, 61, "60 distinct notes and the copied one, once");
+    a.stop();
+    b.stop();
+}

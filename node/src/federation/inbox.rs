@@ -72,7 +72,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let activity = AnyActivity::from_value(&kind, value)
         .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
         .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
-    policy::check(data, &actor, &activity).await?;
+    policy::check(data, &actor, &activity)?;
     activity.verify(data).await?;
     let id = id.to_string();
     if let AnyActivity::Create(create) = activity {

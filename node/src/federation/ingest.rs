@@ -8,11 +8,11 @@
 //! by the writer even if the request that queued it goes away.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::db;
+use crate::db::{self, Backend};
 use crate::error::{AppError, AppResult};
 use crate::ids::now_ms;
 use crate::services::notes::{PreparedNote, store_prepared};
@@ -23,6 +23,8 @@ const QUEUE: usize = 4096;
 /// Most jobs in one transaction: bounds the statement size and the time a batch holds the
 /// SQLite writer from other writers.
 const MAX_BATCH: usize = 128;
+/// Writers on PostgreSQL (see `run`).
+const POSTGRES_WRITERS: usize = 4;
 
 /// What a job writes besides the claim of its activity id.
 #[derive(Debug)]
@@ -52,13 +54,13 @@ struct Job {
 pub struct Ingest {
     sender: mpsc::Sender<Job>,
     receiver: Mutex<Option<mpsc::Receiver<Job>>>,
-    stop: Notify,
+    stop: watch::Sender<bool>,
 }
 
 impl Default for Ingest {
     fn default() -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        Ingest { sender, receiver: Mutex::new(Some(receiver)), stop: Notify::new() }
+        Ingest { sender, receiver: Mutex::new(Some(receiver)), stop: watch::Sender::new(false) }
     }
 }
 
@@ -74,30 +76,48 @@ impl Ingest {
     /// Tells the writer to finish what is queued and stop (after the HTTP server has stopped,
     /// so no request is cut off).
     pub fn stop(&self) {
-        self.stop.notify_one();
+        self.stop.send_replace(true);
     }
 }
 
-/// The writer: runs until `Ingest::stop`, then finishes what is queued.
+/// The writers: run until `Ingest::stop`, then finish what is queued. SQLite has one writer
+/// connection, so one writer; PostgreSQL commits several transactions at once, so several
+/// writers take turns at the queue and one batch commits while the next is written.
 pub async fn run(state: AppState) {
-    let Some(mut receiver) = state.ingest.receiver.lock().expect("ingest lock").take() else {
+    let Some(receiver) = state.ingest.receiver.lock().expect("ingest lock").take() else {
         tracing::error!("ingest writer started twice");
         return;
     };
+    let writers = match state.db.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => POSTGRES_WRITERS,
+    };
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let tasks: Vec<_> =
+        (0..writers).map(|_| tokio::spawn(writer(state.clone(), receiver.clone()))).collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+async fn writer(state: AppState, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    let mut stop = state.ingest.stop.subscribe();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
-        tokio::select! {
-            received = receiver.recv_many(&mut jobs, MAX_BATCH) => {
-                if received == 0 {
-                    return;
+        {
+            let mut receiver = receiver.lock().await;
+            tokio::select! {
+                received = receiver.recv_many(&mut jobs, MAX_BATCH) => {
+                    if received == 0 {
+                        return;
+                    }
                 }
-            }
-            () = state.ingest.stop.notified() => {
-                receiver.close();
-                while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-                    write_batch(&state, std::mem::take(&mut jobs)).await;
+                () = async { drop(stop.wait_for(|stop| *stop).await) } => {
+                    receiver.close();
+                    if receiver.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                        return;
+                    }
                 }
-                return;
             }
         }
         write_batch(&state, std::mem::take(&mut jobs)).await;
@@ -132,7 +152,9 @@ async fn write_batch(state: &AppState, jobs: Vec<Job>) {
 /// One transaction: claim every id in one statement, store the notes of the new ones.
 async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Claim>> {
     let mut tx = state.db.begin().await?;
-    let ids: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
+    // Sorted, so concurrent writers on PostgreSQL take row locks in one order.
+    let mut ids: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
     let mut fresh: HashSet<String> = db::received::insert_many(&mut tx, &ids, now_ms()).await?;
     let mut notes = Vec::new();
     let claims = batch

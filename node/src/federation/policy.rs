@@ -8,8 +8,10 @@ use crate::error::{AppError, AppResult};
 use crate::federation::Data;
 use crate::federation::activities::AnyActivity;
 
-/// Refuses the activity, sent by the verified `actor`, if the node's policy says so.
-pub async fn check(_data: &Data, actor: &ActorRow, _activity: &AnyActivity) -> AppResult<()> {
+/// Refuses the activity, sent by the verified `actor`, if the node's policy says so. It runs on
+/// the inbox hot path, so what it consults must be in memory (the moderation issue keeps
+/// domain and content rules in a cache refreshed on change).
+pub fn check(_data: &Data, actor: &ActorRow, _activity: &AnyActivity) -> AppResult<()> {
     if actor.suspended {
         return Err(AppError::Forbidden(format!("{} is suspended on this node", actor.ap_id)));
     }

@@ -259,6 +259,98 @@ async fn note_insert_returns_none_for_a_known_ap_id() {
 }
 
 #[tokio::test]
+async fn batch_insert_stores_new_notes_and_leaves_out_known_ones_and_id_clashes() {
+    for (name, db) in backends().await.iter() {
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        // 40 new notes: more than one 32-row statement.
+        let mut batch: Vec<NoteRow> = (0..40).map(|_| new_note(&db, &alice, "public")).collect();
+        let mut replay = known.clone();
+        replay.id = db.next_id();
+        batch.push(replay);
+        let mut clash = new_note(&db, &alice, "public");
+        clash.id = known.id;
+        batch.push(clash.clone());
+
+        let mut tx = db.begin().await.expect("begin");
+        let stored = notes::insert_many(&mut tx, &batch).await.expect("notes::insert_many");
+        tx.commit().await.expect("commit");
+
+        let mut got: Vec<i64> = ids(&stored);
+        got.sort_unstable();
+        let mut want: Vec<i64> = batch[..40].iter().map(|n| n.id).collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "{name}: the 40 new notes, not the replay or the id clash");
+        assert!(notes::by_ap_id(&db, &clash.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn batch_threading_and_fan_out_cover_every_note_of_the_batch() {
+    for (name, db) in backends().await.iter() {
+        let carol = local_account(&db, "carol").await;
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let bob = remote_actor(&db, "bob", "other.example", None).await;
+        follow(&db, &carol, &alice, true).await;
+        let parents: Vec<NoteRow> = (0..3).map(|_| new_note(&db, &alice, "public")).collect();
+        let mut early = Vec::new();
+        for parent in &parents {
+            let mut reply = new_note(&db, &bob, "public");
+            reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
+            early.push(insert_note(&db, &reply).await);
+        }
+        let direct = new_note(&db, &alice, "direct");
+        let mut batch = parents.clone();
+        batch.push(direct.clone());
+
+        let mut tx = db.begin().await.expect("begin");
+        let stored = notes::insert_many(&mut tx, &batch).await.expect("insert_many");
+        let stored_ids = ids(&stored);
+        notes::thread_replies(&mut tx, &stored_ids).await.expect("thread_replies");
+        let added = feed::fan_out_many(&mut tx, &stored_ids).await.expect("fan_out_many");
+        tx.commit().await.expect("commit");
+
+        for (parent, reply) in parents.iter().zip(&early) {
+            let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
+            assert_eq!(reply.in_reply_to_id, Some(parent.id), "{name}: threaded");
+        }
+        assert_eq!(added, 3, "{name}: carol's feed gets the 3 public notes, not the direct one");
+        let mut feed = home(&db, carol.id, &newest(20)).await;
+        feed.sort_unstable();
+        let mut want: Vec<i64> = ids(&parents);
+        want.sort_unstable();
+        assert_eq!(feed, want, "{name}: home feed");
+    }
+}
+
+#[tokio::test]
+async fn batch_claims_report_each_new_id_once() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let mut tx = db.begin().await.expect("begin");
+        assert!(received::insert_if_new(&mut tx, "https://r.example/a/1", 1).await.expect("claim"));
+        let ids = ["https://r.example/a/1", "https://r.example/a/2", "https://r.example/a/2"];
+        let fresh = received::insert_many(&mut tx, &ids, 2).await.expect("insert_many");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            fresh.into_iter().collect::<Vec<_>>(),
+            vec!["https://r.example/a/2".to_owned()],
+            "{name}: only the unseen id, once"
+        );
+        for (id, times) in [(ids[0], 1), (ids[1], 1), ("https://r.example/a/3", 0)] {
+            assert_eq!(received::seen(&db, id).await.expect("seen"), times == 1, "{name}: {id}");
+        }
+        let rows = count_rows(
+            backends.url(name),
+            "SELECT COUNT(*) FROM received_activities WHERE received_at <= $1",
+            2,
+        )
+        .await;
+        assert_eq!(rows, 2, "{name}: two rows in all");
+    }
+}
+
+#[tokio::test]
 async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() {
     for (name, db) in backends().await.iter() {
         let alice = remote_actor(&db, "alice", "remote.example", None).await;
