@@ -78,33 +78,18 @@ impl Page {
 pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx::Error> {
     // Any conflict does nothing (a PostgreSQL error would abort the whole transaction); which
     // one it was is told apart below.
-    let sql = format!(
-        "INSERT INTO notes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-            $12, $13, $14, $15, $16, $17)
-         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-    );
-    let mut id = note.id;
+    let mut candidate = note.clone();
     let mut inserted = None;
     for _ in 0..16 {
-        inserted = insert_with_id(tx, &sql, note, id).await?;
+        inserted = insert_many(tx, std::slice::from_ref(&candidate)).await?.pop();
         if inserted.is_some() || ap_id_taken(tx, &note.ap_id).await? {
             break;
         }
-        id = (id & !0xffff) | i64::from(rand::random::<u16>());
+        candidate.id = (candidate.id & !0xffff) | i64::from(rand::random::<u16>());
     }
     if let Some(row) = &inserted {
         // Replies that arrived before their parent are threaded now.
-        on_tx!(tx, |conn| {
-            sqlx::query(
-                "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2
-                   AND in_reply_to_id IS NULL",
-            )
-            .bind(row.id)
-            .bind(&row.ap_id)
-            .execute(conn)
-            .await
-            .map(|_| ())
-        })?;
+        thread_replies(tx, &[row.id]).await?;
     }
     Ok(inserted)
 }
@@ -179,36 +164,6 @@ async fn ap_id_taken(tx: &mut Tx, ap_id: &str) -> Result<bool, sqlx::Error> {
             .fetch_one(conn)
             .await
             .map(|n| n > 0)
-    })
-}
-
-async fn insert_with_id(
-    tx: &mut Tx,
-    sql: &str,
-    note: &NoteRow,
-    id: i64,
-) -> Result<Option<NoteRow>, sqlx::Error> {
-    on_tx!(tx, |conn| {
-        sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(&note.ap_id)
-            .bind(note.author_id)
-            .bind(note.is_local)
-            .bind(&note.visibility)
-            .bind(&note.content)
-            .bind(&note.summary)
-            .bind(note.sensitive)
-            .bind(&note.language)
-            .bind(&note.url)
-            .bind(&note.in_reply_to_ap_id)
-            .bind(note.in_reply_to_id)
-            .bind(note.reblog_of_id)
-            .bind(&note.audience)
-            .bind(note.published_at)
-            .bind(note.updated_at)
-            .bind(note.deleted_at)
-            .fetch_optional(conn)
-            .await
     })
 }
 
