@@ -2,7 +2,7 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Db, Tx, list_placeholders, on_db, on_tx, row_placeholders};
+use super::{Db, Tx, on_db, on_tx, row_placeholders};
 
 /// One note; a boost is a note row with `reblog_of_id` set (as Mastodon models it).
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -98,6 +98,43 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
 /// its `ap_id` or its id; callers pass those to `insert`, which tells the two apart. Replies
 /// waiting for these notes are not threaded here: see `thread_replies`.
 pub async fn insert_many(tx: &mut Tx, notes: &[NoteRow]) -> Result<Vec<NoteRow>, sqlx::Error> {
+    if notes.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Tx::Postgres(tx) = tx {
+        // One array per column: one prepared statement for every batch size.
+        let sql = format!(
+            "INSERT INTO notes ({COLUMNS})
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::boolean[],
+                $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[],
+                $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[],
+                $16::bigint[], $17::bigint[])
+             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        );
+        fn each<'a, T>(notes: &'a [NoteRow], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
+            notes.iter().map(f).collect()
+        }
+        return sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            .bind(each(notes, |n| n.id))
+            .bind(each(notes, |n| n.ap_id.as_str()))
+            .bind(each(notes, |n| n.author_id))
+            .bind(each(notes, |n| n.is_local))
+            .bind(each(notes, |n| n.visibility.as_str()))
+            .bind(each(notes, |n| n.content.as_str()))
+            .bind(each(notes, |n| n.summary.as_str()))
+            .bind(each(notes, |n| n.sensitive))
+            .bind(each(notes, |n| n.language.as_deref()))
+            .bind(each(notes, |n| n.url.as_deref()))
+            .bind(each(notes, |n| n.in_reply_to_ap_id.as_deref()))
+            .bind(each(notes, |n| n.in_reply_to_id))
+            .bind(each(notes, |n| n.reblog_of_id))
+            .bind(each(notes, |n| n.audience.as_str()))
+            .bind(each(notes, |n| n.published_at))
+            .bind(each(notes, |n| n.updated_at))
+            .bind(each(notes, |n| n.deleted_at))
+            .fetch_all(&mut **tx)
+            .await;
+    }
     let mut stored = Vec::with_capacity(notes.len());
     // SQLite looks parameters up by name one at a time, so a statement's binding cost grows
     // with the square of its parameters: 32 rows (544 parameters) a statement.
@@ -142,18 +179,9 @@ pub async fn thread_replies(tx: &mut Tx, ids: &[i64]) -> Result<(), sqlx::Error>
     }
     // No `in_reply_to_id IS NULL` test: a reply naming a parent stored only now cannot have
     // been threaded yet, and that test leads SQLite to walk every unthreaded note.
-    let sql = format!(
-        "UPDATE notes SET in_reply_to_id = p.id FROM notes p
-         WHERE p.id IN ({}) AND notes.in_reply_to_ap_id = p.ap_id",
-        list_placeholders(ids.len())
-    );
-    on_tx!(tx, |conn| {
-        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.execute(conn).await.map(|_| ())
-    })
+    const SQL: &str = "UPDATE notes SET in_reply_to_id = p.id FROM notes p
+         WHERE p.id IN (LIST) AND notes.in_reply_to_ap_id = p.ap_id";
+    super::execute_with_ids(tx, SQL, ids).await.map(|_| ())
 }
 
 /// Whether a note with this ActivityPub id exists, as the transaction sees it.

@@ -28,18 +28,33 @@ pub async fn insert_many(
     if ap_ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let sql = format!(
-        "INSERT INTO received_activities (ap_id, received_at) VALUES {}
-         ON CONFLICT DO NOTHING RETURNING ap_id",
-        row_placeholders(ap_ids.len(), 2)
-    );
-    on_tx!(tx, |conn| {
-        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str()));
-        for id in ap_ids {
-            query = query.bind(*id).bind(now);
+    let fresh = match tx {
+        // One array parameter: the same prepared statement serves every batch size.
+        Tx::Postgres(tx) => {
+            sqlx::query_scalar::<_, String>(
+                "INSERT INTO received_activities (ap_id, received_at)
+                 SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
+                 ON CONFLICT DO NOTHING RETURNING ap_id",
+            )
+            .bind(ap_ids)
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
         }
-        query.fetch_all(conn).await.map(|ids| ids.into_iter().collect())
-    })
+        Tx::Sqlite(tx) => {
+            let sql = format!(
+                "INSERT INTO received_activities (ap_id, received_at) VALUES {}
+                 ON CONFLICT DO NOTHING RETURNING ap_id",
+                row_placeholders(ap_ids.len(), 2)
+            );
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str()));
+            for id in ap_ids {
+                query = query.bind(*id).bind(now);
+            }
+            query.fetch_all(&mut **tx).await?
+        }
+    };
+    Ok(fresh.into_iter().collect())
 }
 
 /// Forgets an id whose handling failed, so a retry of the activity is processed.
