@@ -636,8 +636,14 @@ pub(crate) async fn start_process(
     let binary = ferry_release_binary()?;
     let port = port.unwrap_or_else(free_port);
     let domain = format!("localhost:{port}");
-    let env =
+    let mut env =
         node_env(&domain, &format!("127.0.0.1:{port}"), database_url, dir).set("FERRY_LOG", "warn");
+    // Experiments: delivery settings and glibc malloc tunables pass through to the node.
+    for (name, value) in std::env::vars() {
+        if name.starts_with("FERRY_DELIVERY_") || name.starts_with("MALLOC_") {
+            env = env.set(&name, &value);
+        }
+    }
     let log = dir.join(format!("ferry-{port}.log"));
     let child = Command::new(binary)
         .arg("serve")
