@@ -338,17 +338,25 @@ async fn fan_out_once(
         .await?;
     common::wait_idle(Some(node.pid), Duration::from_secs(30)).await;
     let rss_before = proc_status_kib(Some(node.pid), "VmRSS").unwrap_or(0);
+    let anon_before = proc_status_kib(Some(node.pid), "RssAnon").unwrap_or(0);
     let fds_before = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);
     let cpu_before = cpu_seconds(Some(node.pid));
     let sink_cpu_before = cpu_seconds(Some(sink.child.id()));
     let peak = Arc::new(AtomicU64::new(rss_before));
+    // Anonymous memory (heap, stacks) apart: VmRSS also counts pages of the memory-mapped
+    // SQLite file, which are the kernel's page cache, shared and reclaimable.
+    let peak_anon = Arc::new(AtomicU64::new(anon_before));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
-        let (peak, sampling, pid) = (peak.clone(), sampling.clone(), node.pid);
+        let (peak, peak_anon, sampling, pid) =
+            (peak.clone(), peak_anon.clone(), sampling.clone(), node.pid);
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 if let Some(rss) = proc_status_kib(Some(pid), "VmRSS") {
                     peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                if let Some(anon) = proc_status_kib(Some(pid), "RssAnon") {
+                    peak_anon.fetch_max(anon, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -380,6 +388,7 @@ async fn fan_out_once(
     let cpu = cpu_seconds(Some(node.pid)) - cpu_before;
     let sink_cpu = cpu_seconds(Some(sink.child.id())) - sink_cpu_before;
     let peak = peak.load(Ordering::Relaxed);
+    let peak_anon = peak_anon.load(Ordering::Relaxed);
     let hosts = last["hosts"].as_u64().unwrap_or(0);
     let first_ns = last["first_ns"].as_u64().unwrap_or(t0);
     let last_ns = last["last_ns"].as_u64().unwrap_or(t0);
@@ -416,6 +425,12 @@ async fn fan_out_once(
         mib(rss_before),
         mib(peak),
         mib(rss_after)
+    );
+    println!(
+        "  of which anonymous (heap, stacks): {:.1} MiB before, peak {:.1} MiB = {:.0} bytes per queued delivery",
+        mib(anon_before),
+        mib(peak_anon),
+        (peak_anon.saturating_sub(anon_before)) as f64 * 1024.0 / SERVERS as f64
     );
     // Optional: watch the process settle (idle connections time out after 90 s in reqwest).
     let linger: u64 =

@@ -237,12 +237,14 @@ pub async fn run(state: AppState) {
             let outstanding = outstanding.clone();
             let finished = finished.clone();
             let done_tx = done_tx.clone();
-            tokio::spawn(async move {
+            let task = async move {
                 // The server's window first, then a global slot: a slow server waits in its
                 // own window without holding slots other servers could use.
                 let busy = windows.acquire(&delivery.domain).await;
                 let permit = global.acquire_owned().await;
-                let attempt = attempt(&state, &delivery, actor_id, body, busy).await;
+                // Boxed, here and below: a task waiting for its slot then holds a few hundred
+                // bytes, not the whole request's state (up to 2 × max_in_flight tasks wait).
+                let attempt = Box::pin(attempt(&state, &delivery, actor_id, body, busy)).await;
                 drop(permit);
                 let adjust = match &attempt {
                     Attempt::Delivered => Adjust::Grow,
@@ -255,23 +257,24 @@ pub async fn run(state: AppState) {
                         let _ = done_tx.send(delivery.id);
                     }
                     Attempt::Retry { error, retry_after, server_down, .. } => {
-                        retry(&state, &delivery, &error, retry_after, server_down).await;
+                        Box::pin(retry(&state, &delivery, &error, retry_after, server_down)).await;
                     }
                     Attempt::Permanent(error) => {
                         tracing::info!(inbox = %delivery.inbox, "delivery to {} failed for good: {error}", delivery.inbox);
-                        let _ = db::deliveries::mark_failed(
+                        let _ = Box::pin(db::deliveries::mark_failed(
                             &state.db,
                             delivery.id,
                             delivery.attempts + 1,
                             &error,
                             now_ms(),
-                        )
+                        ))
                         .await;
                     }
                 }
                 outstanding.fetch_sub(1, Ordering::AcqRel);
                 finished.notify_one();
-            });
+            };
+            tokio::spawn(task);
         }
         // Payloads of finished activities need not stay in memory.
         let mut cache = payloads.lock().expect("payload lock");
