@@ -1,5 +1,5 @@
 //! Ferry's wire protocol: ActivityStreams/ActivityPub vocabulary as serde types, WebFinger and
-//! NodeInfo documents, and HTTP signature helpers.
+//! NodeInfo documents, HTTP signature helpers and the BlurHash encoder.
 //!
 //! Invariants: this crate knows nothing about storage, HTTP servers or the node's state; it
 //! never does I/O. References to other objects are `Url`s. Parsing is lenient where the
@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod activities;
+pub mod blurhash;
 pub mod context;
 pub mod lenient;
 pub mod nodeinfo;

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod crash_sender;
 mod hostile;
+mod media;
 mod postgres;
 mod profile;
 mod scenario;

@@ -5,5 +5,6 @@ pub mod content;
 pub mod follows;
 pub mod interactions;
 pub mod maintenance;
+pub mod media;
 pub mod notes;
 pub mod tokens;

@@ -15,6 +15,7 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::federation::Data;
 use crate::ids::now_ms;
+use crate::services;
 
 pub(super) fn routes() -> Router {
     Router::new()
@@ -92,6 +93,14 @@ async fn upload(data: Data, auth: Auth, mut multipart: Multipart) -> Result<Json
     })?;
     let size = imagesize::blob_size(&bytes)
         .map_err(|e| AppError::Invalid(format!("unreadable image: {e}")))?;
+    // Decoding is CPU work: off the async threads. It also proves the file is an image.
+    let (bytes, blurhash) = tokio::task::spawn_blocking(move || {
+        let hash = services::media::blurhash(&bytes);
+        (bytes, hash)
+    })
+    .await
+    .map_err(|e| AppError::Other(anyhow::anyhow!("hashing the image failed: {e}")))?;
+    let blurhash = blurhash?;
     let id = data.db.next_id();
     let file_name = format!("{id}.{ext}");
     tokio::fs::create_dir_all(&data.config.media_dir)
@@ -107,7 +116,7 @@ async fn upload(data: Data, auth: Auth, mut multipart: Multipart) -> Result<Json
         remote_url: None,
         content_type: content_type.to_owned(),
         description,
-        blurhash: None,
+        blurhash: Some(blurhash),
         width: i32::try_from(size.width).ok(),
         height: i32::try_from(size.height).ok(),
         position: 0,
