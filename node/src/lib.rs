@@ -52,6 +52,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         instance: InstanceKey { actor_id: instance.id, key_id: instance.public_key_id, key },
         keys: KeyCache::default(),
         ingest: Default::default(),
+        hash_memory: Default::default(),
         delivery_wake: Notify::new(),
         key_pool_wake: Notify::new(),
         hashing: tokio::sync::Semaphore::new(

@@ -40,6 +40,8 @@ pub struct Inner {
     pub key_pool_wake: Notify,
     /// Password hashes running at once (one per core).
     pub hashing: Semaphore,
+    /// Argon2 working memory, reused between hashes.
+    pub hash_memory: crate::services::accounts::HashMemory,
     /// Flips to true when the node shuts down.
     pub shutdown: watch::Sender<bool>,
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ferry_protocol::signatures::PrivateKey;
 
 use crate::config::Config;
@@ -53,27 +53,101 @@ pub struct CreateAccount {
 /// hash per core runs at once: more cannot go faster, and each holds 19 MiB.
 pub async fn hash_password(state: &AppState, password: String) -> AppResult<String> {
     let _slot = state.hashing.acquire().await.map_err(|e| AppError::Other(e.into()))?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::Other(anyhow::anyhow!("password hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| AppError::Other(e.into()))?
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || hash_with(&state.hash_memory, &password))
+        .await
+        .map_err(|e| AppError::Other(e.into()))?
 }
 
 /// Checks a password against a stored hash, off the async threads (one per core at once).
 pub async fn password_matches(state: &AppState, hash: String, password: String) -> bool {
     let Ok(_slot) = state.hashing.acquire().await else { return false };
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || matches_with(&state.hash_memory, &hash, &password))
+        .await
+        .unwrap_or(false)
+}
+
+/// Argon2id hash of `password` in PHC form, working in `memory`.
+fn hash_with(memory: &HashMemory, password: &str) -> AppResult<String> {
+    let failed = |e: &dyn std::fmt::Display| {
+        AppError::Other(anyhow::anyhow!("password hashing failed: {e}"))
+    };
+    let params = Params::default();
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    memory
+        .with(&params, |blocks| {
+            Argon2::from(&params).hash_password_into_with_memory(
+                password.as_bytes(),
+                salt_bytes,
+                &mut out,
+                blocks,
+            )
+        })
+        .map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC `hash`, working in `memory`.
+fn matches_with(memory: &HashMemory, hash: &str, password: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map(Version::try_from).transpose().ok()?.unwrap_or_default();
+        let params = Params::try_from(&parsed).ok()?;
+        let (salt, expected) = (parsed.salt?, parsed.hash?);
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let argon = Argon2::new(algorithm, version, params.clone());
+        memory
+            .with(&params, |blocks| {
+                argon.hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt_bytes,
+                    &mut out,
+                    blocks,
+                )
+            })
+            .ok()?;
+        // `Output`'s equality is constant-time.
+        Some(Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
+}
+
+/// Argon2 working memory, kept between hashes. Allocating and freeing 19 MiB per hash on
+/// short-lived blocking threads left glibc holding about 900 MiB after a sign-up surge (B4);
+/// reused buffers keep it at one per concurrent hash.
+#[derive(Default)]
+pub struct HashMemory(std::sync::Mutex<Vec<Vec<Block>>>);
+
+impl HashMemory {
+    /// Runs `f` with a buffer sized for `params`, reusing a kept one when the size matches
+    /// (the node's own parameters); other sizes (hashes imported from elsewhere) get their own.
+    fn with<T>(&self, params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        let wanted = params.block_count();
+        let kept = self.0.lock().expect("hash memory lock").pop();
+        let mut blocks = match kept {
+            Some(blocks) if blocks.len() == wanted => blocks,
+            _ => vec![Block::default(); wanted],
+        };
+        let result = f(&mut blocks);
+        if wanted == Params::default().block_count() {
+            self.0.lock().expect("hash memory lock").push(blocks);
+        }
+        result
+    }
 }
 
 /// Generates an RSA-2048 key off the async threads.
@@ -381,4 +455,39 @@ pub async fn update_profile(
     tx.commit().await?;
     state.delivery_wake.notify_one();
     Ok(row)
+}
+
+#[cfg(test)]
+mod hashing_tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    use super::*;
+
+    #[test]
+    fn hashes_verify_with_the_reference_implementation_and_back() {
+        let memory = HashMemory::default();
+        let ours = hash_with(&memory, "correct horse").unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let theirs = Argon2::default().hash_password(b"battery staple", &salt).unwrap().to_string();
+        assert!(matches_with(&memory, &theirs, "battery staple"));
+        assert!(!matches_with(&memory, &theirs, "battery stapler"));
+        assert!(!matches_with(&memory, "not a hash", "battery staple"));
+        // One buffer, kept for the next hash.
+        assert_eq!(memory.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_without_being_kept() {
+        let memory = HashMemory::default();
+        let params = Params::new(8 * 1024, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let other = Argon2::from(&params).hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(matches_with(&memory, &other, "pw"));
+        assert!(memory.0.lock().unwrap().is_empty(), "odd-sized buffers are not kept");
+    }
 }
