@@ -39,12 +39,43 @@ pub enum AppError {
         /// What is wrong, for people.
         description: String,
     },
+    /// Form fields that failed validation, as Mastodon reports them (`422` with `details`).
+    #[error("Validation failed: {}", .0.iter().map(FieldError::sentence).collect::<Vec<_>>().join(", "))]
+    Validation(Vec<FieldError>),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// Anything else; logged, and shown to clients only as "internal error".
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// One failed field of a form, with Mastodon's error code (`ERR_BLANK`, `ERR_TAKEN`,
+/// `ERR_TOO_SHORT`, `ERR_TOO_LONG`, `ERR_INVALID`, `ERR_ACCEPTED`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as the form names it.
+    pub field: &'static str,
+    /// Mastodon's code for the problem.
+    pub code: &'static str,
+    /// What is wrong, as the end of a sentence ("is too short (minimum is 8 characters)").
+    pub description: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: &'static str, code: &'static str, description: impl Into<String>) -> Self {
+        FieldError { field, code, description: description.into() }
+    }
+
+    /// "Password is too short (minimum is 8 characters)".
+    fn sentence(&self) -> String {
+        let mut name = self.field.replace('_', " ");
+        if let Some(first) = name.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        format!("{name} {}", self.description)
+    }
 }
 
 /// Result of a service call.

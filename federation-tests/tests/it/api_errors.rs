@@ -290,13 +290,28 @@ async fn sign_up_refuses_bad_input_and_taken_names() {
     let (status, created) = sign_up(form("carol"), token()).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(user_count(&node).await, before + 1);
-    // A taken name, in any case. Mastodon answers 422 with
-    // `details: {"username": [{"error": "ERR_TAKEN", …}]}`; Ferry answers 422 too, without details.
+    // A taken name, in any case: 422 with Mastodon's per-field `details`.
     for taken in ["carol", "CAROL", " Carol "] {
         let answer = sign_up(form(taken), token()).await;
         assert_error(&format!("taken username {taken:?}"), &answer, 422);
-        assert!(answer.1.get("details").is_none(), "Ferry sends no details: {}", answer.1);
+        assert_eq!(answer.1["details"]["username"][0]["error"], "ERR_TAKEN", "{}", answer.1);
     }
+    // Several problems at once, each under its field, and all in the message.
+    let answer = sign_up(json!({ "username": "", "password": "short" }), token()).await;
+    assert_error("three problems", &answer, 422);
+    let details = &answer.1["details"];
+    assert_eq!(details["agreement"][0]["error"], "ERR_ACCEPTED", "{}", answer.1);
+    assert_eq!(details["username"][0]["error"], "ERR_BLANK", "{}", answer.1);
+    assert_eq!(details["password"][0]["error"], "ERR_TOO_SHORT", "{}", answer.1);
+    assert_eq!(
+        answer.1["error"],
+        "Validation failed: Agreement must be accepted, Username can't be blank, \
+         Password is too short (minimum is 8 characters)"
+    );
+    let answer = sign_up(form(&"a".repeat(31)), token()).await;
+    assert_eq!(answer.1["details"]["username"][0]["error"], "ERR_TOO_LONG", "{}", answer.1);
+    let answer = sign_up(form("no spaces!"), token()).await;
+    assert_eq!(answer.1["details"]["username"][0]["error"], "ERR_INVALID", "{}", answer.1);
     assert_eq!(user_count(&node).await, before + 1, "no second carol");
     // carol's password is the first one.
     let token = password_token(&node, &client, "carol", "read").await;

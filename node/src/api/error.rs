@@ -19,9 +19,23 @@ impl IntoResponse for AppError {
             return (status, Json(json!({ "error": code, "error_description": description })))
                 .into_response();
         }
+        if let AppError::Validation(fields) = &self {
+            let mut details = serde_json::Map::new();
+            for f in fields {
+                let entry = details.entry(f.field).or_insert_with(|| json!([]));
+                if let Some(list) = entry.as_array_mut() {
+                    list.push(json!({ "error": f.code, "description": f.description }));
+                }
+            }
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "error": self.to_string(), "details": details })),
+            )
+                .into_response();
+        }
         let status = match &self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Invalid(_) | AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::db::accounts::AccountRow;
 use crate::db::actors::{ActorRow, NewActor};
 use crate::db::{self, Db};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 use crate::ids::now_ms;
 use crate::state::AppState;
 use crate::urls;
@@ -195,17 +195,60 @@ fn local_actor(
     }
 }
 
+/// What is wrong with a requested username and password, field by field, as Mastodon reports
+/// it to sign-up forms (empty when both are fine).
+pub async fn sign_up_problems(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> AppResult<Vec<FieldError>> {
+    let mut problems = Vec::new();
+    let name = username.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        problems.push(FieldError::new("username", "ERR_BLANK", "can't be blank"));
+    } else if name.len() > 30 {
+        problems.push(FieldError::new(
+            "username",
+            "ERR_TOO_LONG",
+            "is too long (maximum is 30 characters)",
+        ));
+    } else if Username::parse(&name).is_err() {
+        problems.push(FieldError::new(
+            "username",
+            "ERR_INVALID",
+            "must contain only letters, numbers and underscores",
+        ));
+    } else if db::actors::by_handle(&state.db, &name, &state.config.domain).await?.is_some() {
+        problems.push(FieldError::new("username", "ERR_TAKEN", "has already been taken"));
+    }
+    if password.is_empty() {
+        problems.push(FieldError::new("password", "ERR_BLANK", "can't be blank"));
+    } else if password.chars().count() < 8 {
+        problems.push(FieldError::new(
+            "password",
+            "ERR_TOO_SHORT",
+            "is too short (minimum is 8 characters)",
+        ));
+    }
+    Ok(problems)
+}
+
 /// Creates a local account. The key comes from the pool when one is ready; otherwise the
 /// account starts keyless and gets its key in the background (or on first need, see
 /// `ensure_key`), so a sign-up costs one Argon2 hash and a few rows, never a key generation.
 pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow> {
+    let problems = sign_up_problems(state, &cmd.username, &cmd.password).await?;
+    if !problems.is_empty() {
+        return Err(AppError::Validation(problems));
+    }
     let username = Username::parse(&cmd.username)?;
-    if cmd.password.chars().count() < 8 {
-        return Err(AppError::Invalid("password must be at least 8 characters".to_owned()));
-    }
-    if db::actors::by_handle(&state.db, username.as_str(), &state.config.domain).await?.is_some() {
-        return Err(AppError::Invalid(format!("username {} is taken", username.as_str())));
-    }
+    let taken = || {
+        AppError::Validation(vec![FieldError::new(
+            "username",
+            "ERR_TAKEN",
+            "has already been taken",
+        )])
+    };
     let password_hash = hash_password(state, cmd.password).await?;
     let mut tx = state.db.begin().await?;
     let (private_pem, public_pem) = match db::keys::take(&mut tx).await? {
@@ -220,15 +263,11 @@ pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow>
     let id = state.db.next_id();
     let ap_id = urls::actor(&state.config, username.as_str()).to_string();
     let actor = local_actor(&state.config, id, "Person", username.as_str(), ap_id, public_pem);
-    let row = db::actors::upsert(&mut tx, &actor).await.map_err(|e| {
-        if db::is_unique_violation(&e) {
-            AppError::Invalid(format!("username {} is taken", username.as_str()))
-        } else {
-            e.into()
-        }
-    })?;
+    let row = db::actors::upsert(&mut tx, &actor)
+        .await
+        .map_err(|e| if db::is_unique_violation(&e) { taken() } else { e.into() })?;
     if row.id != id {
-        return Err(AppError::Invalid(format!("username {} is taken", username.as_str())));
+        return Err(taken());
     }
     db::accounts::insert(
         &mut tx,

@@ -12,7 +12,7 @@ use crate::api::views;
 use crate::db::actors::ActorRow;
 use crate::db::follows::Side;
 use crate::db::{self};
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::federation::Data;
 use crate::services::accounts::CreateAccount;
 use crate::services::{self};
@@ -84,14 +84,18 @@ async fn sign_up(
         matches!(v, Some(Value::Bool(true)))
             || matches!(v, Some(Value::String(s)) if s == "true" || s == "1")
     };
+    // Every problem at once, per field, as Mastodon's sign-up answers (apps show them by field).
+    let username = form.username.unwrap_or_default();
+    let password = form.password.unwrap_or_default();
+    let mut problems = Vec::new();
     if !truthy(&form.agreement) {
-        return Err(AppError::Invalid("agreement must be accepted".to_owned()));
+        problems.push(FieldError::new("agreement", "ERR_ACCEPTED", "must be accepted"));
+    }
+    problems.extend(services::accounts::sign_up_problems(&data, &username, &password).await?);
+    if !problems.is_empty() {
+        return Err(AppError::Validation(problems));
     }
     let _ = (&form.locale, &form.reason);
-    let username =
-        form.username.ok_or_else(|| AppError::Invalid("username is required".to_owned()))?;
-    let password =
-        form.password.ok_or_else(|| AppError::Invalid("password is required".to_owned()))?;
     let actor = services::accounts::create(
         &data,
         CreateAccount { username, password, email: form.email, admin: false },
