@@ -81,7 +81,7 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
     let mut candidate = note.clone();
     let mut inserted = None;
     for _ in 0..16 {
-        inserted = insert_many(tx, std::slice::from_ref(&candidate)).await?.pop();
+        inserted = insert_many(tx, &[&candidate]).await?.pop();
         if inserted.is_some() || ap_id_taken(tx, &note.ap_id).await? {
             break;
         }
@@ -97,79 +97,81 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
 /// Stores many notes, 32 to a statement, and returns those stored. A note left out clashed on
 /// its `ap_id` or its id; callers pass those to `insert`, which tells the two apart. Replies
 /// waiting for these notes are not threaded here: see `thread_replies`.
-pub async fn insert_many(tx: &mut Tx, notes: &[NoteRow]) -> Result<Vec<NoteRow>, sqlx::Error> {
+pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>, sqlx::Error> {
     if notes.is_empty() {
         return Ok(Vec::new());
     }
-    if let Tx::Postgres(tx) = tx {
-        // One array per column: one prepared statement for every batch size.
-        let sql = format!(
-            "INSERT INTO notes ({COLUMNS})
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::boolean[],
-                $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[],
-                $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[],
-                $16::bigint[], $17::bigint[])
-             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-        );
-        fn each<'a, T>(notes: &'a [NoteRow], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
-            notes.iter().map(f).collect()
-        }
-        return sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
-            .bind(each(notes, |n| n.id))
-            .bind(each(notes, |n| n.ap_id.as_str()))
-            .bind(each(notes, |n| n.author_id))
-            .bind(each(notes, |n| n.is_local))
-            .bind(each(notes, |n| n.visibility.as_str()))
-            .bind(each(notes, |n| n.content.as_str()))
-            .bind(each(notes, |n| n.summary.as_str()))
-            .bind(each(notes, |n| n.sensitive))
-            .bind(each(notes, |n| n.language.as_deref()))
-            .bind(each(notes, |n| n.url.as_deref()))
-            .bind(each(notes, |n| n.in_reply_to_ap_id.as_deref()))
-            .bind(each(notes, |n| n.in_reply_to_id))
-            .bind(each(notes, |n| n.reblog_of_id))
-            .bind(each(notes, |n| n.audience.as_str()))
-            .bind(each(notes, |n| n.published_at))
-            .bind(each(notes, |n| n.updated_at))
-            .bind(each(notes, |n| n.deleted_at))
-            .fetch_all(&mut **tx)
-            .await;
-    }
-    let mut stored = Vec::with_capacity(notes.len());
-    // SQLite looks parameters up by name one at a time, so a statement's binding cost grows
-    // with the square of its parameters: 32 rows (544 parameters) a statement.
-    for chunk in notes.chunks(32) {
-        let sql = format!(
-            "INSERT INTO notes ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
-            row_placeholders(chunk.len(), 17)
-        );
-        let rows = on_tx!(tx, |conn| {
-            let mut query = sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()));
-            for note in chunk {
-                query = query
-                    .bind(note.id)
-                    .bind(&note.ap_id)
-                    .bind(note.author_id)
-                    .bind(note.is_local)
-                    .bind(&note.visibility)
-                    .bind(&note.content)
-                    .bind(&note.summary)
-                    .bind(note.sensitive)
-                    .bind(&note.language)
-                    .bind(&note.url)
-                    .bind(&note.in_reply_to_ap_id)
-                    .bind(note.in_reply_to_id)
-                    .bind(note.reblog_of_id)
-                    .bind(&note.audience)
-                    .bind(note.published_at)
-                    .bind(note.updated_at)
-                    .bind(note.deleted_at);
+    match tx {
+        Tx::Postgres(tx) => {
+            // One array per column: one prepared statement for every batch size.
+            let sql = format!(
+                "INSERT INTO notes ({COLUMNS})
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::boolean[],
+                    $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[],
+                    $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[],
+                    $16::bigint[], $17::bigint[])
+                 ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+            );
+            fn each<'a, T>(notes: &[&'a NoteRow], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
+                notes.iter().map(|n| f(n)).collect()
             }
-            query.fetch_all(conn).await
-        })?;
-        stored.extend(rows);
+            sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+                .bind(each(notes, |n| n.id))
+                .bind(each(notes, |n| n.ap_id.as_str()))
+                .bind(each(notes, |n| n.author_id))
+                .bind(each(notes, |n| n.is_local))
+                .bind(each(notes, |n| n.visibility.as_str()))
+                .bind(each(notes, |n| n.content.as_str()))
+                .bind(each(notes, |n| n.summary.as_str()))
+                .bind(each(notes, |n| n.sensitive))
+                .bind(each(notes, |n| n.language.as_deref()))
+                .bind(each(notes, |n| n.url.as_deref()))
+                .bind(each(notes, |n| n.in_reply_to_ap_id.as_deref()))
+                .bind(each(notes, |n| n.in_reply_to_id))
+                .bind(each(notes, |n| n.reblog_of_id))
+                .bind(each(notes, |n| n.audience.as_str()))
+                .bind(each(notes, |n| n.published_at))
+                .bind(each(notes, |n| n.updated_at))
+                .bind(each(notes, |n| n.deleted_at))
+                .fetch_all(&mut **tx)
+                .await
+        }
+        Tx::Sqlite(tx) => {
+            let mut stored = Vec::with_capacity(notes.len());
+            // SQLite looks parameters up by name one at a time, so a statement's binding cost
+            // grows with the square of its parameters: 32 rows (544 parameters) a statement.
+            for chunk in notes.chunks(32) {
+                let sql = format!(
+                    "INSERT INTO notes ({COLUMNS}) VALUES {}
+                     ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+                    row_placeholders(chunk.len(), 17)
+                );
+                let mut query = sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()));
+                for note in chunk {
+                    query = query
+                        .bind(note.id)
+                        .bind(&note.ap_id)
+                        .bind(note.author_id)
+                        .bind(note.is_local)
+                        .bind(&note.visibility)
+                        .bind(&note.content)
+                        .bind(&note.summary)
+                        .bind(note.sensitive)
+                        .bind(&note.language)
+                        .bind(&note.url)
+                        .bind(&note.in_reply_to_ap_id)
+                        .bind(note.in_reply_to_id)
+                        .bind(note.reblog_of_id)
+                        .bind(&note.audience)
+                        .bind(note.published_at)
+                        .bind(note.updated_at)
+                        .bind(note.deleted_at);
+                }
+                stored.extend(query.fetch_all(&mut **tx).await?);
+            }
+            Ok(stored)
+        }
     }
-    Ok(stored)
 }
 
 /// Threads replies that arrived before their parent, now that the parents `ids` are stored.

@@ -436,6 +436,8 @@ pub async fn run_key_pool(state: AppState) {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
     use super::*;
 
     #[test]
@@ -444,6 +446,34 @@ mod tests {
         for bad in ["", "a b", "a.b", "ålice", &"x".repeat(31)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hashes_verify_with_the_reference_implementation_and_back() {
+        let memory = HashMemory::default();
+        let ours = hash_with(&memory, "correct horse").unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let theirs = Argon2::default().hash_password(b"battery staple", &salt).unwrap().to_string();
+        assert!(matches_with(&memory, &theirs, "battery staple"));
+        assert!(!matches_with(&memory, &theirs, "battery stapler"));
+        assert!(!matches_with(&memory, "not a hash", "battery staple"));
+        // One buffer, kept for the next hash.
+        assert_eq!(memory.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_without_being_kept() {
+        let memory = HashMemory::default();
+        let params = Params::new(8 * 1024, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let other = Argon2::from(&params).hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(matches_with(&memory, &other, "pw"));
+        assert!(memory.0.lock().unwrap().is_empty(), "odd-sized buffers are not kept");
     }
 }
 
@@ -494,39 +524,4 @@ pub async fn update_profile(
     tx.commit().await?;
     state.delivery_wake.notify_one();
     Ok(row)
-}
-
-#[cfg(test)]
-mod hashing_tests {
-    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-
-    use super::*;
-
-    #[test]
-    fn hashes_verify_with_the_reference_implementation_and_back() {
-        let memory = HashMemory::default();
-        let ours = hash_with(&memory, "correct horse").unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
-        let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
-
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let theirs = Argon2::default().hash_password(b"battery staple", &salt).unwrap().to_string();
-        assert!(matches_with(&memory, &theirs, "battery staple"));
-        assert!(!matches_with(&memory, &theirs, "battery stapler"));
-        assert!(!matches_with(&memory, "not a hash", "battery staple"));
-        // One buffer, kept for the next hash.
-        assert_eq!(memory.0.lock().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn hashes_with_other_parameters_verify_without_being_kept() {
-        let memory = HashMemory::default();
-        let params = Params::new(8 * 1024, 1, 1, None).unwrap();
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let other = Argon2::from(&params).hash_password(b"pw", &salt).unwrap().to_string();
-        assert!(matches_with(&memory, &other, "pw"));
-        assert!(memory.0.lock().unwrap().is_empty(), "odd-sized buffers are not kept");
-    }
 }

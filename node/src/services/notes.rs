@@ -378,7 +378,7 @@ pub async fn store_prepared(
     state: &AppState,
     notes: &[&PreparedNote],
 ) -> AppResult<Vec<NoteRow>> {
-    let rows: Vec<NoteRow> = notes.iter().map(|n| n.row.clone()).collect();
+    let rows: Vec<&NoteRow> = notes.iter().map(|n| &n.row).collect();
     let mut stored = db::notes::insert_many(tx, &rows).await?;
     db::notes::thread_replies(tx, &stored.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
     // Left out: an id clash (drawn again by `insert`) or a note already stored (skipped).

@@ -273,7 +273,9 @@ async fn batch_insert_stores_new_notes_and_leaves_out_known_ones_and_id_clashes(
         batch.push(clash.clone());
 
         let mut tx = db.begin().await.expect("begin");
-        let stored = notes::insert_many(&mut tx, &batch).await.expect("notes::insert_many");
+        let stored = notes::insert_many(&mut tx, &batch.iter().collect::<Vec<_>>())
+            .await
+            .expect("notes::insert_many");
         tx.commit().await.expect("commit");
 
         let mut got: Vec<i64> = ids(&stored);
@@ -304,7 +306,9 @@ async fn batch_threading_and_fan_out_cover_every_note_of_the_batch() {
         batch.push(direct.clone());
 
         let mut tx = db.begin().await.expect("begin");
-        let stored = notes::insert_many(&mut tx, &batch).await.expect("insert_many");
+        let stored = notes::insert_many(&mut tx, &batch.iter().collect::<Vec<_>>())
+            .await
+            .expect("insert_many");
         let stored_ids = ids(&stored);
         notes::thread_replies(&mut tx, &stored_ids).await.expect("thread_replies");
         let added = feed::fan_out_many(&mut tx, &stored_ids).await.expect("fan_out_many");
