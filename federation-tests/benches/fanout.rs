@@ -26,9 +26,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use common::{cpu_seconds, epoch_ns, mib, proc_status_kib, verdict};
 use ferry_node::db::Db;
-use ferry_node::db::actors::NewActor;
-use ferry_node::db::follows::FollowRow;
-use ferry_node::ids::now_ms;
 use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, PublicKey};
 use serde_json::{Value, json};
 
@@ -246,49 +243,17 @@ fn server_host(i: usize, port: u16) -> String {
 /// Stores `SERVERS` remote actors, one per server, each following `followee`.
 async fn populate(db: &Db, followee: i64, port: u16) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
-    let now = now_ms();
     for i in 0..SERVERS {
         let host = server_host(i, port);
         let ap_id = format!("http://{host}/users/f{i}");
-        let actor = NewActor {
-            id: db.next_id(),
-            ap_id: ap_id.clone(),
-            kind: "Person".to_owned(),
+        let remote = common::RemoteActor {
+            ap_id: &ap_id,
             username: format!("f{i}"),
-            domain: host.clone(),
-            is_local: false,
-            display_name: String::new(),
-            summary: String::new(),
-            inbox_url: format!("{ap_id}/inbox"),
-            shared_inbox_url: Some(format!("http://{host}/inbox")),
-            outbox_url: None,
-            followers_url: Some(format!("{ap_id}/followers")),
-            following_url: None,
-            profile_url: None,
-            avatar_url: None,
-            header_url: None,
-            public_key_id: format!("{ap_id}#main-key"),
+            domain: &host,
+            shared_inbox: format!("http://{host}/inbox"),
             public_key_pem: String::new(),
-            manually_approves: false,
-            discoverable: true,
-            also_known_as: "[]".to_owned(),
-            moved_to: None,
-            published_at: now,
-            fetched_at: now,
         };
-        let row = ferry_node::db::actors::upsert(&mut tx, &actor).await?;
-        ferry_node::db::follows::upsert(
-            &mut tx,
-            &FollowRow {
-                id: db.next_id(),
-                ap_id: format!("{ap_id}/follows/1"),
-                follower_id: row.id,
-                followee_id: followee,
-                accepted: true,
-                created_at: now,
-            },
-        )
-        .await?;
+        common::store_remote_follow(&mut tx, db, remote, followee, true).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -15,9 +15,6 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 use common::{Percentiles, closed_loop, cpu_seconds, load_client, ms, verdict};
-use ferry_node::db::actors::NewActor;
-use ferry_node::db::follows::FollowRow;
-use ferry_node::ids::now_ms;
 use ferry_node::services::accounts::CreateAccount;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use url::Url;
@@ -203,48 +200,16 @@ async fn populate(state: &ferry_node::state::AppState, keys: &[PrivateKey]) -> a
     .await?;
     let pems: Vec<String> = keys.iter().map(PrivateKey::public_key_pem).collect();
     let mut tx = state.db.begin().await?;
-    let now = now_ms();
     for n in 0..ACTORS {
         let ap_id = actor_url(n);
-        let actor = NewActor {
-            id: state.db.next_id(),
-            ap_id: ap_id.clone(),
-            kind: "Person".to_owned(),
+        let remote = common::RemoteActor {
+            ap_id: &ap_id,
             username: format!("r{n}"),
-            domain: "127.0.0.1:1".to_owned(),
-            is_local: false,
-            display_name: format!("Remote {n}"),
-            summary: String::new(),
-            inbox_url: format!("{ap_id}/inbox"),
-            shared_inbox_url: Some(format!("{REMOTE}/inbox")),
-            outbox_url: Some(format!("{ap_id}/outbox")),
-            followers_url: Some(format!("{ap_id}/followers")),
-            following_url: Some(format!("{ap_id}/following")),
-            profile_url: None,
-            avatar_url: None,
-            header_url: None,
-            public_key_id: format!("{ap_id}#main-key"),
+            domain: "127.0.0.1:1",
+            shared_inbox: format!("{REMOTE}/inbox"),
             public_key_pem: pems[(n % ACTORS) % KEYS].clone(),
-            manually_approves: false,
-            discoverable: true,
-            also_known_as: "[]".to_owned(),
-            moved_to: None,
-            published_at: now,
-            fetched_at: now,
         };
-        let row = ferry_node::db::actors::upsert(&mut tx, &actor).await?;
-        ferry_node::db::follows::upsert(
-            &mut tx,
-            &FollowRow {
-                id: state.db.next_id(),
-                ap_id: format!("http://{DOMAIN}/follows/{n}"),
-                follower_id: local.id,
-                followee_id: row.id,
-                accepted: true,
-                created_at: now,
-            },
-        )
-        .await?;
+        common::store_remote_follow(&mut tx, &state.db, remote, local.id, false).await?;
     }
     tx.commit().await?;
     Ok(())
