@@ -21,7 +21,10 @@ const PUBLIC_COMPACT: [&str; 2] = ["as:Public", "Public"];
 
 /// [`PUBLIC`] as a `Url`.
 pub fn public_url() -> Url {
-    Url::parse(PUBLIC).expect("PUBLIC is a valid absolute URL")
+    // Parsed once: addressing is read for every inbound note.
+    static PUBLIC_URL: std::sync::LazyLock<Url> =
+        std::sync::LazyLock::new(|| Url::parse(PUBLIC).expect("PUBLIC is a valid absolute URL"));
+    PUBLIC_URL.clone()
 }
 
 /// Whether an `Accept` header asks for ActivityStreams JSON: `application/activity+json` or

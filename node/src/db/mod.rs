@@ -212,33 +212,38 @@ impl std::fmt::Debug for Tx {
     }
 }
 
-/// `($1, $2, …), ($n+1, …)`: placeholders for `rows` rows of `columns` values each, for
-/// multi-row statements (one round trip for a whole batch).
+/// `(?, ?, …), (?, …)`: anonymous placeholders for `rows` rows of `columns` values each, for
+/// SQLite multi-row statements. Anonymous, not `$n`: sqlx asks SQLite for each parameter's name,
+/// and SQLite finds a `$n` name by walking a list, so binding `$n` parameters costs the square
+/// of their number (2.6 % of B1's CPU with 544 parameters a statement).
 pub(crate) fn row_placeholders(rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("${}", row * columns + column + 1));
-        }
-        out.push(')');
+    let mut row = String::with_capacity(columns * 3 + 2);
+    row.push('(');
+    for column in 0..columns {
+        row.push_str(if column == 0 { "?" } else { ", ?" });
     }
-    out
+    row.push(')');
+    vec![row; rows].join(", ")
 }
 
-/// `$1, $2, …, $count`: placeholders for an `IN (…)` list.
-pub(crate) fn list_placeholders(count: usize) -> String {
-    (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+/// Splits `items` into chunks of 32, 16, 8, 4, 2 and 1: a multi-row statement then has one of
+/// six shapes whatever the batch size, so the shapes stay in each connection's statement cache
+/// instead of being parsed and planned again for every batch.
+pub(crate) fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = [32, 16, 8, 4, 2, 1].into_iter().find(|&n| n <= items.len()).unwrap_or(1);
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
 }
 
-/// Runs `sql` with the ids in place of each `(LIST)`: one array parameter on PostgreSQL (one
-/// prepared statement for any count), a list of parameters on SQLite (which has no arrays).
+/// Runs `sql` with the ids in place of each `(LIST)`: one array parameter on PostgreSQL, one
+/// JSON array read by `json_each` on SQLite (which has no arrays). Either way a statement has
+/// one prepared form whatever the number of ids.
 pub(crate) async fn execute_with_ids(
     tx: &mut Tx,
     sql: &str,
@@ -254,17 +259,49 @@ pub(crate) async fn execute_with_ids(
                 .map(|r| r.rows_affected())
         }
         Tx::Sqlite(tx) => {
-            let sql = sql.replace("(LIST)", &format!("({})", list_placeholders(ids.len())));
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in ids {
-                query = query.bind(*id);
-            }
-            query.execute(&mut **tx).await.map(|r| r.rows_affected())
+            let sql = sql.replace("(LIST)", "(SELECT value FROM json_each($1))");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(json_array(ids))
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected())
         }
     }
+}
+
+/// `[a,b,…]`: a list parameter for SQLite's `json_each`.
+pub(crate) fn json_array<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).expect("a slice of numbers or strings serialises")
 }
 
 /// True when `err` is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_chunks_use_six_sizes_and_keep_every_item_in_order() {
+        let items: Vec<u32> = (0..77).collect();
+        let chunks: Vec<&[u32]> = fixed_chunks(&items).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [32, 32, 8, 4, 1]);
+        assert_eq!(chunks.concat(), items);
+        assert_eq!(fixed_chunks::<u32>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn row_placeholders_are_anonymous() {
+        assert_eq!(row_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(row_placeholders(1, 1), "(?)");
+    }
+
+    #[test]
+    fn json_array_is_what_json_each_reads() {
+        assert_eq!(json_array(&[1i64, -2, 3]), "[1,-2,3]");
+        assert_eq!(json_array(&["a\"b", "c"]), r#"["a\"b","c"]"#);
+    }
 }

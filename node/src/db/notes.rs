@@ -1,5 +1,7 @@
 //! `notes` (statuses and boosts), with their `mentions` and `note_tags`.
 
+use std::collections::HashSet;
+
 use sqlx::AssertSqlSafe;
 
 use super::{Db, Tx, on_db, on_tx, row_placeholders};
@@ -94,14 +96,16 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
     Ok(inserted)
 }
 
-/// Stores many notes, 32 to a statement, and returns those stored. A note left out clashed on
-/// its `ap_id` or its id; callers pass those to `insert`, which tells the two apart. Replies
-/// waiting for these notes are not threaded here: see `thread_replies`.
+/// Stores many notes and returns those stored. A note left out clashed on its `ap_id` or its
+/// id; callers pass those to `insert`, which tells the two apart. Replies waiting for these
+/// notes are not threaded here: see `thread_replies`.
 pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>, sqlx::Error> {
     if notes.is_empty() {
         return Ok(Vec::new());
     }
-    match tx {
+    // Only the keys come back: the rows are the ones passed in, and decoding every stored
+    // note's content again cost more than the copy.
+    let keys: Vec<(i64, String)> = match tx {
         Tx::Postgres(tx) => {
             // One array per column: one prepared statement for every batch size.
             let sql = format!(
@@ -110,12 +114,12 @@ pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>
                     $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[],
                     $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[],
                     $16::bigint[], $17::bigint[])
-                 ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+                 ON CONFLICT DO NOTHING RETURNING id, ap_id"
             );
             fn each<'a, T>(notes: &[&'a NoteRow], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
                 notes.iter().map(|n| f(n)).collect()
             }
-            sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()))
+            sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql.as_str()))
                 .bind(each(notes, |n| n.id))
                 .bind(each(notes, |n| n.ap_id.as_str()))
                 .bind(each(notes, |n| n.author_id))
@@ -134,19 +138,17 @@ pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>
                 .bind(each(notes, |n| n.updated_at))
                 .bind(each(notes, |n| n.deleted_at))
                 .fetch_all(&mut **tx)
-                .await
+                .await?
         }
         Tx::Sqlite(tx) => {
-            let mut stored = Vec::with_capacity(notes.len());
-            // SQLite looks parameters up by name one at a time, so a statement's binding cost
-            // grows with the square of its parameters: 32 rows (544 parameters) a statement.
-            for chunk in notes.chunks(32) {
+            let mut keys = Vec::with_capacity(notes.len());
+            for chunk in super::fixed_chunks(notes) {
                 let sql = format!(
                     "INSERT INTO notes ({COLUMNS}) VALUES {}
-                     ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+                     ON CONFLICT DO NOTHING RETURNING id, ap_id",
                     row_placeholders(chunk.len(), 17)
                 );
-                let mut query = sqlx::query_as::<_, NoteRow>(AssertSqlSafe(sql.as_str()));
+                let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql.as_str()));
                 for note in chunk {
                     query = query
                         .bind(note.id)
@@ -167,11 +169,18 @@ pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>
                         .bind(note.updated_at)
                         .bind(note.deleted_at);
                 }
-                stored.extend(query.fetch_all(&mut **tx).await?);
+                keys.extend(query.fetch_all(&mut **tx).await?);
             }
-            Ok(stored)
+            keys
         }
-    }
+    };
+    // By id and `ap_id` together: a batch may repeat either one, and only one row was stored.
+    let mut keys: HashSet<(i64, String)> = keys.into_iter().collect();
+    Ok(notes
+        .iter()
+        .filter(|n| keys.remove(&(n.id, n.ap_id.clone())))
+        .map(|n| (*n).clone())
+        .collect())
 }
 
 /// Threads replies that arrived before their parent, now that the parents `ids` are stored.

@@ -2,9 +2,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::AssertSqlSafe;
-
-use super::{Db, Tx, on_db, on_tx, row_placeholders};
+use super::{Db, Tx, on_db, on_tx};
 
 /// Records an activity id; returns false if it was already recorded.
 pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, sqlx::Error> {
@@ -42,16 +40,16 @@ pub async fn insert_many(
             .await?
         }
         Tx::Sqlite(tx) => {
-            let sql = format!(
-                "INSERT INTO received_activities (ap_id, received_at) VALUES {}
+            // `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
+            sqlx::query_scalar::<_, String>(
+                "INSERT INTO received_activities (ap_id, received_at)
+                 SELECT value, $2 FROM json_each($1) WHERE true
                  ON CONFLICT DO NOTHING RETURNING ap_id",
-                row_placeholders(ap_ids.len(), 2)
-            );
-            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str()));
-            for id in ap_ids {
-                query = query.bind(*id).bind(now);
-            }
-            query.fetch_all(&mut **tx).await?
+            )
+            .bind(super::json_array(ap_ids))
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
         }
     };
     Ok(fresh.into_iter().collect())

@@ -32,25 +32,23 @@ pub enum AnyActivity {
 }
 
 impl AnyActivity {
-    /// Parses an activity whose `type` is `kind`. Dispatching on the type, rather than letting
-    /// serde try each variant in turn, parses the document once and keeps the error that
-    /// matters. `None` means the type is not one this node handles.
-    pub fn from_value(
-        kind: &str,
-        value: serde_json::Value,
-    ) -> Option<Result<AnyActivity, serde_json::Error>> {
-        use serde_json::from_value as parse;
+    /// Parses the JSON document `body` as an activity whose `type` is `kind`, straight into its
+    /// typed form. Dispatching on the type, rather than letting serde try each variant in turn,
+    /// parses the document once and keeps the error that matters. `None` means the type is not
+    /// one this node handles.
+    pub fn from_slice(kind: &str, body: &[u8]) -> Option<Result<AnyActivity, serde_json::Error>> {
+        use serde_json::from_slice as parse;
         Some(match kind {
-            "Follow" => parse(value).map(AnyActivity::Follow),
-            "Accept" => parse(value).map(AnyActivity::Accept),
-            "Reject" => parse(value).map(AnyActivity::Reject),
-            "Undo" => parse(value).map(AnyActivity::Undo),
-            "Create" => parse(value).map(AnyActivity::Create),
-            "Update" => parse(value).map(AnyActivity::Update),
-            "Delete" => parse(value).map(AnyActivity::Delete),
-            "Announce" => parse(value).map(AnyActivity::Announce),
-            "Like" => parse(value).map(AnyActivity::Like),
-            "Block" => parse(value).map(AnyActivity::Block),
+            "Follow" => parse(body).map(AnyActivity::Follow),
+            "Accept" => parse(body).map(AnyActivity::Accept),
+            "Reject" => parse(body).map(AnyActivity::Reject),
+            "Undo" => parse(body).map(AnyActivity::Undo),
+            "Create" => parse(body).map(AnyActivity::Create),
+            "Update" => parse(body).map(AnyActivity::Update),
+            "Delete" => parse(body).map(AnyActivity::Delete),
+            "Announce" => parse(body).map(AnyActivity::Announce),
+            "Like" => parse(body).map(AnyActivity::Like),
+            "Block" => parse(body).map(AnyActivity::Block),
             _ => return None,
         })
     }

@@ -1,10 +1,14 @@
 //! The inbound pipeline: shape check → signature (key fetched and cached, refetched once on
 //! failure) → signer is the actor → replay check → policy → typed handler.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::time::SystemTime;
 
 use activitypub_federation::traits::Activity;
 use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, SignatureError};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use url::Url;
 
 use crate::db::{self};
@@ -40,19 +44,16 @@ pub enum Outcome {
 
 /// Runs one inbox POST through the whole pipeline.
 pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
-    let value: serde_json::Value = serde_json::from_slice(post.body)
-        .map_err(|e| AppError::BadRequest(format!("body is not valid JSON: {e}")))?;
-    let field = |name: &str| {
-        value.get(name).and_then(|v| v.as_str().or_else(|| v.get("id").and_then(|i| i.as_str())))
-    };
-    let id = field("id").ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
+    let head: Head<'_> = serde_json::from_slice(post.body)
+        .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
+    let id = head.id.0.ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
     let id =
-        Url::parse(id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
+        Url::parse(&id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
     let actor =
-        field("actor").ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
+        head.actor.0.ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
     let actor =
-        Url::parse(actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))?;
-    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+        Url::parse(&actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))?;
+    let kind = head.kind.0.unwrap_or_default();
     if origin(&id) != origin(&actor) {
         return Err(AppError::Forbidden(format!("activity {id} is not from {actor}'s server")));
     }
@@ -60,7 +61,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     // A server announcing that an account we never knew is gone: nothing to verify against
     // (its key is gone too) and nothing to do.
     if kind == "Delete"
-        && field("object") == Some(actor.as_str())
+        && head.object.0.as_deref() == Some(actor.as_str())
         && db::actors::by_ap_id(&data.db, actor.as_str()).await?.is_none()
     {
         return Ok(Outcome::Ignored);
@@ -69,7 +70,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let signer = verify_signature(data, &post, &actor).await?;
     let actor = signer.actor(data).await?;
 
-    let activity = AnyActivity::from_value(&kind, value)
+    let activity = AnyActivity::from_slice(&kind, post.body)
         .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
         .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
     policy::check(data, &actor, &activity)?;
@@ -107,6 +108,76 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         Ok(Outcome::Processed)
     });
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
+}
+
+/// What the pipeline reads before it knows the activity's type, without building a tree of
+/// the whole document (the typed parse after the signature check reads it once more).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(default, borrow)]
+    id: Ref<'a>,
+    #[serde(default, borrow)]
+    actor: Ref<'a>,
+    #[serde(default, borrow, rename = "type")]
+    kind: Ref<'a>,
+    #[serde(default, borrow)]
+    object: Ref<'a>,
+}
+
+/// A string, or the `id` of an embedded object; anything else reads as absent.
+#[derive(Default)]
+struct Ref<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Ref<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RefVisitor(PhantomData))
+    }
+}
+
+struct RefVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for RefVisitor<'a> {
+    type Value = Ref<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or an object")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Ref<'a>, E> {
+        Ok(Ref(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref<'a>, E> {
+        Ok(Ref(Some(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Ref<'a>, M::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "id" {
+                id = map.next_value::<Ref<'a>>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Ref(id))
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Ref<'a>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Ref(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Ref<'a>, E> {
+        Ok(Ref(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Ref<'a>, E> {
+        Ok(Ref(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Ref<'a>, E> {
+        Ok(Ref(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Ref<'a>, E> {
+        Ok(Ref(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Ref<'a>, E> {
+        Ok(Ref(None))
+    }
 }
 
 async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<SignerKey> {
