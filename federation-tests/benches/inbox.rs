@@ -19,10 +19,6 @@ use ferry_node::services::accounts::CreateAccount;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use url::Url;
 
-// The node runs in this process: use the allocator the `ferry` binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Remote actors that send activities.
 const ACTORS: usize = 1_000;
 /// Distinct RSA keys among them (generating 1,000 keys would take 90 s of CPU; every actor

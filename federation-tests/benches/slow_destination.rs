@@ -21,10 +21,6 @@ use common::{epoch_ns, verdict};
 use ferry_node::services::accounts::CreateAccount;
 use ferry_node::state::AppState;
 
-// The node runs in this process: use the allocator the `ferry` binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Activities queued per phase.
 const ACTIVITIES: usize = 3_000;
 /// The destination's response time.

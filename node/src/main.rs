@@ -9,11 +9,6 @@ use ferry_node::config::{Config, LogFormat};
 use ferry_node::services::accounts::CreateAccount;
 use ferry_node::{Server, open_state, services, telemetry};
 
-// glibc malloc took a fifth of the inbox's CPU under load (B1 profile), much of it in
-// consolidating and unlinking chunks freed on other threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "A federated social node")]
 struct Cli {

@@ -2,6 +2,7 @@
 //! instance actor.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -54,18 +55,25 @@ pub struct CreateAccount {
 pub async fn hash_password(state: &AppState, password: String) -> AppResult<String> {
     let _slot = state.hashing.acquire().await.map_err(|e| AppError::Other(e.into()))?;
     let state = state.clone();
-    tokio::task::spawn_blocking(move || hash_with(&state.hash_memory, &password))
+    let hashing = state.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_with(&hashing.hash_memory, &password))
         .await
-        .map_err(|e| AppError::Other(e.into()))?
+        .map_err(|e| AppError::Other(e.into()))?;
+    release_hash_memory_later(&state);
+    hash
 }
 
 /// Checks a password against a stored hash, off the async threads (one per core at once).
 pub async fn password_matches(state: &AppState, hash: String, password: String) -> bool {
     let Ok(_slot) = state.hashing.acquire().await else { return false };
     let state = state.clone();
-    tokio::task::spawn_blocking(move || matches_with(&state.hash_memory, &hash, &password))
-        .await
-        .unwrap_or(false)
+    let hashing = state.clone();
+    let matches =
+        tokio::task::spawn_blocking(move || matches_with(&hashing.hash_memory, &hash, &password))
+            .await
+            .unwrap_or(false);
+    release_hash_memory_later(&state);
+    matches
 }
 
 /// Argon2id hash of `password` in PHC form, working in `memory`.
@@ -128,9 +136,13 @@ fn matches_with(memory: &HashMemory, hash: &str, password: &str) -> bool {
 
 /// Argon2 working memory, kept between hashes. Allocating and freeing 19 MiB per hash on
 /// short-lived blocking threads left glibc holding about 900 MiB after a sign-up surge (B4);
-/// reused buffers keep it at one per concurrent hash.
+/// reused buffers keep it at one per concurrent hash. Buffers unused for `HASH_MEMORY_IDLE`
+/// are freed, so an idle node does not hold 19 MiB per core for one past sign-up (B7a).
 #[derive(Default)]
-pub struct HashMemory(std::sync::Mutex<Vec<Vec<Block>>>);
+pub struct HashMemory(std::sync::Mutex<Vec<(Vec<Block>, Instant)>>);
+
+/// How long a kept Argon2 buffer may sit unused before it is freed.
+const HASH_MEMORY_IDLE: Duration = Duration::from_secs(3);
 
 impl HashMemory {
     /// Runs `f` with a buffer sized for `params`, reusing a kept one when the size matches
@@ -139,15 +151,42 @@ impl HashMemory {
         let wanted = params.block_count();
         let kept = self.0.lock().expect("hash memory lock").pop();
         let mut blocks = match kept {
-            Some(blocks) if blocks.len() == wanted => blocks,
+            Some((blocks, _)) if blocks.len() == wanted => blocks,
             _ => vec![Block::default(); wanted],
         };
         let result = f(&mut blocks);
         if wanted == Params::default().block_count() {
-            self.0.lock().expect("hash memory lock").push(blocks);
+            self.0.lock().expect("hash memory lock").push((blocks, Instant::now()));
         }
         result
     }
+
+    /// Frees the buffers no hash has used for `idle`.
+    fn release_idle(&self, idle: Duration) {
+        let idle_buffers: Vec<_> = {
+            let mut kept = self.0.lock().expect("hash memory lock");
+            let (old, fresh) = kept.drain(..).partition(|(_, at)| at.elapsed() >= idle);
+            *kept = fresh;
+            old
+        };
+        // Freed outside the lock: returning 19 MiB to the system takes a moment.
+        drop(idle_buffers);
+    }
+
+    /// How many buffers are kept (for tests).
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.0.lock().expect("hash memory lock").len()
+    }
+}
+
+/// Frees the hash buffers once they have been idle for `HASH_MEMORY_IDLE`.
+fn release_hash_memory_later(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(HASH_MEMORY_IDLE).await;
+        state.hash_memory.release_idle(HASH_MEMORY_IDLE);
+    });
 }
 
 /// Generates an RSA-2048 key off the async threads.
@@ -446,6 +485,20 @@ mod tests {
         for bad in ["", "a b", "a.b", "ålice", &"x".repeat(31)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn idle_hash_memory_is_freed_and_busy_memory_kept() {
+        let memory = HashMemory::default();
+        let hash = hash_with(&memory, "correct horse").expect("hash");
+        assert_eq!(memory.kept(), 1, "kept for the next hash");
+        memory.release_idle(Duration::from_secs(60));
+        assert_eq!(memory.kept(), 1, "used just now: kept");
+        assert!(matches_with(&memory, &hash, "correct horse"), "the kept buffer is reused");
+        assert_eq!(memory.kept(), 1, "still one buffer, not two");
+        memory.release_idle(Duration::ZERO);
+        assert_eq!(memory.kept(), 0, "idle: freed");
+        assert!(matches_with(&memory, &hash, "correct horse"), "a fresh buffer works too");
     }
 
     #[test]
