@@ -1,6 +1,6 @@
 //! `notes` (statuses and boosts), with their `mentions` and `note_tags`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sqlx::AssertSqlSafe;
 
@@ -175,10 +175,16 @@ pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>
         }
     };
     // By id and `ap_id` together: a batch may repeat either one, and only one row was stored.
-    let mut keys: HashSet<(i64, String)> = keys.into_iter().collect();
+    let mut keys: HashMap<i64, String> = keys.into_iter().collect();
     Ok(notes
         .iter()
-        .filter(|n| keys.remove(&(n.id, n.ap_id.clone())))
+        .filter(|n| {
+            let stored = keys.get(&n.id).is_some_and(|ap_id| *ap_id == n.ap_id);
+            if stored {
+                keys.remove(&n.id);
+            }
+            stored
+        })
         .map(|n| (*n).clone())
         .collect())
 }

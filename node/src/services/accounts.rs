@@ -50,30 +50,29 @@ pub struct CreateAccount {
     pub admin: bool,
 }
 
-/// Hashes a password with Argon2id (default parameters), off the async threads. At most one
-/// hash per core runs at once: more cannot go faster, and each holds 19 MiB.
+/// Hashes a password with Argon2id (default parameters), off the async threads.
 pub async fn hash_password(state: &AppState, password: String) -> AppResult<String> {
-    let _slot = state.hashing.acquire().await.map_err(|e| AppError::Other(e.into()))?;
-    let state = state.clone();
-    let hashing = state.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_with(&hashing.hash_memory, &password))
-        .await
-        .map_err(|e| AppError::Other(e.into()))?;
-    release_hash_memory_later(&state);
-    hash
+    hashing(state, move |memory| hash_with(memory, &password)).await?
 }
 
-/// Checks a password against a stored hash, off the async threads (one per core at once).
+/// Checks a password against a stored hash, off the async threads.
 pub async fn password_matches(state: &AppState, hash: String, password: String) -> bool {
-    let Ok(_slot) = state.hashing.acquire().await else { return false };
-    let state = state.clone();
-    let hashing = state.clone();
-    let matches =
-        tokio::task::spawn_blocking(move || matches_with(&hashing.hash_memory, &hash, &password))
-            .await
-            .unwrap_or(false);
-    release_hash_memory_later(&state);
-    matches
+    hashing(state, move |memory| matches_with(memory, &hash, &password)).await.unwrap_or(false)
+}
+
+/// Runs `f` on a blocking thread with the node's kept Argon2 memory. At most one hash per core
+/// runs at once: more cannot go faster, and each holds 19 MiB.
+async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&HashMemory) -> T + Send + 'static,
+) -> AppResult<T> {
+    let _slot = state.hashing.acquire().await.map_err(|e| AppError::Other(e.into()))?;
+    let worker = state.clone();
+    let result = tokio::task::spawn_blocking(move || f(&worker.hash_memory))
+        .await
+        .map_err(|e| AppError::Other(e.into()));
+    release_hash_memory_later(state);
+    result
 }
 
 /// Argon2id hash of `password` in PHC form, working in `memory`.
@@ -236,7 +235,7 @@ fn local_actor(
 
 /// What is wrong with a requested username and password, field by field, as Mastodon reports
 /// it to sign-up forms (empty when both are fine).
-pub async fn sign_up_problems(
+async fn sign_up_problems(
     state: &AppState,
     username: &str,
     password: &str,
@@ -276,7 +275,17 @@ pub async fn sign_up_problems(
 /// account starts keyless and gets its key in the background (or on first need, see
 /// `ensure_key`), so a sign-up costs one Argon2 hash and a few rows, never a key generation.
 pub async fn create(state: &AppState, cmd: CreateAccount) -> AppResult<ActorRow> {
-    let problems = sign_up_problems(state, &cmd.username, &cmd.password).await?;
+    create_reporting(state, cmd, Vec::new()).await
+}
+
+/// `create`, for a form that found `problems` of its own (an unaccepted agreement): they are
+/// reported with the username's and password's, every problem at once as Mastodon does.
+pub async fn create_reporting(
+    state: &AppState,
+    cmd: CreateAccount,
+    mut problems: Vec<FieldError>,
+) -> AppResult<ActorRow> {
+    problems.extend(sign_up_problems(state, &cmd.username, &cmd.password).await?);
     if !problems.is_empty() {
         return Err(AppError::Validation(problems));
     }
@@ -516,7 +525,7 @@ mod tests {
         assert!(!matches_with(&memory, &theirs, "battery stapler"));
         assert!(!matches_with(&memory, "not a hash", "battery staple"));
         // One buffer, kept for the next hash.
-        assert_eq!(memory.0.lock().unwrap().len(), 1);
+        assert_eq!(memory.kept(), 1);
     }
 
     #[test]
@@ -526,7 +535,7 @@ mod tests {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         let other = Argon2::from(&params).hash_password(b"pw", &salt).unwrap().to_string();
         assert!(matches_with(&memory, &other, "pw"));
-        assert!(memory.0.lock().unwrap().is_empty(), "odd-sized buffers are not kept");
+        assert_eq!(memory.kept(), 0, "odd-sized buffers are not kept");
     }
 }
 

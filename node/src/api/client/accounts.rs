@@ -84,23 +84,19 @@ async fn sign_up(
         matches!(v, Some(Value::Bool(true)))
             || matches!(v, Some(Value::String(s)) if s == "true" || s == "1")
     };
-    // Every problem at once, per field, as Mastodon's sign-up answers (apps show them by field).
-    let username = form.username.unwrap_or_default();
-    let password = form.password.unwrap_or_default();
+    // Reported with the username's and password's problems (apps show them by field).
     let mut problems = Vec::new();
     if !truthy(&form.agreement) {
         problems.push(FieldError::new("agreement", "ERR_ACCEPTED", "must be accepted"));
     }
-    problems.extend(services::accounts::sign_up_problems(&data, &username, &password).await?);
-    if !problems.is_empty() {
-        return Err(AppError::Validation(problems));
-    }
     let _ = (&form.locale, &form.reason);
-    let actor = services::accounts::create(
-        &data,
-        CreateAccount { username, password, email: form.email, admin: false },
-    )
-    .await?;
+    let cmd = CreateAccount {
+        username: form.username.unwrap_or_default(),
+        password: form.password.unwrap_or_default(),
+        email: form.email,
+        admin: false,
+    };
+    let actor = services::accounts::create_reporting(&data, cmd, problems).await?;
     // The new user gets a token at once, as Mastodon answers with one.
     let access =
         super::oauth::issue_for_signup(&data, app_token.app_id, actor.id, &app_token.scopes)
