@@ -57,34 +57,105 @@ pub async fn insert_activity(
     })
 }
 
-/// Queues `activity` for each `(inbox, domain)`, in multi-row inserts.
+/// Queues `activity` for each `(inbox, domain)` not already queued for it; returns how many
+/// were queued. One statement with the pairs as arrays, whatever their number.
 pub async fn enqueue(
     tx: &mut Tx,
     activity: i64,
     inboxes: &[(String, String)],
     now: i64,
-) -> Result<(), sqlx::Error> {
-    // 4 parameters a row; 400 rows stay far below both backends' parameter limits.
-    for chunk in inboxes.chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let p = i * 3;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("({activity}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 3));
-        }
-        on_tx!(tx, |conn| {
-            let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
-            for (inbox, domain) in chunk {
-                query = query.bind(inbox).bind(domain).bind(now);
-            }
-            query.execute(conn).await.map(|_| ())
-        })?;
+) -> Result<u64, sqlx::Error> {
+    if inboxes.is_empty() {
+        return Ok(0);
     }
-    Ok(())
+    let queued = match tx {
+        Tx::Postgres(tx) => {
+            let (urls, domains): (Vec<&str>, Vec<&str>) =
+                inboxes.iter().map(|(i, d)| (i.as_str(), d.as_str())).unzip();
+            sqlx::query(
+                "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
+                 SELECT $1, t.inbox, t.domain, $4, $4
+                 FROM UNNEST($2::text[], $3::text[]) AS t (inbox, domain)
+                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d
+                                   WHERE d.activity_id = $1 AND d.inbox = t.inbox)",
+            )
+            .bind(activity)
+            .bind(urls)
+            .bind(domains)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+        }
+        Tx::Sqlite(tx) => {
+            sqlx::query(
+                "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
+                 SELECT $1, t.value ->> 0, t.value ->> 1, $3, $3 FROM json_each($2) AS t
+                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d
+                                   WHERE d.activity_id = $1 AND d.inbox = t.value ->> 0)",
+            )
+            .bind(activity)
+            .bind(super::json_array(inboxes))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+        }
+    };
+    Ok(queued)
+}
+
+/// Queues `activity` for the remote accepted followers of `followee`: one delivery per shared
+/// inbox (or personal inbox where a server has none), none on `local_domain`. The database
+/// reads the followers straight into the queue; returns how many deliveries were queued.
+pub async fn enqueue_followers(
+    tx: &mut Tx,
+    activity: i64,
+    followee: i64,
+    local_domain: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    // A delivery's domain is its inbox's host[:port], as `federation::origin` gives it. Stored
+    // inbox URLs were written by the `url` crate: scheme, `://`, host in lower case, the port
+    // only when it is not the default, then a path that starts with `/`.
+    let host = match tx {
+        Tx::Postgres(_) => "split_part(substr(t.inbox, strpos(t.inbox, '://') + 3), '/', 1)",
+        Tx::Sqlite(_) => {
+            "substr(substr(t.inbox, instr(t.inbox, '://') + 3), 1,
+                    instr(substr(t.inbox, instr(t.inbox, '://') + 3) || '/', '/') - 1)"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
+         SELECT $1, t.inbox, t.domain, $4, $4 FROM (
+            SELECT t.inbox, {host} AS domain FROM (
+                SELECT DISTINCT COALESCE(a.shared_inbox_url, a.inbox_url) AS inbox
+                FROM follows f JOIN actors a ON a.id = f.follower_id
+                WHERE f.followee_id = $2 AND f.accepted AND NOT a.is_local
+                  AND a.deleted_at IS NULL) t) t
+         WHERE t.domain <> $3 AND t.domain <> ''"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(activity)
+            .bind(followee)
+            .bind(local_domain)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+/// Removes an activity that has no deliveries.
+pub async fn delete_activity(tx: &mut Tx, activity: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM activities WHERE id = $1")
+            .bind(activity)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// Claims up to `limit` due deliveries whose server is neither backed off nor in

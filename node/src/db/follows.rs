@@ -94,18 +94,6 @@ pub async fn delete(
     })
 }
 
-/// Distinct delivery inboxes (shared inbox where known) of the remote accepted followers of
-/// `followee`: one row per server that has a shared inbox.
-pub async fn remote_follower_inboxes(
-    tx: &mut Tx,
-    followee: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    const SQL: &str = "SELECT DISTINCT COALESCE(a.shared_inbox_url, a.inbox_url)
-        FROM follows f JOIN actors a ON a.id = f.follower_id
-        WHERE f.followee_id = $1 AND f.accepted AND NOT a.is_local AND a.deleted_at IS NULL";
-    on_tx!(tx, |conn| sqlx::query_scalar::<_, String>(SQL).bind(followee).fetch_all(conn).await)
-}
-
 /// Which side of a follow to list.
 #[derive(Clone, Copy, Debug)]
 pub enum Side {

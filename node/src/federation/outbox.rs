@@ -34,13 +34,16 @@ fn url(s: &str) -> AppResult<Url> {
     Url::parse(s).map_err(|e| AppError::Other(anyhow::anyhow!("stored URL {s:?}: {e}")))
 }
 
-/// Stores `activity` once and queues one delivery per distinct remote inbox.
+/// Stores `activity` once and queues one delivery per distinct remote inbox: the remote
+/// followers of `followers_of` (read by the database straight into the queue, so a post to
+/// 50,000 followers never holds their inboxes in memory) and the `inboxes` named besides.
 pub async fn enqueue<A: Serialize>(
     tx: &mut Tx,
     state: &AppState,
     actor: &ActorRow,
     ap_id: &Url,
     activity: A,
+    followers_of: Option<i64>,
     inboxes: impl IntoIterator<Item = String>,
 ) -> AppResult<()> {
     let mut targets = BTreeSet::new();
@@ -51,7 +54,7 @@ pub async fn enqueue<A: Serialize>(
             targets.insert((inbox, domain));
         }
     }
-    if targets.is_empty() {
+    if targets.is_empty() && followers_of.is_none() {
         return Ok(());
     }
     let payload = serde_json::to_string(&WithContext::new(activity))
@@ -59,8 +62,18 @@ pub async fn enqueue<A: Serialize>(
     let now = now_ms();
     let activity_id =
         db::deliveries::insert_activity(tx, ap_id.as_str(), actor.id, &payload, now).await?;
+    let mut queued = 0;
+    if let Some(followee) = followers_of {
+        queued +=
+            db::deliveries::enqueue_followers(tx, activity_id, followee, &state.config.domain, now)
+                .await?;
+    }
     let targets: Vec<(String, String)> = targets.into_iter().collect();
-    db::deliveries::enqueue(tx, activity_id, &targets, now).await?;
+    queued += db::deliveries::enqueue(tx, activity_id, &targets, now).await?;
+    if queued == 0 {
+        // Nobody remote to tell (a small node's usual post): keep no activity without deliveries.
+        db::deliveries::delete_activity(tx, activity_id).await?;
+    }
     Ok(())
 }
 
@@ -79,10 +92,7 @@ pub async fn note_created(
     media: &[MediaRow],
 ) -> AppResult<()> {
     let object = to_note(state, note, author, mentioned, tags, media)?;
-    let mut inboxes = inboxes_of(mentioned);
-    if note.visibility != "direct" {
-        inboxes.extend(db::follows::remote_follower_inboxes(tx, author.id).await?);
-    }
+    let followers = (note.visibility != "direct").then_some(author.id);
     let id = url(&format!("{}/activity", note.ap_id))?;
     let activity = Create {
         id: id.clone(),
@@ -93,7 +103,7 @@ pub async fn note_created(
         published: object.published,
         object,
     };
-    enqueue(tx, state, author, &id, activity, inboxes).await
+    enqueue(tx, state, author, &id, activity, followers, inboxes_of(mentioned)).await
 }
 
 /// Queues `Delete` of a note to everyone its `Create` went to.
@@ -105,10 +115,7 @@ pub async fn note_deleted(
     mentioned: &[ActorRow],
 ) -> AppResult<()> {
     let (to, cc) = addressing(state, author, &note.visibility, mentioned);
-    let mut inboxes = inboxes_of(mentioned);
-    if note.visibility != "direct" {
-        inboxes.extend(db::follows::remote_follower_inboxes(tx, author.id).await?);
-    }
+    let followers = (note.visibility != "direct").then_some(author.id);
     let id = url(&format!("{}#delete", note.ap_id))?;
     let activity = Delete {
         id: id.clone(),
@@ -119,7 +126,7 @@ pub async fn note_deleted(
         cc,
         published: None,
     };
-    enqueue(tx, state, author, &id, activity, inboxes).await
+    enqueue(tx, state, author, &id, activity, followers, inboxes_of(mentioned)).await
 }
 
 fn follow_activity(
@@ -148,7 +155,7 @@ pub async fn follow(
 ) -> AppResult<()> {
     let activity = follow_activity(follow, follower, followee)?;
     let id = activity.id.clone();
-    enqueue(tx, state, follower, &id, activity, [followee.inbox_url.clone()]).await
+    enqueue(tx, state, follower, &id, activity, None, [followee.inbox_url.clone()]).await
 }
 
 /// Queues `Undo(Follow)`.
@@ -170,7 +177,7 @@ pub async fn unfollow(
         cc: Vec::new(),
         published: None,
     };
-    enqueue(tx, state, follower, &id, activity, [followee.inbox_url.clone()]).await
+    enqueue(tx, state, follower, &id, activity, None, [followee.inbox_url.clone()]).await
 }
 
 /// Queues `Accept(Follow)` (`accepted`) or `Reject(Follow)` to a remote follower.
@@ -197,7 +204,7 @@ pub async fn answer_follow(
             cc: Vec::new(),
             published: None,
         };
-        enqueue(tx, state, followee, &id, activity, inbox).await
+        enqueue(tx, state, followee, &id, activity, None, inbox).await
     } else {
         let activity = Reject {
             id: id.clone(),
@@ -208,7 +215,7 @@ pub async fn answer_follow(
             cc: Vec::new(),
             published: None,
         };
-        enqueue(tx, state, followee, &id, activity, inbox).await
+        enqueue(tx, state, followee, &id, activity, None, inbox).await
     }
 }
 
@@ -253,10 +260,10 @@ pub async fn like(
             cc: Vec::new(),
             published: None,
         };
-        enqueue(tx, state, actor, &id, activity, inbox).await
+        enqueue(tx, state, actor, &id, activity, None, inbox).await
     } else {
         let id = like.id.clone();
-        enqueue(tx, state, actor, &id, like, inbox).await
+        enqueue(tx, state, actor, &id, like, None, inbox).await
     }
 }
 
@@ -283,8 +290,7 @@ pub async fn announce(
         cc: vec![url(&note_author.ap_id)?, url(&followers)?],
         published: None,
     };
-    let mut inboxes = db::follows::remote_follower_inboxes(tx, actor.id).await?;
-    inboxes.push(note_author.delivery_inbox().to_owned());
+    let inboxes = [note_author.delivery_inbox().to_owned()];
     if undo {
         let id = urls::activity(&state.config, state.db.next_id());
         let activity = Undo {
@@ -296,10 +302,10 @@ pub async fn announce(
             object: UndoObject::Announce(announce),
             published: None,
         };
-        enqueue(tx, state, actor, &id, activity, inboxes).await
+        enqueue(tx, state, actor, &id, activity, Some(actor.id), inboxes).await
     } else {
         let id = announce.id.clone();
-        enqueue(tx, state, actor, &id, announce, inboxes).await
+        enqueue(tx, state, actor, &id, announce, Some(actor.id), inboxes).await
     }
 }
 
@@ -320,6 +326,6 @@ pub async fn person_updated(tx: &mut Tx, state: &AppState, actor: &ActorRow) -> 
         cc: vec![url(&followers)?],
         published: None,
     };
-    let inboxes = db::follows::remote_follower_inboxes(tx, actor.id).await?;
-    enqueue(tx, state, actor, &id, activity, inboxes).await
+    enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
 }
+

@@ -196,7 +196,7 @@ async fn follow_upsert_by_pair_accept_and_delete() {
 }
 
 #[tokio::test]
-async fn remote_follower_inboxes_share_inboxes_and_skip_local_and_pending_followers() {
+async fn followers_are_queued_once_per_shared_inbox_skipping_local_and_pending_followers() {
     for (name, db) in backends().await.iter() {
         let bob = local_account(&db, "bob").await;
         let shared = "https://one.example/inbox";
@@ -210,6 +210,14 @@ async fn remote_follower_inboxes_share_inboxes_and_skip_local_and_pending_follow
         let b2 = remote_actor(&db, "b2", "two.example", None).await;
         follow(&db, &b1, &bob, true).await;
         follow(&db, &b2, &bob, true).await;
+        // A server on its own port: the port is part of the server's name.
+        let p1 = remote_actor(&db, "p1", "five.example:8443", None).await;
+        follow(&db, &p1, &bob, true).await;
+        // A remote actor whose inbox claims to be on this node: never delivered to over HTTP.
+        let mut spoof = new_actor(&db, "s1", "seven.example");
+        spoof.inbox_url = format!("https://{LOCAL_DOMAIN}/inbox");
+        let spoof = upsert_actor(&db, &spoof).await;
+        follow(&db, &spoof, &bob, true).await;
         // Pending remote follower, on its own server: nothing goes there.
         let pending = remote_actor(&db, "c1", "three.example", None).await;
         follow(&db, &pending, &bob, false).await;
@@ -221,15 +229,38 @@ async fn remote_follower_inboxes_share_inboxes_and_skip_local_and_pending_follow
         let d1 = remote_actor(&db, "d1", "four.example", None).await;
         follow(&db, &d1, &dave, true).await;
 
+        let now = 1_000;
         let mut tx = db.begin().await.expect("begin");
-        let mut inboxes = follows::remote_follower_inboxes(&mut tx, bob.id).await.expect("inboxes");
+        let ap_id = format!("https://{LOCAL_DOMAIN}/activities/{}", db.next_id());
+        let activity = deliveries::insert_activity(&mut tx, &ap_id, bob.id, "{}", now)
+            .await
+            .expect("insert_activity");
+        let queued = deliveries::enqueue_followers(&mut tx, activity, bob.id, LOCAL_DOMAIN, now)
+            .await
+            .expect("enqueue_followers");
+        // A mention of a follower on one.example: already queued through the shared inbox. A
+        // mention on a new server: queued.
+        let extra = [
+            (shared.to_owned(), "one.example".to_owned()),
+            ("https://six.example/users/x/inbox".to_owned(), "six.example".to_owned()),
+        ];
+        let named = deliveries::enqueue(&mut tx, activity, &extra, now).await.expect("enqueue");
         tx.commit().await.expect("commit");
-        inboxes.sort();
-        assert_eq!(
-            inboxes,
-            vec![shared.to_owned(), b1.inbox_url.clone(), b2.inbox_url.clone()],
-            "{name}: one shared inbox per server, personal inboxes otherwise"
-        );
+        assert_eq!((queued, named), (4, 1), "{name}: rows queued by each statement");
+
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100, &[]).await.expect("claim");
+        let mut got: Vec<(String, String)> =
+            claimed.into_iter().map(|d| (d.inbox, d.domain)).collect();
+        got.sort();
+        let mut want = vec![
+            (shared.to_owned(), "one.example".to_owned()),
+            (b1.inbox_url.clone(), "two.example".to_owned()),
+            (b2.inbox_url.clone(), "two.example".to_owned()),
+            (p1.inbox_url.clone(), "five.example:8443".to_owned()),
+            extra[1].clone(),
+        ];
+        want.sort();
+        assert_eq!(got, want, "{name}: one shared inbox per server, personal inboxes otherwise");
     }
 }
 
