@@ -51,6 +51,23 @@ enum AccountCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Set an account's aliases (alsoKnownAs): the accounts it may move from. Replaces the
+    /// list; give none to clear it.
+    Alias {
+        #[arg(long)]
+        username: String,
+        /// Actor URLs (or user@host handles) of the other accounts.
+        aliases: Vec<String>,
+    },
+    /// Move an account to another one, which must list it as an alias. Its followers follow
+    /// the new account; the old one becomes read-only.
+    Move {
+        #[arg(long)]
+        username: String,
+        /// The new account: actor URL or user@host.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +127,35 @@ async fn main() -> anyhow::Result<()> {
             state.db.close().await;
             Ok(())
         }
+        Command::Account { command: AccountCommand::Alias { username, aliases } } => {
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let actor = services::moving::set_aliases(&state, &actor, &aliases)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let list = actor.aliases();
+            if list.is_empty() {
+                println!("{} has no aliases", actor.handle());
+            } else {
+                println!("{} is also known as:\n  {}", actor.handle(), list.join("\n  "));
+            }
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Move { username, to } } => {
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let moved = services::moving::move_account(&state, &actor, &to)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{} moved to {}; the running node delivers the move to its followers' servers",
+                moved.handle(),
+                moved.moved_to.unwrap_or_default()
+            );
+            state.db.close().await;
+            Ok(())
+        }
         Command::Token { command: TokenCommand::Create { username } } => {
             let state = open_state(config).await?;
             let token = services::tokens::create_for(&state, &username)
@@ -121,4 +167,17 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The local account `username`, or an error that names it.
+async fn local_account(
+    state: &ferry_node::state::AppState,
+    username: &str,
+) -> anyhow::Result<ferry_node::db::actors::ActorRow> {
+    let account = ferry_node::db::accounts::by_username(&state.db, username)
+        .await?
+        .with_context(|| format!("no local account {username:?}"))?;
+    ferry_node::db::actors::by_id(&state.db, account.actor_id)
+        .await?
+        .with_context(|| format!("account {username:?} has no actor"))
 }

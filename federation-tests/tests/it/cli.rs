@@ -1,6 +1,6 @@
 //! The `ferry` command line, run as a real process: a bad configuration is refused naming the
 //! key; `account create` and `token create` produce an account and a token that a running
-//! node accepts.
+//! node accepts; `account alias` and `account move` move an account while the node runs.
 
 use std::process::{Command, Stdio};
 
@@ -104,6 +104,72 @@ async fn admin_commands_and_config_errors() {
             .is_some_and(|k| k.starts_with("-----BEGIN PUBLIC KEY-----")),
         "{actor}"
     );
+
+    // Moving house from the command line while the node runs: `old` moves to `root`, which
+    // names it as an alias; its follower `fan` (local) ends up following `root`.
+    for name in ["old", "fan"] {
+        let out = ferry(
+            &["account", "create", "--username", name, "--password", "correct horse battery"],
+            &env,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let old = format!("{base}/users/old");
+    let root = format!("{base}/users/root");
+    let out = ferry(&["account", "move", "--username", "old", "--to", &root], &env);
+    assert!(!out.status.success(), "no alias yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alias"), "{out:?}");
+    let out = ferry(&["account", "alias", "--username", "root", &old], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&old), "{out:?}");
+    let out = ferry(&["token", "create", "--username", "fan"], &env);
+    let fan = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let lookup: serde_json::Value = client
+        .get(format!("{base}/api/v1/accounts/lookup?acct=old"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old_id = lookup["id"].as_str().unwrap().to_owned();
+    let res = client
+        .post(format!("{base}/api/v1/accounts/{old_id}/follow"))
+        .bearer_auth(&fan)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let out =
+        ferry(&["account", "move", "--username", "old", "--to", &format!("root@{domain}")], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rels: serde_json::Value = client
+        .get(format!(
+            "{base}/api/v1/accounts/relationships?id[]={}&id[]={old_id}",
+            me["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&fan)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (rels[0]["following"].as_bool(), rels[1]["following"].as_bool()),
+        (Some(true), Some(false)),
+        "{rels}"
+    );
+    let moved: serde_json::Value = client
+        .get(format!("{base}/users/old"))
+        .header("Accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["movedTo"], serde_json::json!(root), "{moved}");
     node.kill().ok();
     node.wait().ok();
 }

@@ -10,6 +10,7 @@ mod crash;
 mod crash_sender;
 mod hostile;
 mod media;
+mod moving;
 mod postgres;
 mod profile;
 mod scenario;

@@ -299,3 +299,33 @@ pub async fn update_profile(
             .await
     })
 }
+
+/// Replaces a local actor's `alsoKnownAs` (a JSON array of actor ids); returns the new row.
+pub async fn set_aliases(
+    tx: &mut Tx,
+    id: i64,
+    aliases_json: &str,
+) -> Result<ActorRow, sqlx::Error> {
+    let sql = format!(
+        "UPDATE actors SET also_known_as = $1 WHERE id = $2 AND is_local RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(aliases_json)
+            .bind(id)
+            .fetch_one(conn)
+            .await
+    })
+}
+
+/// Records that an actor has moved to `target`; returns the new row.
+pub async fn set_moved_to(tx: &mut Tx, id: i64, target: &str) -> Result<ActorRow, sqlx::Error> {
+    let sql = format!("UPDATE actors SET moved_to = $1 WHERE id = $2 RETURNING {COLUMNS}");
+    on_tx!(tx, |conn| {
+        sqlx::query_as::<_, ActorRow>(AssertSqlSafe(sql.as_str()))
+            .bind(target)
+            .bind(id)
+            .fetch_one(conn)
+            .await
+    })
+}

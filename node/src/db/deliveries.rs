@@ -87,20 +87,18 @@ pub async fn enqueue(
             .await?
             .rows_affected()
         }
-        Tx::Sqlite(tx) => {
-            sqlx::query(
-                "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
+        Tx::Sqlite(tx) => sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
                  SELECT $1, t.value ->> 0, t.value ->> 1, $3, $3 FROM json_each($2) AS t
                  WHERE NOT EXISTS (SELECT 1 FROM deliveries d
                                    WHERE d.activity_id = $1 AND d.inbox = t.value ->> 0)",
-            )
-            .bind(activity)
-            .bind(super::json_array(inboxes))
-            .bind(now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-        }
+        )
+        .bind(activity)
+        .bind(super::json_array(inboxes))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
     };
     Ok(queued)
 }

@@ -94,6 +94,26 @@ pub async fn delete(
     })
 }
 
+/// Local actors that follow `followee` (accepted follows), by follow id after `after`: the
+/// followers a move carries over on this node.
+pub async fn local_followers(
+    db: &Db,
+    followee: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    const SQL: &str = "SELECT f.id, f.follower_id FROM follows f
+        JOIN actors a ON a.id = f.follower_id
+        WHERE f.followee_id = $1 AND f.accepted AND a.is_local AND f.id > $2
+        ORDER BY f.id LIMIT $3";
+    on_db!(db, |pool| sqlx::query_as::<_, (i64, i64)>(SQL)
+        .bind(followee)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
 /// Which side of a follow to list.
 #[derive(Clone, Copy, Debug)]
 pub enum Side {

@@ -24,6 +24,7 @@ pub mod feed;
 pub mod follows;
 pub mod keys;
 pub mod media;
+pub mod moves;
 pub mod notes;
 pub mod notifications;
 pub mod oauth;

@@ -3,7 +3,7 @@
 
 use activitypub_federation::traits::Activity;
 use ferry_protocol::activities::{
-    Accept, Announce, Block, Create, Delete, Follow, Like, Reject, Undo, Update,
+    Accept, Announce, Block, Create, Delete, Follow, Like, Move, Reject, Undo, Update,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -29,6 +29,7 @@ pub enum AnyActivity {
     Announce(Announce),
     Like(Like),
     Block(Block),
+    Move(Move),
 }
 
 impl AnyActivity {
@@ -49,6 +50,7 @@ impl AnyActivity {
             "Announce" => parse(body).map(AnyActivity::Announce),
             "Like" => parse(body).map(AnyActivity::Like),
             "Block" => parse(body).map(AnyActivity::Block),
+            "Move" => parse(body).map(AnyActivity::Move),
             _ => return None,
         })
     }
@@ -71,6 +73,7 @@ impl Activity for AnyActivity {
             AnyActivity::Announce(a) => &a.id,
             AnyActivity::Like(a) => &a.id,
             AnyActivity::Block(a) => &a.id,
+            AnyActivity::Move(a) => &a.id,
         }
     }
 
@@ -86,6 +89,7 @@ impl Activity for AnyActivity {
             AnyActivity::Announce(a) => &a.actor,
             AnyActivity::Like(a) => &a.actor,
             AnyActivity::Block(a) => &a.actor,
+            AnyActivity::Move(a) => &a.actor,
         }
     }
 
@@ -94,6 +98,7 @@ impl Activity for AnyActivity {
             AnyActivity::Create(create) => receive::note::verify_create(create),
             AnyActivity::Update(update) => receive::note::verify_update(update),
             AnyActivity::Undo(undo) => receive::interact::verify_undo(undo),
+            AnyActivity::Move(m) => receive::moving::verify_move(m),
             _ => Ok(()),
         }
     }
@@ -110,6 +115,7 @@ impl Activity for AnyActivity {
             AnyActivity::Announce(a) => receive::interact::announce(data, a).await,
             AnyActivity::Like(a) => receive::interact::like(data, a).await,
             AnyActivity::Block(a) => receive::interact::block(data, a).await,
+            AnyActivity::Move(a) => receive::moving::receive_move(data, a).await,
         }
     }
 }

@@ -7,11 +7,12 @@
 use std::collections::BTreeSet;
 
 use activitystreams_kinds::activity::{
-    AcceptType, AnnounceType, CreateType, DeleteType, FollowType, LikeType, RejectType, UndoType,
-    UpdateType,
+    AcceptType, AnnounceType, CreateType, DeleteType, FollowType, LikeType, MoveType, RejectType,
+    UndoType, UpdateType,
 };
 use ferry_protocol::activities::{
-    Accept, Announce, Create, Delete, Follow, Like, Reject, Undo, UndoObject, Update, UpdateObject,
+    Accept, Announce, Create, Delete, Follow, Like, Move, Reject, Undo, UndoObject, Update,
+    UpdateObject,
 };
 use ferry_protocol::context::{PUBLIC, WithContext};
 use ferry_protocol::objects::ObjectOrId;
@@ -329,3 +330,30 @@ pub async fn person_updated(tx: &mut Tx, state: &AppState, actor: &ActorRow) -> 
     enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
 }
 
+/// Queues a push-mode `Move` of the local `actor` to `target` to every remote follower's server
+/// (Mastodon's shape: `actor` and `object` the old account, `id` `<actor>#moves/<n>`).
+pub async fn moved(
+    tx: &mut Tx,
+    state: &AppState,
+    actor: &ActorRow,
+    target: &ActorRow,
+    move_id: i64,
+) -> AppResult<()> {
+    let followers = actor
+        .followers_url
+        .clone()
+        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let id = url(&format!("{}#moves/{move_id}", actor.ap_id))?;
+    let activity = Move {
+        id: id.clone(),
+        kind: MoveType::Move,
+        actor: url(&actor.ap_id)?,
+        object: url(&actor.ap_id)?,
+        target: url(&target.ap_id)?,
+        to: vec![url(&followers)?],
+        cc: Vec::new(),
+        proof: None,
+        published: None,
+    };
+    enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
+}

@@ -12,6 +12,12 @@ use crate::federation::activities::AnyActivity;
 /// the inbox hot path, so what it consults must be in memory (the moderation issue keeps
 /// domain and content rules in a cache refreshed on change).
 pub fn check(_data: &Data, actor: &ActorRow, _activity: &AnyActivity) -> AppResult<()> {
+    allows_actor(actor)
+}
+
+/// Refuses an actor this node will not deal with: checked on every signer, and on both sides
+/// of an account move (a move must not carry followers to, or from, a suspended account).
+pub fn allows_actor(actor: &ActorRow) -> AppResult<()> {
     if actor.suspended {
         return Err(AppError::Forbidden(format!("{} is suspended on this node", actor.ap_id)));
     }

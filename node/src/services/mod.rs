@@ -6,5 +6,6 @@ pub mod follows;
 pub mod interactions;
 pub mod maintenance;
 pub mod media;
+pub mod moving;
 pub mod notes;
 pub mod tokens;

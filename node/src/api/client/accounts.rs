@@ -24,6 +24,8 @@ pub(super) fn routes() -> Router {
         .route("/api/v1/accounts/update_credentials", patch(update_credentials))
         .route("/api/v1/accounts/lookup", get(lookup))
         .route("/api/v1/accounts/relationships", get(relationships))
+        .route("/api/v1/accounts/alias", post(set_aliases))
+        .route("/api/v1/accounts/move", post(move_account))
         .route("/api/v1/accounts/{id}", get(show))
         .route("/api/v1/accounts/{id}/follow", post(follow))
         .route("/api/v1/accounts/{id}/unfollow", post(unfollow))
@@ -106,10 +108,7 @@ async fn sign_up(
 
 async fn verify_credentials(data: Data, auth: Auth) -> Result<Json<Value>, AppError> {
     auth.require("read:accounts")?;
-    let mut view =
-        serde_json::to_value(views::account(&data, &auth.actor).await?).unwrap_or_default();
-    view["source"] = json!({ "privacy": "public", "sensitive": false, "language": null, "note": "", "fields": [], "follow_requests_count": 0 });
-    Ok(Json(view))
+    Ok(Json(with_source(&data, &auth.actor).await?))
 }
 
 #[derive(Default, Deserialize)]
@@ -144,9 +143,78 @@ async fn update_credentials(
         note: form.note,
     };
     let actor = services::accounts::update_profile(&data, &auth.actor, cmd).await?;
-    let mut view = serde_json::to_value(views::account(&data, &actor).await?).unwrap_or_default();
-    view["source"] = json!({ "privacy": "public", "sensitive": false, "language": null, "note": services::content::to_text(&actor.summary), "fields": [], "follow_requests_count": 0 });
-    Ok(Json(view))
+    Ok(Json(with_source(&data, &actor).await?))
+}
+
+#[derive(Default, Deserialize)]
+struct AliasForm {
+    also_known_as_uris: Option<Vec<String>>,
+}
+
+/// Replaces the caller's aliases (GoToSocial's API: the whole list each time; an empty list
+/// removes them all).
+async fn set_aliases(
+    data: Data,
+    auth: Auth,
+    Body(form): Body<AliasForm>,
+) -> Result<Json<Value>, AppError> {
+    auth.require("write:accounts")?;
+    let uris = form.also_known_as_uris.unwrap_or_default();
+    let actor = services::moving::set_aliases(&data, &auth.actor, &uris).await?;
+    Ok(Json(with_source(&data, &actor).await?))
+}
+
+#[derive(Default, Deserialize)]
+struct MoveForm {
+    password: Option<String>,
+    moved_to_uri: Option<String>,
+}
+
+/// Moves the caller's account to `moved_to_uri` after checking the password (GoToSocial's
+/// API). Answers 202: the old account has moved; its followers move as their servers act.
+async fn move_account(
+    data: Data,
+    auth: Auth,
+    Body(form): Body<MoveForm>,
+) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
+    auth.require("write:accounts")?;
+    let mut problems = Vec::new();
+    if form.password.as_deref().unwrap_or_default().is_empty() {
+        problems.push(FieldError::new("password", "ERR_BLANK", "can't be blank"));
+    }
+    if form.moved_to_uri.as_deref().unwrap_or_default().trim().is_empty() {
+        problems.push(FieldError::new("moved_to_uri", "ERR_BLANK", "can't be blank"));
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Validation(problems));
+    }
+    let password = form.password.unwrap_or_default();
+    if services::accounts::authenticate(&data, &auth.actor.username, &password).await.is_err() {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "password",
+            "ERR_INVALID",
+            "is wrong",
+        )]));
+    }
+    let target = form.moved_to_uri.unwrap_or_default();
+    let actor = services::moving::move_account(&data, &auth.actor, &target).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(with_source(&data, &actor).await?)))
+}
+
+/// The account view with `source`, as the logged-in user's own account is shown (with
+/// GoToSocial's `also_known_as_uris`, which its alias settings read).
+async fn with_source(data: &Data, actor: &ActorRow) -> Result<Value, AppError> {
+    let mut view = serde_json::to_value(views::account(data, actor).await?).unwrap_or_default();
+    view["source"] = json!({
+        "privacy": "public",
+        "sensitive": false,
+        "language": null,
+        "note": services::content::to_text(&actor.summary),
+        "fields": [],
+        "follow_requests_count": 0,
+        "also_known_as_uris": actor.aliases(),
+    });
+    Ok(view)
 }
 
 async fn show(data: Data, Path(id): Path<String>) -> Result<Json<views::AccountView>, AppError> {

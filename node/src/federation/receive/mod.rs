@@ -9,6 +9,7 @@ use crate::federation::{Data, fetch};
 
 pub mod follow;
 pub mod interact;
+pub mod moving;
 pub mod note;
 
 /// The stored actor for `url`, fetched if new.

@@ -1,0 +1,301 @@
+//! Moving house over real HTTP between three nodes: aliases, a push-mode `Move` that carries
+//! followers on every server to the new account, and forged or malformed moves that change
+//! nothing.
+
+use std::time::SystemTime;
+
+use ferry_federation_tests::{TestNode, User, eventually};
+use ferry_protocol::signatures::{PrivateKey, sign_request};
+use serde_json::{Value, json};
+use url::Url;
+
+/// Whether `user` on `node` follows the account with local id `id` (accepted).
+async fn follows(node: &TestNode, user: &User, id: &str) -> bool {
+    let (_, rels) =
+        node.get(&format!("/api/v1/accounts/relationships?id[]={id}"), Some(&user.token)).await;
+    rels[0]["following"] == json!(true)
+}
+
+/// The texts of `user`'s home timeline on `node`.
+async fn home(node: &TestNode, user: &User) -> Vec<String> {
+    let (_, list) = node.get("/api/v1/timelines/home", Some(&user.token)).await;
+    list.as_array()
+        .map(|l| l.iter().filter_map(|s| s["content"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_on_every_server_follow_the_moved_account() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    let c = TestNode::spawn().await;
+    let old = a.create_user("alice").await;
+    let dave = a.create_user("dave").await;
+    let new = b.create_user("alice").await;
+    let carol = c.create_user("carol").await;
+    c.follow(&carol, &old.handle).await;
+    a.follow(&dave, &old.handle).await;
+
+    // Without the alias on the new account, the move is refused and nothing changes.
+    let path = "/api/v1/accounts/move";
+    let attempt = json!({ "password": "correct horse battery", "moved_to_uri": new.ap_id });
+    let (status, body) = a.post(path, Some(&old.token), attempt.clone()).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("alias"), "{body}");
+    // A wrong password is refused before anything is fetched.
+    let (status, body) = a
+        .post(path, Some(&old.token), json!({ "password": "wrong", "moved_to_uri": new.ap_id }))
+        .await;
+    assert_eq!(
+        (status, body["details"]["password"][0]["error"].as_str()),
+        (422, Some("ERR_INVALID")),
+        "{body}"
+    );
+
+    // alice@B names alice@A as an alias (by handle; stored as the actor id).
+    let (status, me) = b
+        .post(
+            "/api/v1/accounts/alias",
+            Some(&new.token),
+            json!({ "also_known_as_uris": [format!("@{}", old.handle)] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["source"]["also_known_as_uris"], json!([old.ap_id]), "{me}");
+    let (_, actor) = b.get_ap("/users/alice").await;
+    assert_eq!(actor["alsoKnownAs"], json!([old.ap_id]), "{actor}");
+    // Eleven aliases are too many; the list stays as it was.
+    let many: Vec<String> = (0..11).map(|i| format!("https://x{i}.example/users/a")).collect();
+    let (status, body) = b
+        .post("/api/v1/accounts/alias", Some(&new.token), json!({ "also_known_as_uris": many }))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (_, actor) = b.get_ap("/users/alice").await;
+    assert_eq!(actor["alsoKnownAs"], json!([old.ap_id]), "{actor}");
+
+    // The move.
+    let (status, moved) = a.post(path, Some(&old.token), attempt.clone()).await;
+    assert_eq!(status, 202, "{moved}");
+    assert_eq!(
+        moved["moved"]["url"].as_str().map(|u| u.contains(&b.domain)),
+        Some(true),
+        "{moved}"
+    );
+    let (_, actor) = a.get_ap("/users/alice").await;
+    assert_eq!(actor["movedTo"], json!(new.ap_id), "{actor}");
+
+    // carol@C (remote) and dave@A (local to the old account) now follow alice@B, not alice@A.
+    let new_on_c = c.resolve(&carol, &new.handle).await;
+    let old_on_c = c.resolve(&carol, &old.handle).await;
+    let new_on_a = a.resolve(&dave, &new.handle).await;
+    eventually("carol follows alice@B", 30, || async {
+        (follows(&c, &carol, &new_on_c).await && !follows(&c, &carol, &old_on_c).await)
+            .then_some(())
+    })
+    .await;
+    eventually("dave follows alice@B", 30, || async {
+        (follows(&a, &dave, &new_on_a).await && !follows(&a, &dave, &old.id).await).then_some(())
+    })
+    .await;
+    let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
+    assert_eq!(account["followers_count"], 2, "{account}");
+    eventually("alice@A has no followers left", 30, || async {
+        let (_, account) = a.get(&format!("/api/v1/accounts/{}", old.id), None).await;
+        (account["followers_count"] == 0).then_some(())
+    })
+    .await;
+    // C's copy of the old account shows where it went.
+    let (_, old_seen) = c.get(&format!("/api/v1/accounts/{old_on_c}"), None).await;
+    assert_eq!(old_seen["moved"]["id"], json!(new_on_c), "{old_seen}");
+
+    // Her new notes reach both; the old account is read-only.
+    let (status, _) = b
+        .post("/api/v1/statuses", Some(&new.token), json!({ "status": "hello from my new home" }))
+        .await;
+    assert_eq!(status, 200);
+    for (node, user) in [(&c, &carol), (&a, &dave)] {
+        eventually(&format!("{} sees the new note", user.handle), 30, || async {
+            home(node, user).await.iter().any(|t| t.contains("new home")).then_some(())
+        })
+        .await;
+    }
+    let (status, body) =
+        a.post("/api/v1/statuses", Some(&old.token), json!({ "status": "still here?" })).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Re-sending the move to the same account is allowed; moving elsewhere waits 30 days.
+    let (status, body) = a.post(path, Some(&old.token), attempt).await;
+    assert_eq!(status, 202, "{body}");
+    let other = c.create_user("alice").await;
+    let (status, body) = c
+        .post(
+            "/api/v1/accounts/alias",
+            Some(&other.token),
+            json!({ "also_known_as_uris": [old.ap_id] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = a
+        .post(
+            path,
+            Some(&old.token),
+            json!({ "password": "correct horse battery", "moved_to_uri": other.ap_id }),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    for node in [&a, &b, &c] {
+        node.stop();
+    }
+}
+
+/// POSTs `activity` to `inbox`, signed as `key_id`.
+async fn post_signed(
+    inbox: &str,
+    activity: &Value,
+    key_id: &str,
+    key: &PrivateKey,
+) -> (u16, Value) {
+    let url = Url::parse(inbox).unwrap();
+    let body = serde_json::to_vec(activity).unwrap();
+    let signed = sign_request("POST", &url, Some(&body), key_id, key, SystemTime::now());
+    let res = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/activity+json")
+        .header("Date", signed.date)
+        .header("Digest", signed.digest.unwrap())
+        .header("Signature", signed.signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_moves_change_nothing_and_foreign_shapes_are_accepted() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    let c = TestNode::spawn().await;
+    // mallory and oscar on A will move; eve and olga on B are the targets; carol on C follows
+    // both movers. The test signs as A's and B's users with their real keys.
+    let mallory = a.create_user("mallory").await;
+    let oscar = a.create_user("oscar").await;
+    let eve = b.create_user("eve").await;
+    let olga = b.create_user("olga").await;
+    let carol = c.create_user("carol").await;
+    let mallory_on_c = c.follow(&carol, &mallory.handle).await;
+    let oscar_on_c = c.follow(&carol, &oscar.handle).await;
+    let eve_on_c = c.resolve(&carol, &eve.handle).await;
+    let olga_on_c = c.resolve(&carol, &olga.handle).await;
+    let inbox = format!("{}/inbox", c.base);
+    let mallory_key = a.private_key("mallory").await;
+    let mallory_key_id = format!("{}#main-key", mallory.ap_id);
+    let eve_key = b.private_key("eve").await;
+    let moves = |n: u32, actor: &str, object: &str, target: &str| {
+        json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{actor}#moves/{n}"),
+            "type": "Move",
+            "actor": actor,
+            "object": object,
+            "target": target,
+        })
+    };
+
+    // 1. The target does not list mallory as an alias.
+    let (status, body) = post_signed(
+        &inbox,
+        &moves(1, &mallory.ap_id, &mallory.ap_id, &eve.ap_id),
+        &mallory_key_id,
+        &mallory_key,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("alsoKnownAs"), "{body}");
+    // 2. mallory moving someone else (oscar).
+    let (status, body) = post_signed(
+        &inbox,
+        &moves(2, &mallory.ap_id, &oscar.ap_id, &eve.ap_id),
+        &mallory_key_id,
+        &mallory_key,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // 3. Pull mode from eve with a proof this node cannot check.
+    let mut pull = moves(3, &eve.ap_id, &mallory.ap_id, &eve.ap_id);
+    pull["proof"] = json!({ "type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", "proofValue": "zForged" });
+    let (status, body) =
+        post_signed(&inbox, &pull, &format!("{}#main-key", eve.ap_id), &eve_key).await;
+    assert_eq!(status, 403, "{body}");
+    // 4. Signed by mallory, claiming to be oscar's move.
+    let (status, body) = post_signed(
+        &inbox,
+        &moves(4, &oscar.ap_id, &oscar.ap_id, &eve.ap_id),
+        &mallory_key_id,
+        &mallory_key,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    // 5. Malformed: no target.
+    let mut no_target = moves(5, &mallory.ap_id, &mallory.ap_id, &eve.ap_id);
+    no_target.as_object_mut().unwrap().remove("target");
+    let (status, body) = post_signed(&inbox, &no_target, &mallory_key_id, &mallory_key).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    // Nothing changed on C.
+    assert!(follows(&c, &carol, &mallory_on_c).await);
+    assert!(!follows(&c, &carol, &eve_on_c).await);
+    let (_, seen) = c.get(&format!("/api/v1/accounts/{mallory_on_c}"), None).await;
+    assert_eq!(seen["moved"], Value::Null, "{seen}");
+
+    // With the aliases in place, a Move shaped as Mastodon sends it (no addressing) and one
+    // shaped as GoToSocial sends it (`to` the followers collection, as a string) both work.
+    for (user, alias_of) in [(&eve, &mallory), (&olga, &oscar)] {
+        let (status, body) = b
+            .post(
+                "/api/v1/accounts/alias",
+                Some(&user.token),
+                json!({ "also_known_as_uris": [alias_of.ap_id] }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = post_signed(
+        &inbox,
+        &moves(6, &mallory.ap_id, &mallory.ap_id, &eve.ap_id),
+        &mallory_key_id,
+        &mallory_key,
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let gts = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/moves/01HR9FDFCAGM7JYPMWNTFRDQE9", oscar.ap_id),
+        "actor": oscar.ap_id,
+        "type": "Move",
+        "object": oscar.ap_id,
+        "target": olga.ap_id,
+        "to": format!("{}/followers", oscar.ap_id),
+    });
+    let (status, body) = post_signed(
+        &inbox,
+        &gts,
+        &format!("{}#main-key", oscar.ap_id),
+        &a.private_key("oscar").await,
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    eventually("carol follows eve and olga instead", 30, || async {
+        (follows(&c, &carol, &eve_on_c).await
+            && follows(&c, &carol, &olga_on_c).await
+            && !follows(&c, &carol, &mallory_on_c).await
+            && !follows(&c, &carol, &oscar_on_c).await)
+            .then_some(())
+    })
+    .await;
+    for node in [&a, &b, &c] {
+        node.stop();
+    }
+}

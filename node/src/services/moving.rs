@@ -1,0 +1,255 @@
+//! Moving house: aliases (`alsoKnownAs`), moving a local account to another (push-mode `Move`),
+//! and acting on a `Move` of an account this node's users follow.
+
+use url::Url;
+
+use crate::db::actors::ActorRow;
+use crate::db::moves::MoveRow;
+use crate::db::{self};
+use crate::error::{AppError, AppResult};
+use crate::federation::{fetch, outbox, policy};
+use crate::ids::now_ms;
+use crate::services::follows;
+use crate::state::AppState;
+
+/// Most aliases an account may list (Misskey's limit; Mastodon and GoToSocial set none).
+pub const MAX_ALIASES: usize = 10;
+/// How long after a move an account must wait before moving to another account (Mastodon's
+/// cooldown: a move costs every follower's server work, and followers must not be traded).
+pub const MOVE_COOLDOWN_MS: i64 = 30 * 24 * 3600 * 1000;
+/// How long a remote account's accepted move stands: a `Move` to another target inside this
+/// window is ignored (Mastodon and GoToSocial use 7 days).
+pub const RECEIVED_MOVE_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Followers carried over per database page.
+const PAGE: i64 = 200;
+
+/// Finds the actor an alias or move target names: an actor URL, or `@user@host` / `user@host`.
+/// `fresh` fetches a remote actor again, as a move must see the document as it is now.
+async fn resolve(state: &AppState, raw: &str, fresh: bool) -> AppResult<ActorRow> {
+    let raw = raw.trim();
+    if raw.starts_with("http://") || raw.starts_with("https://") {
+        let url =
+            Url::parse(raw).map_err(|e| AppError::Invalid(format!("{raw:?} is not a URL: {e}")))?;
+        fetch::actor(state, &url, fresh).await
+    } else if raw.contains('@') {
+        let found = fetch::resolve_handle(state, raw.trim_start_matches('@')).await?;
+        if fresh && !found.is_local {
+            let url = Url::parse(&found.ap_id).map_err(|e| AppError::Other(e.into()))?;
+            return fetch::actor(state, &url, true).await;
+        }
+        Ok(found)
+    } else {
+        Err(AppError::Invalid(format!("{raw:?} is neither an actor URL nor a user@host handle")))
+    }
+}
+
+/// Replaces `actor`'s aliases with `aliases` (actor URLs or handles; at most [`MAX_ALIASES`])
+/// and tells its followers with `Update(Person)`. An alias whose server does not answer is
+/// kept as given when it is a URL: the old server may be gone for good, and an alias to it
+/// is what a move from a lost server starts from.
+pub async fn set_aliases(
+    state: &AppState,
+    actor: &ActorRow,
+    aliases: &[String],
+) -> AppResult<ActorRow> {
+    ensure_not_moved(actor)?;
+    let wanted: Vec<&str> = aliases.iter().map(|a| a.trim()).filter(|a| !a.is_empty()).collect();
+    if wanted.len() > MAX_ALIASES {
+        return Err(AppError::Invalid(format!(
+            "at most {MAX_ALIASES} aliases, got {}",
+            wanted.len()
+        )));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(wanted.len());
+    for raw in wanted {
+        let id = match resolve(state, raw, false).await {
+            Ok(found) => found.ap_id,
+            Err(e) => match Url::parse(raw) {
+                Ok(url) if matches!(e, AppError::Remote(_)) => {
+                    crate::federation::client::check_target(&url, state.config.dev_http)?;
+                    url.to_string()
+                }
+                _ => return Err(AppError::Invalid(format!("alias {raw:?}: {e}"))),
+            },
+        };
+        if id == actor.ap_id {
+            return Err(AppError::Invalid("an account cannot be an alias of itself".to_owned()));
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let json = serde_json::to_string(&ids).map_err(|e| AppError::Other(e.into()))?;
+    let mut tx = state.db.begin().await?;
+    let row = db::actors::set_aliases(&mut tx, actor.id, &json).await?;
+    outbox::person_updated(&mut tx, state, &row).await?;
+    tx.commit().await?;
+    state.delivery_wake.notify_one();
+    Ok(row)
+}
+
+/// Refuses changes to an account that has moved: it stays readable, and its owner may only
+/// re-send the move.
+pub fn ensure_not_moved(actor: &ActorRow) -> AppResult<()> {
+    match &actor.moved_to {
+        Some(to) => {
+            Err(AppError::Forbidden(format!("this account has moved to {to} and is read-only")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Moves the local account `actor` to `target` (an actor URL or handle): the target, fetched
+/// fresh, must list `actor` in its `alsoKnownAs`. Sends `Update(Person)` with `movedTo` and
+/// then `Move` to every follower's server, and moves this node's own followers at once.
+/// Moving again to the same target re-sends the move (for followers whose servers missed it);
+/// moving to another target waits [`MOVE_COOLDOWN_MS`] after the last move.
+pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> AppResult<ActorRow> {
+    if !actor.is_local {
+        return Err(AppError::Invalid(format!("{} is not a local account", actor.ap_id)));
+    }
+    let target = resolve(state, target, true).await?;
+    if target.id == actor.id {
+        return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
+    }
+    policy::allows_actor(&target)?;
+    if target.deleted_at.is_some() {
+        return Err(AppError::Invalid(format!("{} has been deleted", target.ap_id)));
+    }
+    if let Some(elsewhere) = &target.moved_to {
+        return Err(AppError::Invalid(format!(
+            "{} has itself moved to {elsewhere}; move there instead",
+            target.ap_id
+        )));
+    }
+    if !target.aliases().iter().any(|a| a == &actor.ap_id) {
+        return Err(AppError::Invalid(format!(
+            "{} does not list {} as an alias (alsoKnownAs); add the alias on the new account first",
+            target.ap_id, actor.ap_id
+        )));
+    }
+    let now = now_ms();
+    let resend = actor.moved_to.as_deref() == Some(target.ap_id.as_str());
+    if !resend && let Some(last) = db::moves::latest(&state.db, actor.id).await? {
+        let wait = last.created_at + MOVE_COOLDOWN_MS - now;
+        if wait > 0 {
+            return Err(AppError::RateLimited(format!(
+                "this account moved less than 30 days ago; it can move again in {} days",
+                (wait + 86_399_999) / 86_400_000
+            )));
+        }
+    }
+    let record = MoveRow {
+        id: state.db.next_id(),
+        actor_id: actor.id,
+        target_ap_id: target.ap_id.clone(),
+        created_at: now,
+    };
+    let mut tx = state.db.begin().await?;
+    db::moves::insert(&mut tx, &record).await?;
+    let moved = db::actors::set_moved_to(&mut tx, actor.id, &target.ap_id).await?;
+    // The profile with `movedTo` first, so a server that checks the old account sees it moved.
+    outbox::person_updated(&mut tx, state, &moved).await?;
+    outbox::moved(&mut tx, state, &moved, &target, record.id).await?;
+    tx.commit().await?;
+    state.delivery_wake.notify_one();
+    tracing::info!(from = %moved.ap_id, to = %target.ap_id, resend, "account moved");
+    carry_followers(state, &moved, &target).await?;
+    Ok(moved)
+}
+
+/// A remote account `old` announced (in a verified push-mode `Move`) that it moved to
+/// `target`. Both are fetched fresh; the move stands only if `target` lists `old` in its
+/// `alsoKnownAs`, `old` does not name another account in `movedTo`, and neither is suspended,
+/// deleted or (the target) moved on. Returns `false` for a repeat this node ignores.
+pub async fn receive_move(state: &AppState, old: &Url, target: &Url) -> AppResult<bool> {
+    if old == target {
+        return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
+    }
+    let old = fetch::actor(state, old, true).await?;
+    if old.is_local {
+        return Err(AppError::Forbidden(format!(
+            "{} is local; it moves through this node",
+            old.ap_id
+        )));
+    }
+    let target = fetch::actor(state, target, true).await?;
+    for side in [&old, &target] {
+        policy::allows_actor(side)?;
+        if side.deleted_at.is_some() {
+            return Err(AppError::Invalid(format!("{} has been deleted", side.ap_id)));
+        }
+    }
+    if !target.aliases().iter().any(|a| a == &old.ap_id) {
+        return Err(AppError::Forbidden(format!(
+            "{} does not list {} in alsoKnownAs",
+            target.ap_id, old.ap_id
+        )));
+    }
+    if let Some(to) = old.moved_to.as_deref()
+        && to != target.ap_id
+    {
+        return Err(AppError::Forbidden(format!(
+            "{} says it moved to {to}, not to {}",
+            old.ap_id, target.ap_id
+        )));
+    }
+    if let Some(to) = &target.moved_to {
+        return Err(AppError::Forbidden(format!("{} has itself moved to {to}", target.ap_id)));
+    }
+    let now = now_ms();
+    let last = db::moves::latest(&state.db, old.id).await?;
+    match &last {
+        Some(last)
+            if last.target_ap_id != target.ap_id
+                && now - last.created_at < RECEIVED_MOVE_WINDOW_MS =>
+        {
+            tracing::info!(from = %old.ap_id, to = %target.ap_id, "ignoring a second move within 7 days");
+            return Ok(false);
+        }
+        _ => {}
+    }
+    let mut tx = state.db.begin().await?;
+    if last.as_ref().is_none_or(|l| l.target_ap_id != target.ap_id) {
+        let record = MoveRow {
+            id: state.db.next_id(),
+            actor_id: old.id,
+            target_ap_id: target.ap_id.clone(),
+            created_at: now,
+        };
+        db::moves::insert(&mut tx, &record).await?;
+    }
+    let old = db::actors::set_moved_to(&mut tx, old.id, &target.ap_id).await?;
+    tx.commit().await?;
+    tracing::info!(from = %old.ap_id, to = %target.ap_id, "remote account moved");
+    // A popular account has many followers here; the sender need not wait for all of them.
+    // A crash part-way is finished by the next `Move` (a re-sent one is processed again).
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = carry_followers(&state, &old, &target).await {
+            tracing::warn!(error = %e, from = %old.ap_id, "moving followers failed part-way");
+        }
+    });
+    Ok(true)
+}
+
+/// Every local follower of `old` follows `target` (a request where it is locked) and stops
+/// following `old`. Safe to run again: a follower already moved is not followed twice.
+async fn carry_followers(state: &AppState, old: &ActorRow, target: &ActorRow) -> AppResult<usize> {
+    let mut after = 0;
+    let mut moved = 0;
+    loop {
+        let page = db::follows::local_followers(&state.db, old.id, after, PAGE).await?;
+        let Some(&(last, _)) = page.last() else { break };
+        after = last;
+        let ids: Vec<i64> = page.iter().map(|&(_, follower)| follower).collect();
+        for follower in db::actors::by_ids(&state.db, &ids).await? {
+            if follower.id != target.id {
+                follows::follow(state, &follower, target).await?;
+            }
+            follows::unfollow(state, &follower, old).await?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
