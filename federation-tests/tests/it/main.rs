@@ -5,6 +5,7 @@
 
 mod api_errors;
 mod authorized_fetch;
+mod blocks;
 mod cli;
 mod crash;
 mod crash_sender;

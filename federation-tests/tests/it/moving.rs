@@ -1,6 +1,6 @@
 //! Moving house over real HTTP between three nodes: aliases, a push-mode `Move` that carries
-//! followers on every server to the new account, and forged or malformed moves that change
-//! nothing.
+//! followers on every server, and blocks and mutes, to the new account; forged or malformed
+//! moves that change nothing.
 
 use std::time::SystemTime;
 
@@ -35,6 +35,17 @@ async fn followers_on_every_server_follow_the_moved_account() {
     let carol = c.create_user("carol").await;
     c.follow(&carol, &old.handle).await;
     a.follow(&dave, &old.handle).await;
+    // eric@C blocks the old account and frank@A mutes it: both carry over to the new one.
+    let eric = c.create_user("eric").await;
+    let frank = a.create_user("frank").await;
+    let old_for_eric = c.resolve(&eric, &old.handle).await;
+    let (status, _) = c
+        .post(&format!("/api/v1/accounts/{old_for_eric}/block"), Some(&eric.token), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        a.post(&format!("/api/v1/accounts/{}/mute", old.id), Some(&frank.token), json!({})).await;
+    assert_eq!(status, 200);
 
     // Without the alias on the new account, the move is refused and nothing changes.
     let path = "/api/v1/accounts/move";
@@ -99,6 +110,16 @@ async fn followers_on_every_server_follow_the_moved_account() {
     .await;
     let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
     assert_eq!(account["followers_count"], 2, "{account}");
+    eventually("eric blocks and frank mutes alice@B", 30, || async {
+        let (_, eric_rel) = c
+            .get(&format!("/api/v1/accounts/relationships?id[]={new_on_c}"), Some(&eric.token))
+            .await;
+        let (_, frank_rel) = a
+            .get(&format!("/api/v1/accounts/relationships?id[]={new_on_a}"), Some(&frank.token))
+            .await;
+        (eric_rel[0]["blocking"] == true && frank_rel[0]["muting"] == true).then_some(())
+    })
+    .await;
     eventually("alice@A has no followers left", 30, || async {
         let (_, account) = a.get(&format!("/api/v1/accounts/{}", old.id), None).await;
         (account["followers_count"] == 0).then_some(())

@@ -51,7 +51,8 @@ pub async fn remove_author(tx: &mut Tx, account: i64, author: i64) -> Result<(),
     })
 }
 
-/// A page of `account`'s home timeline.
+/// A page of `account`'s home timeline, without notes by accounts it blocks or mutes (their
+/// boosts and mentions still put notes into the feed; reading filters them).
 pub async fn home(db: &Db, account: i64, page: &Page) -> Result<Vec<NoteRow>, sqlx::Error> {
     let order = if page.min_id.is_some() { "ASC" } else { "DESC" };
     let sql = format!(
@@ -60,6 +61,7 @@ pub async fn home(db: &Db, account: i64, page: &Page) -> Result<Vec<NoteRow>, sq
             n.audience, n.published_at, n.updated_at, n.deleted_at
          FROM home_feed h JOIN notes n ON n.id = h.note_id
          WHERE h.account_id = $1 AND n.deleted_at IS NULL AND h.note_id < $2 AND h.note_id > $3
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $1 AND b.target_id = n.author_id)
          ORDER BY h.note_id {order} LIMIT $4"
     );
     let rows = on_db!(db, |pool| {

@@ -18,6 +18,7 @@ use crate::ids::IdGen;
 
 pub mod accounts;
 pub mod actors;
+pub mod blocks;
 pub mod deliveries;
 pub mod favourites;
 pub mod feed;

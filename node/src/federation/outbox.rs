@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 
 use activitystreams_kinds::activity::{
-    AcceptType, AnnounceType, CreateType, DeleteType, FollowType, LikeType, MoveType, RejectType,
-    UndoType, UpdateType,
+    AcceptType, AnnounceType, BlockType, CreateType, DeleteType, FollowType, LikeType, MoveType,
+    RejectType, UndoType, UpdateType,
 };
 use ferry_protocol::activities::{
-    Accept, Announce, Create, Delete, Follow, Like, Move, Reject, Undo, UndoObject, Update,
+    Accept, Announce, Block, Create, Delete, Follow, Like, Move, Reject, Undo, UndoObject, Update,
     UpdateObject,
 };
 use ferry_protocol::context::{PUBLIC, WithContext};
@@ -20,6 +20,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::db::actors::ActorRow;
+use crate::db::blocks::BlockRow;
 use crate::db::follows::FollowRow;
 use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
@@ -356,4 +357,42 @@ pub async fn moved(
         published: None,
     };
     enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
+}
+
+/// Queues a `Block` (or its `Undo`) of a remote account to its server. The id is the block's
+/// row id, so the `Undo` names the same `Block` that was sent.
+pub async fn block(
+    tx: &mut Tx,
+    state: &AppState,
+    row: &BlockRow,
+    actor: &ActorRow,
+    target: &ActorRow,
+    undo: bool,
+) -> AppResult<()> {
+    let block = Block {
+        id: urls::activity(&state.config, row.id),
+        kind: BlockType::Block,
+        actor: url(&actor.ap_id)?,
+        object: url(&target.ap_id)?,
+        to: vec![url(&target.ap_id)?],
+        cc: Vec::new(),
+        published: None,
+    };
+    let inbox = [target.inbox_url.clone()];
+    if undo {
+        let id = urls::activity(&state.config, state.db.next_id());
+        let activity = Undo {
+            id: id.clone(),
+            kind: UndoType::Undo,
+            actor: block.actor.clone(),
+            to: block.to.clone(),
+            object: UndoObject::Block(block),
+            cc: Vec::new(),
+            published: None,
+        };
+        enqueue(tx, state, actor, &id, activity, None, inbox).await
+    } else {
+        let id = block.id.clone();
+        enqueue(tx, state, actor, &id, block, None, inbox).await
+    }
 }

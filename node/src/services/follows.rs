@@ -96,6 +96,13 @@ pub async fn receive_follow(
         created_at: now_ms(),
     };
     let mut tx = state.db.begin().await?;
+    if db::blocks::blocks(&state.db, target.id, follower.id).await? {
+        // Blocked: answered with `Reject`, as Mastodon does, and nothing is stored.
+        outbox::answer_follow(&mut tx, state, &row, follower, target, false).await?;
+        tx.commit().await?;
+        state.delivery_wake.notify_one();
+        return Ok(());
+    }
     let existing = db::follows::by_pair(&state.db, follower.id, target.id).await?;
     let row = db::follows::upsert(&mut tx, &row).await?;
     if existing.is_none() {

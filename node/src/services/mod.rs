@@ -1,6 +1,7 @@
 //! Use cases: what the node does, whichever way the request arrived (client API, inbox, CLI).
 
 pub mod accounts;
+pub mod blocks;
 pub mod content;
 pub mod follows;
 pub mod interactions;

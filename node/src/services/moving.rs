@@ -4,12 +4,13 @@
 use url::Url;
 
 use crate::db::actors::ActorRow;
+use crate::db::blocks::Kind;
 use crate::db::moves::MoveRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::{fetch, outbox, policy};
 use crate::ids::now_ms;
-use crate::services::follows;
+use crate::services::{blocks, follows};
 use crate::state::AppState;
 
 /// Most aliases an account may list (Misskey's limit; Mastodon and GoToSocial set none).
@@ -155,6 +156,7 @@ pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> A
     state.delivery_wake.notify_one();
     tracing::info!(from = %moved.ap_id, to = %target.ap_id, resend, "account moved");
     carry_followers(state, &moved, &target).await?;
+    carry_blocks(state, &moved, &target).await?;
     Ok(moved)
 }
 
@@ -229,6 +231,9 @@ pub async fn receive_move(state: &AppState, old: &Url, target: &Url) -> AppResul
         if let Err(e) = carry_followers(&state, &old, &target).await {
             tracing::warn!(error = %e, from = %old.ap_id, "moving followers failed part-way");
         }
+        if let Err(e) = carry_blocks(&state, &old, &target).await {
+            tracing::warn!(error = %e, from = %old.ap_id, "moving blocks and mutes failed part-way");
+        }
     });
     Ok(true)
 }
@@ -252,4 +257,36 @@ async fn carry_followers(state: &AppState, old: &ActorRow, target: &ActorRow) ->
         }
     }
     Ok(moved)
+}
+
+/// Local accounts' blocks and mutes of `old` apply to `target` too, unless the account already
+/// follows `target` (it chose to, after the move). Safe to run again.
+async fn carry_blocks(state: &AppState, old: &ActorRow, target: &ActorRow) -> AppResult<()> {
+    let mut after = 0;
+    loop {
+        let page = db::blocks::of_target(&state.db, old.id, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let ids: Vec<i64> = page.iter().map(|b| b.account_id).collect();
+        let accounts = db::actors::by_ids(&state.db, &ids).await?;
+        for row in &page {
+            let Some(account) = accounts.iter().find(|a| a.id == row.account_id && a.is_local)
+            else {
+                continue;
+            };
+            if account.id == target.id
+                || db::follows::by_pair(&state.db, account.id, target.id)
+                    .await?
+                    .is_some_and(|f| f.accepted)
+            {
+                continue;
+            }
+            if row.kind == Kind::Block.as_str() {
+                blocks::block(state, account, target).await?;
+            } else {
+                blocks::mute(state, account, target, row.hide_notifications).await?;
+            }
+        }
+    }
+    Ok(())
 }

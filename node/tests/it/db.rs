@@ -1,6 +1,8 @@
 //! Storage tests: every query function against every backend (`support::backends`), through
 //! the same `Db` API the services use. Each assertion names the backend.
 
+use ferry_node::db::actors::ActorRow;
+use ferry_node::db::blocks::{self, BlockRow, Kind};
 use ferry_node::db::deliveries::{self, ClaimedDelivery};
 use ferry_node::db::favourites::{self, FavouriteRow};
 use ferry_node::db::notes::{self, NoteRow, Page};
@@ -1295,5 +1297,85 @@ async fn key_pool_hands_out_each_key_once_oldest_first() {
             "{name}: each key once, then none"
         );
         assert_eq!(keys::len(&db).await.expect("len"), 0, "{name}: empty again");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks and mutes
+
+#[tokio::test]
+async fn blocks_and_mutes_filter_home_and_notifications_and_list_by_kind() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let carol = local_account(&db, "carol").await;
+        let bob = remote_actor(&db, "bob", "remote.example", None).await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        follow(&db, &alice, &bob, true).await;
+        follow(&db, &alice, &dave, true).await;
+        let from_bob = insert_note(&db, &new_note(&db, &bob, "public")).await;
+        let from_dave = insert_note(&db, &new_note(&db, &dave, "public")).await;
+        fan_out(&db, &from_bob).await;
+        fan_out(&db, &from_dave).await;
+        let row = |target: &ActorRow, kind: Kind, hide: bool| BlockRow {
+            id: db.next_id(),
+            account_id: alice.id,
+            target_id: target.id,
+            kind: kind.as_str().to_owned(),
+            hide_notifications: hide,
+            created_at: now_ms(),
+        };
+        let mut tx = db.begin().await.expect("begin");
+        let block = blocks::upsert(&mut tx, &row(&bob, Kind::Block, true)).await.expect("upsert");
+        // A mute that keeps notifications, then the same mute again hiding them: one row.
+        let mute = blocks::upsert(&mut tx, &row(&dave, Kind::Mute, false)).await.expect("upsert");
+        let again = blocks::upsert(&mut tx, &row(&dave, Kind::Mute, true)).await.expect("upsert");
+        tx.commit().await.expect("commit");
+        assert_eq!((again.id, again.hide_notifications), (mute.id, true), "{name}: repeat mute");
+
+        assert!(home(&db, alice.id, &newest(20)).await.is_empty(), "{name}: both hidden");
+        assert_eq!(
+            home(&db, carol.id, &newest(20)).await,
+            Vec::<i64>::new(),
+            "{name}: carol follows neither"
+        );
+        assert!(blocks::blocks(&db, alice.id, bob.id).await.expect("blocks"), "{name}");
+        assert!(!blocks::blocks(&db, alice.id, dave.id).await.expect("blocks"), "{name}: a mute");
+        let listed = blocks::page(&db, alice.id, Kind::Block, i64::MAX, 10).await.expect("page");
+        assert_eq!(listed.iter().map(|b| b.target_id).collect::<Vec<_>>(), vec![bob.id], "{name}");
+        let of = blocks::of(&db, alice.id, &[bob.id, dave.id, carol.id]).await.expect("of");
+        assert_eq!(of.len(), 2, "{name}: one block, one mute");
+        let of_bob = blocks::of_target(&db, bob.id, 0, 10).await.expect("of_target");
+        assert_eq!(of_bob.iter().map(|b| b.id).collect::<Vec<_>>(), vec![block.id], "{name}");
+
+        // Notifications from a blocked or notification-muted account are not stored.
+        let mut tx = db.begin().await.expect("begin");
+        for from in [&bob, &dave, &carol] {
+            let n = NotificationRow {
+                id: db.next_id(),
+                account_id: alice.id,
+                kind: "follow".to_owned(),
+                from_actor_id: from.id,
+                note_id: None,
+                created_at: now_ms(),
+            };
+            notifications::insert(&mut tx, &n).await.expect("notifications::insert");
+        }
+        tx.commit().await.expect("commit");
+        let got = notifications::page(&db, alice.id, &[], &newest(20)).await.expect("page");
+        assert_eq!(
+            got.iter().map(|n| n.from_actor_id).collect::<Vec<_>>(),
+            vec![carol.id],
+            "{name}: only carol's"
+        );
+
+        // Lifting them: the notes come back; a second delete finds nothing.
+        let mut tx = db.begin().await.expect("begin");
+        assert!(blocks::delete(&mut tx, alice.id, bob.id, Kind::Block).await.expect("d").is_some());
+        assert!(blocks::delete(&mut tx, alice.id, dave.id, Kind::Mute).await.expect("d").is_some());
+        assert!(blocks::delete(&mut tx, alice.id, dave.id, Kind::Mute).await.expect("d").is_none());
+        tx.commit().await.expect("commit");
+        let mut want = vec![from_bob.id, from_dave.id];
+        want.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(home(&db, alice.id, &newest(20)).await, want, "{name}: both back");
     }
 }

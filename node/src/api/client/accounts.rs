@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::api::extract::{Auth, Body, MaybeAuth, PageParams, link_header};
 use crate::api::views;
 use crate::db::actors::ActorRow;
+use crate::db::blocks::Kind;
 use crate::db::follows::Side;
 use crate::db::{self};
 use crate::error::{AppError, FieldError};
@@ -29,6 +30,12 @@ pub(super) fn routes() -> Router {
         .route("/api/v1/accounts/{id}", get(show))
         .route("/api/v1/accounts/{id}/follow", post(follow))
         .route("/api/v1/accounts/{id}/unfollow", post(unfollow))
+        .route("/api/v1/accounts/{id}/block", post(block))
+        .route("/api/v1/accounts/{id}/unblock", post(unblock))
+        .route("/api/v1/accounts/{id}/mute", post(mute))
+        .route("/api/v1/accounts/{id}/unmute", post(unmute))
+        .route("/api/v1/blocks", get(blocks))
+        .route("/api/v1/mutes", get(mutes))
         .route("/api/v1/accounts/{id}/followers", get(followers))
         .route("/api/v1/accounts/{id}/following", get(following))
         .route("/api/v1/accounts/{id}/statuses", get(statuses))
@@ -255,49 +262,44 @@ async fn relationships(
         .filter_map(|(_, v)| v.parse().ok())
         .take(100)
         .collect();
-    let me = auth.actor.id;
-    let follows = db::follows::from_to_many(&data.db, me, &ids).await?;
-    Ok(Json(
-        ids.iter()
-            .map(|id| {
-                let out = follows.iter().find(|f| f.follower_id == me && f.followee_id == *id);
-                let back = follows.iter().find(|f| f.followee_id == me && f.follower_id == *id);
-                json!({
-                    "id": id.to_string(),
-                    "following": out.is_some_and(|f| f.accepted),
-                    "requested": out.is_some_and(|f| !f.accepted),
-                    "followed_by": back.is_some_and(|f| f.accepted),
-                    "requested_by": back.is_some_and(|f| !f.accepted),
-                    "showing_reblogs": true,
-                    "notifying": false,
-                    "languages": null,
-                    "blocking": false,
-                    "blocked_by": false,
-                    "muting": false,
-                    "muting_notifications": false,
-                    "domain_blocking": false,
-                    "endorsed": false,
-                    "note": "",
-                })
+    Ok(Json(relationships_of(&data, auth.actor.id, &ids).await?))
+}
+
+/// Mastodon `Relationship`s of `me` with each of `ids`.
+async fn relationships_of(data: &Data, me: i64, ids: &[i64]) -> Result<Vec<Value>, AppError> {
+    let follows = db::follows::from_to_many(&data.db, me, ids).await?;
+    let blocks = db::blocks::of(&data.db, me, ids).await?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let out = follows.iter().find(|f| f.follower_id == me && f.followee_id == *id);
+            let back = follows.iter().find(|f| f.followee_id == me && f.follower_id == *id);
+            let has =
+                |kind: Kind| blocks.iter().find(|b| b.target_id == *id && b.kind == kind.as_str());
+            json!({
+                "id": id.to_string(),
+                "following": out.is_some_and(|f| f.accepted),
+                "requested": out.is_some_and(|f| !f.accepted),
+                "followed_by": back.is_some_and(|f| f.accepted),
+                "requested_by": back.is_some_and(|f| !f.accepted),
+                "showing_reblogs": true,
+                "notifying": false,
+                "languages": null,
+                "blocking": has(Kind::Block).is_some(),
+                "blocked_by": false,
+                "muting": has(Kind::Mute).is_some(),
+                "muting_notifications": has(Kind::Mute).is_some_and(|m| m.hide_notifications),
+                "domain_blocking": false,
+                "endorsed": false,
+                "note": "",
             })
-            .collect(),
-    ))
+        })
+        .collect())
 }
 
 async fn relationship_of(data: &Data, me: i64, other: i64) -> Result<Value, AppError> {
-    let follows = db::follows::from_to_many(&data.db, me, &[other]).await?;
-    let out = follows.iter().find(|f| f.follower_id == me);
-    let back = follows.iter().find(|f| f.followee_id == me);
-    Ok(json!({
-        "id": other.to_string(),
-        "following": out.is_some_and(|f| f.accepted),
-        "requested": out.is_some_and(|f| !f.accepted),
-        "followed_by": back.is_some_and(|f| f.accepted),
-        "requested_by": back.is_some_and(|f| !f.accepted),
-        "showing_reblogs": true, "notifying": false, "languages": null, "blocking": false,
-        "blocked_by": false, "muting": false, "muting_notifications": false,
-        "domain_blocking": false, "endorsed": false, "note": "",
-    }))
+    let mut list = relationships_of(data, me, &[other]).await?;
+    Ok(list.pop().unwrap_or_default())
 }
 
 async fn follow(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
@@ -404,4 +406,93 @@ async fn reject(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<V
     let follower = parse_id(&id)?;
     services::follows::answer_request(&data, &auth.actor, follower, false).await?;
     Ok(Json(relationship_of(&data, auth.actor.id, follower).await?))
+}
+
+async fn block(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("write:blocks")?;
+    let target = actor_by_id(&data, &id).await?;
+    services::blocks::block(&data, &auth.actor, &target).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+async fn unblock(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("write:blocks")?;
+    let target = actor_by_id(&data, &id).await?;
+    services::blocks::unblock(&data, &auth.actor, &target).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+#[derive(Default, Deserialize)]
+struct MuteForm {
+    notifications: Option<Value>,
+    duration: Option<Value>,
+}
+
+async fn mute(
+    data: Data,
+    auth: Auth,
+    Path(id): Path<String>,
+    Body(form): Body<MuteForm>,
+) -> Result<Json<Value>, AppError> {
+    auth.require("write:mutes")?;
+    let target = actor_by_id(&data, &id).await?;
+    // Timed mutes (`duration`) are not supported: a mute lasts until it is lifted.
+    let _ = form.duration;
+    let notifications = flag(&form.notifications, "notifications")?.unwrap_or(true);
+    services::blocks::mute(&data, &auth.actor, &target, notifications).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+async fn unmute(data: Data, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    auth.require("write:mutes")?;
+    let target = actor_by_id(&data, &id).await?;
+    services::blocks::unmute(&data, &auth.actor, &target).await?;
+    Ok(Json(relationship_of(&data, auth.actor.id, target.id).await?))
+}
+
+/// The accounts the caller blocks or mutes, newest first; `Link` pages by block id.
+async fn block_list(
+    data: Data,
+    auth: Auth,
+    kind: Kind,
+    params: PageParams,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    let page = params.page(40, 80)?;
+    let rows = db::blocks::page(
+        &data.db,
+        auth.actor.id,
+        kind,
+        page.max_id.unwrap_or(i64::MAX),
+        page.limit,
+    )
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.target_id).collect();
+    let actors = db::actors::by_ids(&data.db, &ids).await?;
+    let ordered: Vec<ActorRow> =
+        ids.iter().filter_map(|i| actors.iter().find(|a| a.id == *i).cloned()).collect();
+    let path = match kind {
+        Kind::Block => "blocks",
+        Kind::Mute => "mutes",
+    };
+    let base = format!("{}api/v1/{path}", data.config.base_url());
+    let headers = link_header(&base, rows.first().map(|r| r.id), rows.last().map(|r| r.id), "");
+    Ok((headers, Json(views::accounts(&data, &ordered).await?)))
+}
+
+async fn blocks(
+    data: Data,
+    auth: Auth,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    auth.require("read:blocks")?;
+    block_list(data, auth, Kind::Block, params).await
+}
+
+async fn mutes(
+    data: Data,
+    auth: Auth,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
+    auth.require("read:mutes")?;
+    block_list(data, auth, Kind::Mute, params).await
 }
