@@ -129,7 +129,10 @@ impl Windows {
             _ => {}
         }
         w.wake.notify_waiters();
-        if w.in_flight == 0 && w.waiting == 0 && w.limit == self.initial {
+        // An idle server's window is forgotten, or a fan-out to 50,000 servers would keep
+        // 50,000 entries (about 250 bytes each) for ever. A throttled server keeps its smaller
+        // window, so that it is not flooded again at the initial size.
+        if w.in_flight == 0 && w.waiting == 0 && w.limit >= self.initial {
             map.remove(domain);
         }
     }
@@ -514,6 +517,20 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), windows.acquire("a.example"))
             .await
             .expect("slot free");
+    }
+
+    #[tokio::test]
+    async fn idle_windows_are_forgotten_unless_throttled() {
+        let windows = Windows { map: Mutex::new(HashMap::new()), initial: 4, max: 6 };
+        windows.enqueue("fast.example");
+        let _ = windows.acquire("fast.example").await;
+        windows.release("fast.example", Adjust::Grow);
+        windows.enqueue("slow.example");
+        let _ = windows.acquire("slow.example").await;
+        windows.release("slow.example", Adjust::Shrink);
+        let map = windows.map.lock().expect("windows lock");
+        assert_eq!(map.keys().collect::<Vec<_>>(), vec!["slow.example"]);
+        assert_eq!(map["slow.example"].limit, 2);
     }
 
     #[test]
