@@ -346,3 +346,31 @@ pub async fn sign_up(base: &str, username: &str) -> String {
     .await;
     user["access_token"].as_str().expect("token").to_owned()
 }
+
+/// POSTs `body` to `inbox` signed (draft-cavage, with `Digest`) with `key` under `key_id` and
+/// dated `date`, as a peer server would; `tamper` replaces the body after signing. Returns the
+/// status and the JSON answer (Null when there is none).
+pub async fn post_signed(
+    inbox: &str,
+    body: &[u8],
+    key_id: &str,
+    key: &ferry_protocol::signatures::PrivateKey,
+    date: std::time::SystemTime,
+    tamper: Option<&[u8]>,
+) -> (u16, Value) {
+    let url = url::Url::parse(inbox).expect("inbox URL");
+    let signed =
+        ferry_protocol::signatures::sign_request("POST", &url, Some(body), key_id, key, date);
+    let res = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/activity+json")
+        .header("Date", signed.date)
+        .header("Digest", signed.digest.expect("a POST has a digest"))
+        .header("Signature", signed.signature)
+        .body(tamper.unwrap_or(body).to_vec())
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}

@@ -75,6 +75,8 @@ pub struct Config {
     pub api_max_bytes: usize,
     /// Largest accepted media upload.
     pub media_max_bytes: usize,
+    /// Largest account archive accepted for import.
+    pub archive_max_bytes: u64,
     /// Largest clock difference accepted in a signed request's date.
     pub signature_max_skew: Duration,
     /// RSA keys kept ready for sign-ups.
@@ -102,6 +104,7 @@ struct RawConfig {
     inbox_max_bytes: Option<u64>,
     api_max_bytes: Option<u64>,
     media_max_bytes: Option<u64>,
+    archive_max_bytes: Option<u64>,
     signature_max_skew_secs: Option<u64>,
     key_pool_size: Option<u64>,
     instance_title: Option<String>,
@@ -266,6 +269,8 @@ impl Config {
             inbox_max_bytes: positive("inbox_max_bytes", raw.inbox_max_bytes, 1 << 20)?,
             api_max_bytes: positive("api_max_bytes", raw.api_max_bytes, 1 << 20)?,
             media_max_bytes: positive("media_max_bytes", raw.media_max_bytes, 16 << 20)?,
+            archive_max_bytes: positive("archive_max_bytes", raw.archive_max_bytes, 1 << 30)?
+                as u64,
             signature_max_skew: Duration::from_secs(
                 l.parsed("signature_max_skew_secs", raw.signature_max_skew_secs)?
                     .unwrap_or(12 * 3600),

@@ -59,6 +59,26 @@ enum AccountCommand {
         /// Actor URLs (or user@host handles) of the other accounts.
         aliases: Vec<String>,
     },
+    /// Write an account's archive (notes, media, likes, follows, blocks, mutes) to a zip file
+    /// that another Ferry node, or a Mastodon tool, can read.
+    Export {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Import an archive (Ferry's or Mastodon's) or one of Mastodon's CSV lists into an
+    /// account. Safe to repeat: nothing is imported twice.
+    Import {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        input: PathBuf,
+        /// `merge` adds to the account's follows, blocks and mutes; `overwrite` also removes
+        /// those the lists do not name.
+        #[arg(long, default_value = "merge")]
+        mode: String,
+    },
     /// Move an account to another one, which must list it as an alias. Its followers follow
     /// the new account; the old one becomes read-only.
     Move {
@@ -138,6 +158,67 @@ async fn main() -> anyhow::Result<()> {
                 println!("{} has no aliases", actor.handle());
             } else {
                 println!("{} is also known as:\n  {}", actor.handle(), list.join("\n  "));
+            }
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Export { username, output } } => {
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let summary = services::archive::export(&state, &actor, &output)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "wrote {} ({} bytes): {} notes, {} boosts, {} media files, {} likes, {} follows, {} followers, {} blocks, {} mutes",
+                output.display(),
+                summary.bytes,
+                summary.notes,
+                summary.boosts,
+                summary.media,
+                summary.likes,
+                summary.following,
+                summary.followers,
+                summary.blocks,
+                summary.mutes
+            );
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Import { username, input, mode } } => {
+            let mode = match mode.as_str() {
+                "merge" => services::import::Mode::Merge,
+                "overwrite" => services::import::Mode::Overwrite,
+                other => anyhow::bail!("--mode {other:?}: use merge or overwrite"),
+            };
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let name = input.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let report = if name.ends_with(".csv") {
+                let text = std::fs::read_to_string(&input)
+                    .with_context(|| format!("reading {}", input.display()))?;
+                let mut report = services::import::ImportReport::default();
+                services::import::import_csv(&state, &actor, &name, &text, mode, &mut report)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                report
+            } else {
+                services::import::import_archive(&state, &actor, &input, mode)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+            println!(
+                "imported {} notes ({} already there, {} boosts skipped), {} media files, {} follows, {} blocks, {} mutes; {} unfollowed",
+                report.notes_imported,
+                report.notes_already_there,
+                report.boosts_skipped,
+                report.media_imported,
+                report.follows,
+                report.blocks,
+                report.mutes,
+                report.unfollowed
+            );
+            for p in &report.problems {
+                println!("  {} row {}: {}: {}", p.file, p.row, p.item, p.error);
             }
             state.db.close().await;
             Ok(())

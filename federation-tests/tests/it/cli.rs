@@ -1,6 +1,7 @@
 //! The `ferry` command line, run as a real process: a bad configuration is refused naming the
 //! key; `account create` and `token create` produce an account and a token that a running
-//! node accepts; `account alias` and `account move` move an account while the node runs.
+//! node accepts; `account alias` and `account move` move an account while the node runs; `account export`
+//! and `account import` carry an archive from one account to another.
 
 use std::process::{Command, Stdio};
 
@@ -170,6 +171,35 @@ async fn admin_commands_and_config_errors() {
         .await
         .unwrap();
     assert_eq!(moved["movedTo"], serde_json::json!(root), "{moved}");
+
+    // An archive written by one account and read into another, twice.
+    let res = client
+        .post(format!("{base}/api/v1/statuses"))
+        .bearer_auth(&fan)
+        .json(&serde_json::json!({ "status": "from the command line" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let archive = dir.path().join("fan.zip");
+    let out = ferry(
+        &["account", "export", "--username", "fan", "--output", archive.to_str().unwrap()],
+        &env,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": 1 notes"), "{out:?}");
+    let import = ["account", "import", "--username", "root", "--input", archive.to_str().unwrap()];
+    let out = ferry(&import, &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("imported 1 notes"), "{out:?}");
+    let out = ferry(&import, &env);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("imported 0 notes (1 already there"),
+        "{out:?}"
+    );
+    let out =
+        ferry(&["account", "import", "--username", "root", "--input", "/nonexistent.zip"], &env);
+    assert!(!out.status.success(), "a missing file is an error");
     node.kill().ok();
     node.wait().ok();
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_errors;
+mod archive;
 mod authorized_fetch;
 mod blocks;
 mod cli;

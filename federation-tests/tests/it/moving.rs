@@ -5,9 +5,8 @@
 use std::time::SystemTime;
 
 use ferry_federation_tests::{TestNode, User, eventually};
-use ferry_protocol::signatures::{PrivateKey, sign_request};
+use ferry_protocol::signatures::PrivateKey;
 use serde_json::{Value, json};
-use url::Url;
 
 /// Whether `user` on `node` follows the account with local id `id` (accepted).
 async fn follows(node: &TestNode, user: &User, id: &str) -> bool {
@@ -169,28 +168,15 @@ async fn followers_on_every_server_follow_the_moved_account() {
     }
 }
 
-/// POSTs `activity` to `inbox`, signed as `key_id`.
+/// POSTs `activity` to `inbox`, signed as `key_id`, now.
 async fn post_signed(
     inbox: &str,
     activity: &Value,
     key_id: &str,
     key: &PrivateKey,
 ) -> (u16, Value) {
-    let url = Url::parse(inbox).unwrap();
     let body = serde_json::to_vec(activity).unwrap();
-    let signed = sign_request("POST", &url, Some(&body), key_id, key, SystemTime::now());
-    let res = reqwest::Client::new()
-        .post(url)
-        .header("Content-Type", "application/activity+json")
-        .header("Date", signed.date)
-        .header("Digest", signed.digest.unwrap())
-        .header("Signature", signed.signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    ferry_federation_tests::post_signed(inbox, &body, key_id, key, SystemTime::now(), None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,36 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use ferry_federation_tests::{TestNode, eventually};
+use ferry_federation_tests::{TestNode, eventually, post_signed};
 use ferry_node::db;
-use ferry_protocol::signatures::{PrivateKey, sign_request};
-use serde_json::{Value, json};
-use url::Url;
-
-/// POSTs `body` to `inbox` signed with `key` under `key_id`, dated `date`.
-async fn post_signed(
-    inbox: &str,
-    body: &[u8],
-    key_id: &str,
-    key: &PrivateKey,
-    date: SystemTime,
-    tamper: Option<&[u8]>,
-) -> (u16, Value) {
-    let url = Url::parse(inbox).unwrap();
-    let signed = sign_request("POST", &url, Some(body), key_id, key, date);
-    let res = reqwest::Client::new()
-        .post(url)
-        .header("Content-Type", "application/activity+json")
-        .header("Date", signed.date)
-        .header("Digest", signed.digest.unwrap())
-        .header("Signature", signed.signature)
-        .body(tamper.unwrap_or(body).to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use ferry_protocol::signatures::PrivateKey;
+use serde_json::json;
 
 fn create(a: &TestNode, n: u32, text: &str) -> Vec<u8> {
     let actor = format!("{}/users/alice", a.base);

@@ -22,7 +22,11 @@ pub fn router(config: FederationConfig<AppState>) -> Router {
     let state: AppState = (*config.to_request_data()).clone();
     let federation =
         federation::routes().layer(DefaultBodyLimit::max(state.config.inbox_max_bytes));
-    let client = client::routes(state.config.api_max_bytes, state.config.media_max_bytes);
+    let client = client::routes(
+        state.config.api_max_bytes,
+        state.config.media_max_bytes,
+        state.config.archive_max_bytes,
+    );
     Router::new()
         .merge(well_known::routes())
         .merge(federation)

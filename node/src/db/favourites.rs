@@ -84,3 +84,23 @@ pub async fn liked_by(db: &Db, actor: i64, notes: &[i64]) -> Result<Vec<i64>, sq
         .fetch_all(pool)
         .await)
 }
+
+/// Ids of the notes `actor` liked, oldest like first, as `(like id, note ap_id)` after `after`.
+pub async fn liked_notes(
+    db: &Db,
+    actor: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT f.id, n.ap_id FROM favourites f JOIN notes n ON n.id = f.note_id
+             WHERE f.actor_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3",
+        )
+        .bind(actor)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

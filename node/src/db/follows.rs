@@ -15,6 +15,17 @@ pub struct FollowRow {
     pub created_at: i64,
 }
 
+impl FollowRow {
+    /// The account on `side` of this follow, as a list of that side shows it: the follower in
+    /// a followers list, the followee in a following list.
+    pub fn listed(&self, side: Side) -> i64 {
+        match side {
+            Side::Followers => self.follower_id,
+            Side::Following => self.followee_id,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, ap_id, follower_id, followee_id, accepted, created_at";
 
 /// Records a follow. A repeated Follow of the same pair keeps the row (and its accepted state)

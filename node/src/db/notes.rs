@@ -543,3 +543,48 @@ pub async fn count_local(db: &Db) -> Result<i64, sqlx::Error> {
         "SELECT COUNT(*) FROM notes WHERE is_local AND deleted_at IS NULL AND reblog_of_id IS NULL";
     on_db!(db, |pool| sqlx::query_scalar::<_, i64>(SQL).fetch_one(pool).await)
 }
+
+/// Records the id an imported note had on its old server.
+pub async fn set_imported_from(tx: &mut Tx, id: i64, old_id: &str) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE notes SET imported_from = $1 WHERE id = $2")
+            .bind(old_id)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Which of `old_ids` `author` has imported before: `(old id, note id, note ap_id)`.
+pub async fn imported(
+    db: &Db,
+    author: i64,
+    old_ids: &[String],
+) -> Result<Vec<(String, i64, String)>, sqlx::Error> {
+    if old_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    match &db.pool {
+        super::Pool::Postgres(pool) => {
+            sqlx::query_as::<_, (String, i64, String)>(
+                "SELECT imported_from, id, ap_id FROM notes
+                 WHERE author_id = $1 AND imported_from = ANY($2)",
+            )
+            .bind(author)
+            .bind(old_ids)
+            .fetch_all(pool)
+            .await
+        }
+        super::Pool::Sqlite { read, .. } => {
+            sqlx::query_as::<_, (String, i64, String)>(
+                "SELECT imported_from, id, ap_id FROM notes
+                 WHERE author_id = $1 AND imported_from IN (SELECT value FROM json_each($2))",
+            )
+            .bind(author)
+            .bind(super::json_array(old_ids))
+            .fetch_all(read)
+            .await
+        }
+    }
+}

@@ -1379,3 +1379,34 @@ async fn blocks_and_mutes_filter_home_and_notifications_and_list_by_kind() {
         assert_eq!(home(&db, alice.id, &newest(20)).await, want, "{name}: both back");
     }
 }
+
+#[tokio::test]
+async fn imported_notes_are_found_by_their_old_ids_once_per_author() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await;
+        let note = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let old = "https://old.example/users/alice/statuses/1".to_owned();
+        let mut tx = db.begin().await.expect("begin");
+        notes::set_imported_from(&mut tx, note.id, &old).await.expect("set_imported_from");
+        tx.commit().await.expect("commit");
+        let found =
+            notes::imported(&db, alice.id, &[old.clone(), "https://x.example/2".to_owned()])
+                .await
+                .expect("imported");
+        assert_eq!(found, vec![(old.clone(), note.id, note.ap_id.clone())], "{name}");
+        assert!(
+            notes::imported(&db, bob.id, std::slice::from_ref(&old))
+                .await
+                .expect("imported")
+                .is_empty(),
+            "{name}: bob's are his own"
+        );
+        // The same old id twice for one author is refused by the database.
+        let second = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let mut tx = db.begin().await.expect("begin");
+        let clash = notes::set_imported_from(&mut tx, second.id, &old).await;
+        assert!(clash.is_err_and(|e| ferry_node::db::is_unique_violation(&e)), "{name}");
+        tx.rollback().await.expect("rollback");
+    }
+}

@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router {
         .route("/api/v1/accounts/relationships", get(relationships))
         .route("/api/v1/accounts/alias", post(set_aliases))
         .route("/api/v1/accounts/move", post(move_account))
+        .route("/api/v1/accounts/archive", get(archive))
         .route("/api/v1/accounts/{id}", get(show))
         .route("/api/v1/accounts/{id}/follow", post(follow))
         .route("/api/v1/accounts/{id}/unfollow", post(unfollow))
@@ -327,13 +328,7 @@ async fn follow_list(
     let rows =
         db::follows::page(&data.db, actor.id, side, page.max_id.unwrap_or(i64::MAX), page.limit)
             .await?;
-    let ids: Vec<i64> = rows
-        .iter()
-        .map(|f| match side {
-            Side::Followers => f.follower_id,
-            Side::Following => f.followee_id,
-        })
-        .collect();
+    let ids: Vec<i64> = rows.iter().map(|f| f.listed(side)).collect();
     let actors = db::actors::by_ids(&data.db, &ids).await?;
     let ordered: Vec<ActorRow> =
         ids.iter().filter_map(|i| actors.iter().find(|a| a.id == *i).cloned()).collect();
@@ -495,4 +490,28 @@ async fn mutes(
 ) -> Result<(HeaderMap, Json<Vec<views::AccountView>>), AppError> {
     auth.require("read:mutes")?;
     block_list(data, auth, Kind::Mute, params).await
+}
+
+/// The caller's archive as a zip download (see docs/migration.md). Built into the media
+/// directory's `exports/`, streamed, then removed.
+async fn archive(data: Data, auth: Auth) -> Result<axum::response::Response, AppError> {
+    auth.require("read:accounts")?;
+    let dir = data.config.media_dir.join("exports");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| AppError::Other(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
+    let path = dir.join(format!("{}-{}.zip", auth.actor.username, data.db.next_id()));
+    services::archive::export(&data, &auth.actor, &path).await?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| AppError::Other(anyhow::anyhow!("opening {}: {e}", path.display())))?;
+    // Unlinked at once: the open file stays readable until the response is sent.
+    let _ = tokio::fs::remove_file(&path).await;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let name = format!("ferry-archive-{}.zip", auth.actor.username);
+    axum::response::Response::builder()
+        .header("Content-Type", "application/zip")
+        .header("Content-Disposition", format!("attachment; filename=\"{name}\""))
+        .body(body)
+        .map_err(|e| AppError::Other(e.into()))
 }

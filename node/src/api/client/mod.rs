@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 mod accounts;
+mod imports;
 mod instance;
 mod media;
 mod notifications;
@@ -13,8 +14,9 @@ mod statuses;
 mod timelines;
 
 /// The client API, with `api_max` as the body limit everywhere except media uploads, which
-/// get `media_max` (plus room for the multipart framing).
-pub(super) fn routes(api_max: usize, media_max: usize) -> Router {
+/// get `media_max`, and imports, which get `archive_max` (each plus room for the multipart
+/// framing).
+pub(super) fn routes(api_max: usize, media_max: usize, archive_max: u64) -> Router {
     Router::new()
         .merge(oauth::routes())
         .merge(accounts::routes())
@@ -25,4 +27,7 @@ pub(super) fn routes(api_max: usize, media_max: usize) -> Router {
         .merge(instance::routes())
         .layer(DefaultBodyLimit::max(api_max))
         .merge(media::routes().layer(DefaultBodyLimit::max(media_max + 64 * 1024)))
+        .merge(imports::routes().layer(DefaultBodyLimit::max(
+            usize::try_from(archive_max).unwrap_or(usize::MAX).saturating_add(64 * 1024),
+        )))
 }

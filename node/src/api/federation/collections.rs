@@ -76,13 +76,7 @@ async fn follow_collection(
     let rows =
         db::follows::page(&data.db, actor.id, side, query.max_id.unwrap_or(i64::MAX), PAGE_SIZE)
             .await?;
-    let other: Vec<i64> = rows
-        .iter()
-        .map(|f| match side {
-            Side::Followers => f.follower_id,
-            Side::Following => f.followee_id,
-        })
-        .collect();
+    let other: Vec<i64> = rows.iter().map(|f| f.listed(side)).collect();
     let actors = db::actors::by_ids(&data.db, &other).await?;
     let items: Vec<Url> = other
         .iter()
