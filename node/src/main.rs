@@ -59,6 +59,11 @@ enum AccountCommand {
         /// Actor URLs (or user@host handles) of the other accounts.
         aliases: Vec<String>,
     },
+    /// Show how a move is going: followers moved and pending, per server.
+    MoveStatus {
+        #[arg(long)]
+        username: String,
+    },
     /// Write an account's archive (notes, media, likes, follows, blocks, mutes) to a zip file
     /// that another Ferry node, or a Mastodon tool, can read.
     Export {
@@ -158,6 +163,32 @@ async fn main() -> anyhow::Result<()> {
                 println!("{} has no aliases", actor.handle());
             } else {
                 println!("{} is also known as:\n  {}", actor.handle(), list.join("\n  "));
+            }
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::MoveStatus { username } } => {
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let progress = services::moving::progress(&state, &actor)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("{username} has not moved"))?;
+            println!(
+                "{} moved to {} at {}: {} of {} remote followers moved, {} pending ({} on servers the move could not reach)",
+                actor.handle(),
+                progress.moved_to,
+                progress.moved_at,
+                progress.moved,
+                progress.followers,
+                progress.pending,
+                progress.failed
+            );
+            for s in &progress.servers {
+                println!(
+                    "  {}: {} of {} moved, {} pending; move {} (sent {} times)",
+                    s.domain, s.moved, s.followers, s.pending, s.delivery, s.sends
+                );
             }
             state.db.close().await;
             Ok(())

@@ -34,6 +34,11 @@ async fn followers_on_every_server_follow_the_moved_account() {
     let carol = c.create_user("carol").await;
     c.follow(&carol, &old.handle).await;
     a.follow(&dave, &old.handle).await;
+    // erin's server D follows too, then goes down before the move: her follow stays behind.
+    let d = TestNode::spawn().await;
+    let erin = d.create_user("erin").await;
+    d.follow(&erin, &old.handle).await;
+    d.stop();
     // eric@C blocks the old account and frank@A mutes it: both carry over to the new one.
     let eric = c.create_user("eric").await;
     let frank = a.create_user("frank").await;
@@ -119,11 +124,51 @@ async fn followers_on_every_server_follow_the_moved_account() {
         (eric_rel[0]["blocking"] == true && frank_rel[0]["muting"] == true).then_some(())
     })
     .await;
-    eventually("alice@A has no followers left", 30, || async {
+    eventually("alice@A has only erin (whose server is down) left", 30, || async {
         let (_, account) = a.get(&format!("/api/v1/accounts/{}", old.id), None).await;
-        (account["followers_count"] == 0).then_some(())
+        (account["followers_count"] == 1).then_some(())
     })
     .await;
+    // The move's progress on A: carol's server moved, erin's (down) has not.
+    let progress = eventually("C's delivery recorded", 30, || async {
+        let (status, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;
+        assert_eq!(status, 200, "{progress}");
+        let on_c = progress["servers"]
+            .as_array()?
+            .iter()
+            .find(|s| s["domain"] == c.domain.as_str())?
+            .clone();
+        (on_c["delivery"] == "delivered").then_some(progress)
+    })
+    .await;
+    assert_eq!(
+        (&progress["followers"], &progress["moved"], &progress["pending"], &progress["moved_to"]),
+        (&json!(2), &json!(1), &json!(1), &json!(new.ap_id)),
+        "{progress}"
+    );
+    let on_d = progress["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["domain"] == d.domain.as_str())
+        .unwrap();
+    assert_eq!((&on_d["pending"], &on_d["sends"]), (&json!(1), &json!(1)), "{progress}");
+    // Six hours on, the Move goes to D again (only D); not again right after.
+    let later = ferry_node::ids::now_ms() + 7 * 3600 * 1000;
+    let resent = ferry_node::services::moving::resend_pending(a.state(), later).await.unwrap();
+    assert_eq!(resent, 1);
+    assert_eq!(ferry_node::services::moving::resend_pending(a.state(), later).await.unwrap(), 0);
+    let (_, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;
+    let on_d = progress["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["domain"] == d.domain.as_str())
+        .unwrap();
+    assert_eq!(on_d["sends"], 2, "{progress}");
+    let (status, _) = c.get("/api/v1/accounts/move", Some(&carol.token)).await;
+    assert_eq!(status, 404, "carol never moved");
+
     // C's copy of the old account shows where it went.
     let (_, old_seen) = c.get(&format!("/api/v1/accounts/{old_on_c}"), None).await;
     assert_eq!(old_seen["moved"]["id"], json!(new_on_c), "{old_seen}");

@@ -331,15 +331,18 @@ pub async fn person_updated(tx: &mut Tx, state: &AppState, actor: &ActorRow) -> 
     enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
 }
 
-/// Queues a push-mode `Move` of the local `actor` to `target` to every remote follower's server
-/// (Mastodon's shape: `actor` and `object` the old account, `id` `<actor>#moves/<n>`).
+/// Queues a push-mode `Move` of the local `actor` to `target` (Mastodon's shape: `actor` and
+/// `object` the old account, `id` `<actor>#moves/<n>`, `n` fresh for each sending) to every
+/// remote follower's server (`to_followers`) and to `inboxes`.
 pub async fn moved(
     tx: &mut Tx,
     state: &AppState,
     actor: &ActorRow,
     target: &ActorRow,
-    move_id: i64,
+    to_followers: bool,
+    inboxes: impl IntoIterator<Item = String>,
 ) -> AppResult<()> {
+    let move_id = state.db.next_id();
     let followers = actor
         .followers_url
         .clone()
@@ -356,7 +359,7 @@ pub async fn moved(
         proof: None,
         published: None,
     };
-    enqueue(tx, state, actor, &id, activity, Some(actor.id), []).await
+    enqueue(tx, state, actor, &id, activity, to_followers.then_some(actor.id), inboxes).await
 }
 
 /// Queues a `Block` (or its `Undo`) of a remote account to its server. The id is the block's

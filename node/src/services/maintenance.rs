@@ -1,5 +1,5 @@
-//! Housekeeping that keeps tables from growing forever: old replay-protection ids and
-//! finished deliveries are pruned once an hour.
+//! Housekeeping, once an hour: old replay-protection ids and finished deliveries are pruned,
+//! and moves are re-sent to servers whose followers have not moved yet.
 
 use std::time::Duration;
 
@@ -33,6 +33,9 @@ pub async fn run(state: AppState) {
     loop {
         if let Err(e) = prune(&state).await {
             tracing::warn!(error = %e, "pruning failed");
+        }
+        if let Err(e) = crate::services::moving::resend_pending(&state, now_ms()).await {
+            tracing::warn!(error = %e, "re-sending moves failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

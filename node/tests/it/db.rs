@@ -8,7 +8,7 @@ use ferry_node::db::favourites::{self, FavouriteRow};
 use ferry_node::db::notes::{self, NoteRow, Page};
 use ferry_node::db::notifications::{self, NotificationRow};
 use ferry_node::db::oauth::{self, AppRow, CodeRow, TokenRow};
-use ferry_node::db::{Backend, Db, actors, feed, follows, keys, received};
+use ferry_node::db::{Backend, Db, actors, feed, follows, keys, moves, received};
 use ferry_node::ids::now_ms;
 
 use crate::support::{
@@ -1408,5 +1408,71 @@ async fn imported_notes_are_found_by_their_old_ids_once_per_author() {
         let clash = notes::set_imported_from(&mut tx, second.id, &old).await;
         assert!(clash.is_err_and(|e| ferry_node::db::is_unique_violation(&e)), "{name}");
         tx.rollback().await.expect("rollback");
+    }
+}
+
+#[tokio::test]
+async fn move_servers_count_followers_per_server_and_come_due_for_resending() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let r1 = remote_actor(&db, "r1", "one.example", Some("https://one.example/inbox")).await;
+        let r2 = remote_actor(&db, "r2", "one.example", Some("https://one.example/inbox")).await;
+        let r3 = remote_actor(&db, "r3", "two.example", None).await;
+        for r in [&r1, &r2, &r3] {
+            follow(&db, r, &alice, true).await;
+        }
+        let target = "https://new.example/users/alice";
+        let record = moves::MoveRow {
+            id: db.next_id(),
+            actor_id: alice.id,
+            target_ap_id: target.to_owned(),
+            created_at: 1_000,
+        };
+        let mut tx = db.begin().await.expect("begin");
+        moves::insert(&mut tx, &record).await.expect("insert");
+        assert_eq!(
+            moves::snapshot_servers(&mut tx, record.id, alice.id, 1_000).await.expect("snapshot"),
+            2,
+            "{name}"
+        );
+        actors::set_moved_to(&mut tx, alice.id, target).await.expect("set_moved_to");
+        follows::delete(&mut tx, r1.id, alice.id).await.expect("delete");
+        tx.commit().await.expect("commit");
+
+        let like = format!("{}#moves/%", alice.ap_id);
+        let rows = moves::progress(&db, record.id, alice.id, &like).await.expect("progress");
+        let got: Vec<(String, i64, i64, i32, i32)> = rows
+            .iter()
+            .map(|r| (r.domain.clone(), r.followers, r.pending, r.sends, r.delivery))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("one.example".to_owned(), 2, 1, 1, -1), ("two.example".to_owned(), 1, 1, 1, -1)],
+            "{name}"
+        );
+        assert_eq!(rows[0].inbox, "https://one.example/inbox", "{name}");
+
+        let hour = 3_600_000;
+        let due = |now: i64| {
+            let db = db.clone();
+            async move {
+                let rows = moves::due_resends(&db, 0, now, 6 * hour, 5).await.expect("due_resends");
+                rows.into_iter().map(|(_, domain, _, _)| domain).collect::<Vec<_>>()
+            }
+        };
+        assert!(due(1_000 + 5 * hour).await.is_empty(), "{name}: not yet");
+        let mut both = due(1_000 + 7 * hour).await;
+        both.sort();
+        assert_eq!(both, ["one.example", "two.example"], "{name}");
+        let mut tx = db.begin().await.expect("begin");
+        moves::mark_resent(&mut tx, record.id, "one.example", 1_000 + 7 * hour)
+            .await
+            .expect("mark");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            due(1_000 + 8 * hour).await,
+            ["two.example"],
+            "{name}: one.example waits 12 h now"
+        );
     }
 }

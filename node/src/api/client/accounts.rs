@@ -26,7 +26,7 @@ pub(super) fn routes() -> Router {
         .route("/api/v1/accounts/lookup", get(lookup))
         .route("/api/v1/accounts/relationships", get(relationships))
         .route("/api/v1/accounts/alias", post(set_aliases))
-        .route("/api/v1/accounts/move", post(move_account))
+        .route("/api/v1/accounts/move", post(move_account).get(move_progress))
         .route("/api/v1/accounts/archive", get(archive))
         .route("/api/v1/accounts/{id}", get(show))
         .route("/api/v1/accounts/{id}/follow", post(follow))
@@ -514,4 +514,16 @@ async fn archive(data: Data, auth: Auth) -> Result<axum::response::Response, App
         .header("Content-Disposition", format!("attachment; filename=\"{name}\""))
         .body(body)
         .map_err(|e| AppError::Other(e.into()))
+}
+
+/// The progress of the caller's move: followers moved, pending and failed, per server.
+async fn move_progress(
+    data: Data,
+    auth: Auth,
+) -> Result<Json<services::moving::MoveProgress>, AppError> {
+    auth.require("read:accounts")?;
+    services::moving::progress(&data, &auth.actor)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound("this account has not moved".to_owned()))
 }
