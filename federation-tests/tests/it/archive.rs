@@ -81,6 +81,7 @@ async fn an_exported_account_is_imported_on_another_node_once() {
     let bob = b.create_user("bob").await;
     let troll = a.create_user("troll").await;
     a.follow(&old, &bob.handle).await;
+    b.follow(&bob, &old.handle).await;
     let (_, blocked) =
         a.post(&format!("/api/v1/accounts/{}/block", troll.id), Some(&old.token), json!({})).await;
     assert_eq!(blocked["blocking"], true);
@@ -110,6 +111,24 @@ async fn an_exported_account_is_imported_on_another_node_once() {
             "/api/v1/statuses",
             Some(&old.token),
             json!({ "status": "a reply", "in_reply_to_id": first["id"] }),
+        )
+        .await;
+    // bob replies to the first note on B: after the move, B points his reply at the copy.
+    let first_on_b = eventually("alice's first note on B", 30, || async {
+        let (_, found) = b
+            .get(
+                &format!("/api/v2/search?q={}&resolve=true", first["uri"].as_str().unwrap()),
+                Some(&bob.token),
+            )
+            .await;
+        found["statuses"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let (_, bobs_reply) = b
+        .post(
+            "/api/v1/statuses",
+            Some(&bob.token),
+            json!({ "status": "nice", "in_reply_to_id": first_on_b }),
         )
         .await;
     let (_, bobs) =
@@ -277,6 +296,50 @@ async fn an_exported_account_is_imported_on_another_node_once() {
         send_multipart(&b, "/api/v1/imports", &new.token, &[("type", None, b"archive")]).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(statuses(&b, &new).await.len(), 3);
+
+    // alice moves from A to B: the old URL of an imported note answers with its new id (a
+    // Tombstone for servers, a redirect for browsers), and B re-points bob's reply.
+    let (status, _) = b
+        .post(
+            "/api/v1/accounts/alias",
+            Some(&new.token),
+            json!({ "also_known_as_uris": [old.ap_id] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = a
+        .post(
+            "/api/v1/accounts/move",
+            Some(&old.token),
+            json!({ "password": "correct horse battery", "moved_to_uri": new.ap_id }),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let old_url = first["uri"].as_str().unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res =
+        client.get(old_url).header("Accept", "application/activity+json").send().await.unwrap();
+    assert_eq!(res.status(), 410);
+    let tombstone: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&tombstone["type"], &tombstone["id"], &tombstone["movedTo"]),
+        (&json!("Tombstone"), &json!(old_url), &imported_first["uri"]),
+        "{tombstone}"
+    );
+    let res = client.get(old_url).header("Accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 308);
+    assert_eq!(res.headers()["location"], imported_first["uri"].as_str().unwrap());
+    eventually("bob's reply points at the imported note", 30, || async {
+        let (_, reply) = b
+            .get(
+                &format!("/api/v1/statuses/{}", bobs_reply["id"].as_str().unwrap()),
+                Some(&bob.token),
+            )
+            .await;
+        (reply["in_reply_to_id"] == imported_first["id"]).then_some(())
+    })
+    .await;
     a.stop();
     b.stop();
 }

@@ -167,3 +167,40 @@ pub async fn mark_resent(
         .map(|_| ())
     })
 }
+
+/// Where a moved account's note went, as last looked up: `(new ap_id, checked_at)`.
+pub async fn note_move(
+    db: &Db,
+    note_id: i64,
+) -> Result<Option<(Option<String>, i64)>, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT new_ap_id, checked_at FROM note_moves WHERE note_id = $1",
+        )
+        .bind(note_id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Records where a moved account's note went (`None`: the new node did not know it).
+pub async fn set_note_move(
+    tx: &mut Tx,
+    note_id: i64,
+    new_ap_id: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO note_moves (note_id, new_ap_id, checked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (note_id) DO UPDATE SET new_ap_id = excluded.new_ap_id,
+                checked_at = excluded.checked_at",
+        )
+        .bind(note_id)
+        .bind(new_ap_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}

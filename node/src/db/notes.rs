@@ -588,3 +588,34 @@ pub async fn imported(
         }
     }
 }
+
+/// Points what referred to the note `old` at the note `new` instead (the old one's author moved
+/// and brought it along): replies, boosts, and likes not already given to the new one.
+pub async fn repoint(tx: &mut Tx, old: &NoteRow, new: &NoteRow) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE notes SET in_reply_to_id = $1, in_reply_to_ap_id = $2
+             WHERE in_reply_to_id = $3 OR in_reply_to_ap_id = $4",
+        )
+        .bind(new.id)
+        .bind(&new.ap_id)
+        .bind(old.id)
+        .bind(&old.ap_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE notes SET reblog_of_id = $1 WHERE reblog_of_id = $2")
+            .bind(new.id)
+            .bind(old.id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE favourites SET note_id = $1 WHERE note_id = $2 AND NOT EXISTS
+                (SELECT 1 FROM favourites g WHERE g.note_id = $1 AND g.actor_id = favourites.actor_id)",
+        )
+        .bind(new.id)
+        .bind(old.id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
+}

@@ -1476,3 +1476,53 @@ async fn move_servers_count_followers_per_server_and_come_due_for_resending() {
         );
     }
 }
+
+#[tokio::test]
+async fn references_to_a_moved_note_are_repointed_and_its_new_id_remembered() {
+    for (name, db) in backends().await.iter() {
+        let alice = remote_actor(&db, "alice", "old.example", None).await;
+        let carol = local_account(&db, "carol").await;
+        let dave = local_account(&db, "dave").await;
+        let old = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let new = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let mut reply = new_note(&db, &carol, "public");
+        (reply.in_reply_to_id, reply.in_reply_to_ap_id) = (Some(old.id), Some(old.ap_id.clone()));
+        let reply = insert_note(&db, &reply).await;
+        let mut boost = new_note(&db, &dave, "public");
+        boost.reblog_of_id = Some(old.id);
+        let boost = insert_note(&db, &boost).await;
+        let like = |actor: &ActorRow, note: &NoteRow| FavouriteRow {
+            id: db.next_id(),
+            ap_id: format!("{}/likes/{}", actor.ap_id, db.next_id()),
+            actor_id: actor.id,
+            note_id: note.id,
+            created_at: now_ms(),
+        };
+        let mut tx = db.begin().await.expect("begin");
+        // carol liked both copies; dave only the old one.
+        favourites::insert(&mut tx, &like(&carol, &old)).await.expect("like");
+        favourites::insert(&mut tx, &like(&carol, &new)).await.expect("like");
+        favourites::insert(&mut tx, &like(&dave, &old)).await.expect("like");
+        notes::repoint(&mut tx, &old, &new).await.expect("repoint");
+        moves::set_note_move(&mut tx, old.id, None, 1).await.expect("set_note_move");
+        moves::set_note_move(&mut tx, old.id, Some(&new.ap_id), 2).await.expect("set_note_move");
+        tx.commit().await.expect("commit");
+        let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("reply");
+        assert_eq!(
+            (reply.in_reply_to_id, reply.in_reply_to_ap_id),
+            (Some(new.id), Some(new.ap_id.clone())),
+            "{name}"
+        );
+        let boost = notes::by_id(&db, boost.id).await.expect("by_id").expect("boost");
+        assert_eq!(boost.reblog_of_id, Some(new.id), "{name}");
+        let mut counts = favourites::counts_of(&db, &[old.id, new.id]).await.expect("counts");
+        counts.sort_unstable();
+        // dave's like moved; carol's like of the old copy stays there (she liked the new one).
+        assert_eq!(counts, vec![(old.id, 1), (new.id, 2)], "{name}");
+        assert_eq!(
+            moves::note_move(&db, old.id).await.expect("note_move"),
+            Some((Some(new.ap_id.clone()), 2)),
+            "{name}"
+        );
+    }
+}
