@@ -1,5 +1,6 @@
 //! Ferry's wire protocol: ActivityStreams/ActivityPub vocabulary as serde types, WebFinger and
-//! NodeInfo documents, HTTP signature helpers and the BlurHash encoder.
+//! NodeInfo documents, HTTP signature helpers, identity proofs (`did:key`, `eddsa-jcs-2022`)
+//! and the BlurHash encoder.
 //!
 //! Invariants: this crate knows nothing about storage, HTTP servers or the node's state; it
 //! never does I/O. References to other objects are `Url`s. Parsing is lenient where the
@@ -9,6 +10,7 @@
 pub mod activities;
 pub mod blurhash;
 pub mod context;
+pub mod identity;
 pub mod lenient;
 pub mod nodeinfo;
 pub mod objects;

@@ -351,3 +351,33 @@ async fn forged_moves_change_nothing_and_foreign_shapes_are_accepted() {
         node.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_proofs_are_published_and_verified_by_peers() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    let alice = a.create_user("alice").await;
+    let bob = b.create_user("bob").await;
+    // alice's actor carries a FEP-c390 statement whose proof holds.
+    let (_, actor) = a.get_ap("/users/alice").await;
+    let statement = actor["attachment"]
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["type"] == "VerifiableIdentityStatement"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no identity statement: {actor}"));
+    let did = statement["subject"].as_str().unwrap().to_owned();
+    assert!(did.starts_with("did:key:z6Mk"), "{statement}");
+    assert_eq!(statement["alsoKnownAs"], json!(alice.ap_id));
+    assert_eq!(ferry_protocol::identity::verify(&statement), Ok(did.clone()));
+    assert_eq!(statement["proof"]["cryptosuite"], "eddsa-jcs-2022");
+    // The document is the same on every fetch (the proof is made once).
+    let (_, again) = a.get_ap("/users/alice").await;
+    assert_eq!(again["attachment"], actor["attachment"]);
+    // B, fetching alice, records the identity her proof establishes.
+    b.resolve(&bob, &alice.handle).await;
+    let stored =
+        ferry_node::db::actors::by_ap_id(&b.state().db, &alice.ap_id).await.unwrap().unwrap();
+    assert_eq!(stored.identity_did.as_deref(), Some(did.as_str()));
+    a.stop();
+    b.stop();
+}

@@ -98,3 +98,28 @@ pub async fn keyless(db: &Db, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
         .await
     })
 }
+
+/// A local account's identity key seed (base64), if it has one yet.
+pub async fn identity_seed(db: &Db, actor_id: i64) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT identity_seed FROM accounts WHERE actor_id = $1",
+        )
+        .bind(actor_id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
+    })
+}
+
+/// Stores a local account's identity key seed (base64), replacing any it had.
+pub async fn set_identity_seed(tx: &mut Tx, actor_id: i64, seed: &str) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE accounts SET identity_seed = $1 WHERE actor_id = $2")
+            .bind(seed)
+            .bind(actor_id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })
+}

@@ -34,6 +34,10 @@ pub struct ActorRow {
     pub published_at: i64,
     pub fetched_at: i64,
     pub deleted_at: Option<i64>,
+    /// The `did:key` of the actor's verified identity statement (FEP-c390).
+    pub identity_did: Option<String>,
+    /// A local actor's identity statement (JSON), as its document carries it.
+    pub identity_proof: Option<String>,
 }
 
 impl ActorRow {
@@ -56,7 +60,8 @@ impl ActorRow {
 const COLUMNS: &str = "id, ap_id, kind, username, domain, is_local, display_name, summary, \
     inbox_url, shared_inbox_url, outbox_url, followers_url, following_url, profile_url, \
     avatar_url, header_url, public_key_id, public_key_pem, manually_approves, discoverable, \
-    also_known_as, moved_to, suspended, published_at, fetched_at, deleted_at";
+    also_known_as, moved_to, suspended, published_at, fetched_at, deleted_at, identity_did, \
+    identity_proof";
 
 /// Fields of an actor to insert or refresh (id is kept on refresh).
 #[derive(Clone, Debug)]
@@ -327,5 +332,23 @@ pub async fn set_moved_to(tx: &mut Tx, id: i64, target: &str) -> Result<ActorRow
             .bind(id)
             .fetch_one(conn)
             .await
+    })
+}
+
+/// Records an actor's verified `did:key` and, for a local actor, its identity statement.
+pub async fn set_identity(
+    tx: &mut Tx,
+    id: i64,
+    did: Option<&str>,
+    proof: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE actors SET identity_did = $1, identity_proof = $2 WHERE id = $3")
+            .bind(did)
+            .bind(proof)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|_| ())
     })
 }

@@ -207,6 +207,8 @@ pub async fn resolve_handle(state: &AppState, handle: &str) -> AppResult<ActorRo
 }
 
 /// What a URL turned out to be.
+// Short-lived (one lookup), so boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Resolved {
     /// An actor.
     Actor(ActorRow),

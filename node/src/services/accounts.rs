@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use ferry_protocol::identity::{IdentityKey, identity_statement};
 use ferry_protocol::signatures::PrivateKey;
 
 use crate::config::Config;
 use crate::db::accounts::AccountRow;
 use crate::db::actors::{ActorRow, NewActor};
-use crate::db::{self, Db};
+use crate::db::{self, Db, Tx};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::ids::now_ms;
 use crate::state::AppState;
@@ -330,10 +332,13 @@ pub async fn create_reporting(
         },
     )
     .await?;
+    // The identity key is cheap (an Ed25519 seed), so every account has one from the start.
+    let identity = IdentityKey::generate().map_err(|e| AppError::Other(e.into()))?;
+    set_identity(&mut tx, &row, &identity).await?;
     tx.commit().await?;
     state.key_pool_wake.notify_one();
     tracing::info!(actor.ap_id = %row.ap_id, "created local account {}", row.handle());
-    Ok(row)
+    Ok(db::actors::by_id(&state.db, row.id).await?.unwrap_or(row))
 }
 
 /// Checks a username and password; returns the actor on success.
@@ -408,6 +413,31 @@ pub async fn ensure_instance_actor(
 
 /// Username of the instance actor; the dot keeps it out of the user namespace.
 pub const INSTANCE_USERNAME: &str = "instance.actor";
+
+/// Stores `key` as the local account's identity key, and its signed identity statement
+/// (FEP-c390) on the actor, inside `tx`.
+pub async fn set_identity(tx: &mut Tx, actor: &ActorRow, key: &IdentityKey) -> AppResult<()> {
+    let seed = base64::engine::general_purpose::STANDARD.encode(key.seed());
+    let statement = identity_statement(key, &actor.ap_id, chrono::Utc::now());
+    db::accounts::set_identity_seed(tx, actor.id, &seed).await?;
+    db::actors::set_identity(tx, actor.id, Some(&key.did()), Some(&statement.to_string())).await?;
+    Ok(())
+}
+
+/// A local account's identity key, created now for an account made before they existed.
+pub async fn identity_key(state: &AppState, actor: &ActorRow) -> AppResult<IdentityKey> {
+    if let Some(seed) = db::accounts::identity_seed(&state.db, actor.id).await? {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(seed)
+            .map_err(|e| AppError::Other(anyhow::anyhow!("stored identity seed: {e}")))?;
+        return IdentityKey::from_seed(&bytes).map_err(|e| AppError::Other(e.into()));
+    }
+    let key = IdentityKey::generate().map_err(|e| AppError::Other(e.into()))?;
+    let mut tx = state.db.begin().await?;
+    set_identity(&mut tx, actor, &key).await?;
+    tx.commit().await?;
+    Ok(key)
+}
 
 /// Makes sure a local account has its key, generating it now if it was created keyless.
 pub async fn ensure_key(state: &AppState, actor_id: i64) -> AppResult<()> {

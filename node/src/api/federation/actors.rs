@@ -41,6 +41,15 @@ async fn actor(data: Data, Path(username): Path<String>) -> Result<Response, App
     } else {
         actor
     };
+    // Accounts made before identity keys existed get theirs now.
+    let actor = if actor.identity_proof.is_none() {
+        services::accounts::identity_key(&data, &actor).await?;
+        db::actors::by_id(&data.db, actor.id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no account {username}")))?
+    } else {
+        actor
+    };
     Ok(activity_json(to_person(&actor)?))
 }
 

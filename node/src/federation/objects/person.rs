@@ -70,7 +70,13 @@ pub fn to_person(row: &ActorRow) -> Result<Person, AppError> {
         published: ms_to_datetime(row.published_at),
         also_known_as: row.aliases().iter().filter_map(|a| Url::parse(a).ok()).collect(),
         moved_to: parse_url(&row.moved_to),
-        attachment: Vec::new(),
+        // The identity statement (FEP-c390) of a local actor.
+        attachment: row
+            .identity_proof
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .into_iter()
+            .collect(),
         id,
     })
 }
@@ -139,9 +145,13 @@ pub fn check_person(person: &Person, expected: &Url) -> Result<(), AppError> {
 
 /// Stores (or refreshes) a remote actor document that passed `check_person`.
 pub async fn store_person(data: &AppState, person: &Person) -> Result<ActorRow, AppError> {
+    // Only a statement whose proof holds, for this actor, names its identity.
+    let did = ferry_protocol::identity::verified_identity(&person.attachment, person.id.as_str());
     let mut tx = data.db.begin().await?;
     let row = db::actors::upsert(&mut tx, &from_person(person, data.db.next_id())).await?;
+    db::actors::set_identity(&mut tx, row.id, did.as_deref(), None).await?;
     tx.commit().await?;
+    let row = ActorRow { identity_did: did, ..row };
     // A refreshed document may carry a rotated key: drop any parsed copy.
     data.keys.forget_public(&row.public_key_id);
     Ok(row)
