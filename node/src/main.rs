@@ -59,6 +59,16 @@ enum AccountCommand {
         /// Actor URLs (or user@host handles) of the other accounts.
         aliases: Vec<String>,
     },
+    /// Move the followers of an old account whose server may be gone to this account (pull
+    /// mode): needs the old account's archive imported with its passphrase, and the old account
+    /// as an alias.
+    MoveFrom {
+        #[arg(long)]
+        username: String,
+        /// The old account's actor URL.
+        #[arg(long)]
+        from: String,
+    },
     /// Show how a move is going: followers moved and pending, per server.
     MoveStatus {
         #[arg(long)]
@@ -71,6 +81,10 @@ enum AccountCommand {
         username: String,
         #[arg(long)]
         output: PathBuf,
+        /// Also put the identity key in the archive, encrypted with this passphrase (needed to
+        /// move from this server once it is gone).
+        #[arg(long)]
+        passphrase: Option<String>,
     },
     /// Import an archive (Ferry's or Mastodon's) or one of Mastodon's CSV lists into an
     /// account. Safe to repeat: nothing is imported twice.
@@ -83,6 +97,9 @@ enum AccountCommand {
         /// those the lists do not name.
         #[arg(long, default_value = "merge")]
         mode: String,
+        /// The archive's passphrase: the account takes over the identity key it carries.
+        #[arg(long)]
+        passphrase: Option<String>,
     },
     /// Move an account to another one, which must list it as an alias. Its followers follow
     /// the new account; the old one becomes read-only.
@@ -167,6 +184,22 @@ async fn main() -> anyhow::Result<()> {
             state.db.close().await;
             Ok(())
         }
+        Command::Account { command: AccountCommand::MoveFrom { username, from } } => {
+            let state = open_state(config).await?;
+            let actor = local_account(&state, &username).await?;
+            let sent = services::moving::move_from(&state, &actor, &from)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "move from {from} to {} queued for {} servers ({} followers listed, {} unreachable); the running node delivers it",
+                actor.handle(),
+                sent.servers,
+                sent.followers,
+                sent.unreachable
+            );
+            state.db.close().await;
+            Ok(())
+        }
         Command::Account { command: AccountCommand::MoveStatus { username } } => {
             let state = open_state(config).await?;
             let actor = local_account(&state, &username).await?;
@@ -193,10 +226,10 @@ async fn main() -> anyhow::Result<()> {
             state.db.close().await;
             Ok(())
         }
-        Command::Account { command: AccountCommand::Export { username, output } } => {
+        Command::Account { command: AccountCommand::Export { username, output, passphrase } } => {
             let state = open_state(config).await?;
             let actor = local_account(&state, &username).await?;
-            let summary = services::archive::export(&state, &actor, &output)
+            let summary = services::archive::export(&state, &actor, &output, passphrase.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
@@ -215,7 +248,9 @@ async fn main() -> anyhow::Result<()> {
             state.db.close().await;
             Ok(())
         }
-        Command::Account { command: AccountCommand::Import { username, input, mode } } => {
+        Command::Account {
+            command: AccountCommand::Import { username, input, mode, passphrase },
+        } => {
             let mode = match mode.as_str() {
                 "merge" => services::import::Mode::Merge,
                 "overwrite" => services::import::Mode::Overwrite,
@@ -233,9 +268,15 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 report
             } else {
-                services::import::import_archive(&state, &actor, &input, mode)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                services::import::import_archive(
+                    &state,
+                    &actor,
+                    &input,
+                    mode,
+                    passphrase.as_deref(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
             };
             println!(
                 "imported {} notes ({} already there, {} boosts skipped), {} media files, {} follows, {} blocks, {} mutes; {} unfollowed",

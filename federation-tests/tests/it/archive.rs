@@ -455,3 +455,113 @@ async fn a_mastodon_archive_is_imported() {
     assert_eq!(reply["tags"][0]["name"], "fediverse", "{reply}");
     b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_from_a_server_that_is_gone_pulls_followers_along() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    let c = TestNode::spawn().await;
+    let old = a.create_user("alice").await;
+    let carol = b.create_user("carol").await;
+    let old_on_b = b.follow(&carol, &old.handle).await;
+
+    // The archive with the identity key needs the password and a passphrase.
+    let export = |body: Value| {
+        let (base, token) = (a.base.clone(), old.token.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/accounts/archive"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = export(json!({ "password": "wrong", "passphrase": "a long passphrase" })).await;
+    assert_eq!(res.status(), 422);
+    let res =
+        export(json!({ "password": "correct horse battery", "passphrase": "a long passphrase" }))
+            .await;
+    assert_eq!(res.status(), 200);
+    let archive = res.bytes().await.unwrap().to_vec();
+    let sealed: Value = serde_json::from_str(&zip_text(&archive, "ferry/identity.json")).unwrap();
+    assert!(
+        sealed["ciphertext"].is_string()
+            && !zip_text(&archive, "ferry/identity.json").contains("seed"),
+        "{sealed}"
+    );
+    let did = sealed["did"].as_str().unwrap().to_owned();
+
+    // A is gone for good.
+    a.stop();
+    eventually("A stops answering", 10, || async {
+        reqwest::get(format!("{}/users/alice", a.base)).await.is_err().then_some(())
+    })
+    .await;
+
+    // On C: a wrong passphrase takes nothing; the right one takes the identity and the list
+    // of followers.
+    let new = c.create_user("alice").await;
+    let parts = |passphrase: &'static [u8]| -> Vec<(&'static str, Option<&'static str>, Vec<u8>)> {
+        vec![
+            ("passphrase", None, passphrase.to_vec()),
+            ("data", Some("alice.zip"), archive.clone()),
+        ]
+    };
+    let send = |parts: Vec<(&'static str, Option<&'static str>, Vec<u8>)>| {
+        let (c, token) = (&c, new.token.clone());
+        async move {
+            let refs: Vec<(&str, Option<&str>, &[u8])> =
+                parts.iter().map(|(n, f, b)| (*n, *f, b.as_slice())).collect();
+            send_multipart(c, "/api/v1/imports", &token, &refs).await
+        }
+    };
+    let (status, body) = send(parts(b"not the passphrase")).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, report) = send(parts(b"a long passphrase")).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (&report["identity"], &report["followers_listed"]),
+        (&json!(did), &json!(1)),
+        "{report}"
+    );
+    let (_, actor) = c.get_ap("/users/alice").await;
+    assert_eq!(
+        actor["attachment"][0]["subject"],
+        json!(did),
+        "C's alice proves the same identity: {actor}"
+    );
+
+    // The alias to the old account is kept though its server does not answer; then the move.
+    let (status, me) = c
+        .post(
+            "/api/v1/accounts/alias",
+            Some(&new.token),
+            json!({ "also_known_as_uris": [old.ap_id] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    let (status, sent) = c
+        .post(
+            "/api/v1/accounts/move_from",
+            Some(&new.token),
+            json!({ "password": "correct horse battery", "moved_from_uri": old.ap_id }),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!((&sent["followers"], &sent["servers"]), (&json!(1), &json!(1)), "{sent}");
+    let new_on_b = b.resolve(&carol, &new.handle).await;
+    eventually("carol follows alice@C", 30, || async {
+        let (_, rels) = b
+            .get(
+                &format!("/api/v1/accounts/relationships?id[]={new_on_b}&id[]={old_on_b}"),
+                Some(&carol.token),
+            )
+            .await;
+        (rels[0]["following"] == true && rels[1]["following"] == false).then_some(())
+    })
+    .await;
+    b.stop();
+    c.stop();
+}

@@ -204,3 +204,39 @@ pub async fn set_note_move(
         .map(|_| ())
     })
 }
+
+/// Adds followers listed in an imported archive; returns how many were new.
+pub async fn add_archive_followers(
+    tx: &mut Tx,
+    account_id: i64,
+    followers: &[String],
+) -> Result<u64, sqlx::Error> {
+    let mut added = 0;
+    for follower in followers {
+        added += on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO archive_followers (account_id, follower_ap_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(follower)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(added)
+}
+
+/// The followers listed in archives imported into `account_id`.
+pub async fn archive_followers(db: &Db, account_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, |pool| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT follower_ap_id FROM archive_followers WHERE account_id = $1
+             ORDER BY follower_ap_id",
+        )
+        .bind(account_id)
+        .fetch_all(pool)
+        .await
+    })
+}

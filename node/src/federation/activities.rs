@@ -29,7 +29,7 @@ pub enum AnyActivity {
     Announce(Announce),
     Like(Like),
     Block(Block),
-    Move(Move),
+    Move(SignedMove),
 }
 
 impl AnyActivity {
@@ -73,7 +73,7 @@ impl Activity for AnyActivity {
             AnyActivity::Announce(a) => &a.id,
             AnyActivity::Like(a) => &a.id,
             AnyActivity::Block(a) => &a.id,
-            AnyActivity::Move(a) => &a.id,
+            AnyActivity::Move(a) => &a.activity.id,
         }
     }
 
@@ -89,7 +89,7 @@ impl Activity for AnyActivity {
             AnyActivity::Announce(a) => &a.actor,
             AnyActivity::Like(a) => &a.actor,
             AnyActivity::Block(a) => &a.actor,
-            AnyActivity::Move(a) => &a.actor,
+            AnyActivity::Move(a) => &a.activity.actor,
         }
     }
 
@@ -98,7 +98,7 @@ impl Activity for AnyActivity {
             AnyActivity::Create(create) => receive::note::verify_create(create),
             AnyActivity::Update(update) => receive::note::verify_update(update),
             AnyActivity::Undo(undo) => receive::interact::verify_undo(undo),
-            AnyActivity::Move(m) => receive::moving::verify_move(m),
+            AnyActivity::Move(m) => receive::moving::verify_move(&m.activity, &m.document),
             _ => Ok(()),
         }
     }
@@ -117,5 +117,29 @@ impl Activity for AnyActivity {
             AnyActivity::Block(a) => receive::interact::block(data, a).await,
             AnyActivity::Move(a) => receive::moving::receive_move(data, a).await,
         }
+    }
+}
+
+/// A `Move` with the document it arrived as: a pull-mode move's integrity proof covers the JSON
+/// exactly as sent, which the typed form does not keep.
+#[derive(Clone, Debug)]
+pub struct SignedMove {
+    /// The typed activity.
+    pub activity: Move,
+    /// The document as received.
+    pub document: serde_json::Value,
+}
+
+impl Serialize for SignedMove {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.document.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedMove {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let document = serde_json::Value::deserialize(deserializer)?;
+        let activity = Move::deserialize(&document).map_err(serde::de::Error::custom)?;
+        Ok(SignedMove { activity, document })
     }
 }

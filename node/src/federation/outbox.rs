@@ -48,6 +48,37 @@ pub async fn enqueue<A: Serialize>(
     followers_of: Option<i64>,
     inboxes: impl IntoIterator<Item = String>,
 ) -> AppResult<()> {
+    let targets = remote_targets(state, inboxes);
+    if targets.is_empty() && followers_of.is_none() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(&WithContext::new(activity))
+        .map_err(|e| AppError::Other(e.into()))?;
+    enqueue_payload(tx, state, actor, ap_id, &payload, followers_of, targets).await
+}
+
+/// `enqueue` for an activity already serialised, `@context` included (one that carries an
+/// integrity proof over its exact JSON).
+pub async fn enqueue_document(
+    tx: &mut Tx,
+    state: &AppState,
+    actor: &ActorRow,
+    ap_id: &Url,
+    payload: &str,
+    inboxes: impl IntoIterator<Item = String>,
+) -> AppResult<()> {
+    let targets = remote_targets(state, inboxes);
+    if targets.is_empty() {
+        return Ok(());
+    }
+    enqueue_payload(tx, state, actor, ap_id, payload, None, targets).await
+}
+
+/// The distinct `(inbox, server)` pairs of `inboxes` that are on other servers.
+fn remote_targets(
+    state: &AppState,
+    inboxes: impl IntoIterator<Item = String>,
+) -> BTreeSet<(String, String)> {
     let mut targets = BTreeSet::new();
     for inbox in inboxes {
         let Ok(parsed) = Url::parse(&inbox) else { continue };
@@ -56,14 +87,21 @@ pub async fn enqueue<A: Serialize>(
             targets.insert((inbox, domain));
         }
     }
-    if targets.is_empty() && followers_of.is_none() {
-        return Ok(());
-    }
-    let payload = serde_json::to_string(&WithContext::new(activity))
-        .map_err(|e| AppError::Other(e.into()))?;
+    targets
+}
+
+async fn enqueue_payload(
+    tx: &mut Tx,
+    state: &AppState,
+    actor: &ActorRow,
+    ap_id: &Url,
+    payload: &str,
+    followers_of: Option<i64>,
+    targets: BTreeSet<(String, String)>,
+) -> AppResult<()> {
     let now = now_ms();
     let activity_id =
-        db::deliveries::insert_activity(tx, ap_id.as_str(), actor.id, &payload, now).await?;
+        db::deliveries::insert_activity(tx, ap_id.as_str(), actor.id, payload, now).await?;
     let mut queued = 0;
     if let Some(followee) = followers_of {
         queued +=

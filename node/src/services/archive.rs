@@ -8,7 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
 use ferry_protocol::context::WithContext;
+use ferry_protocol::identity::IdentityKey;
 use serde_json::{Value, json};
 
 use crate::db::actors::ActorRow;
@@ -24,6 +26,11 @@ use crate::urls;
 
 /// The version of the `ferry/` files' format, in `ferry/manifest.json`.
 pub const FORMAT_VERSION: u32 = 1;
+/// The archive's identity key file, present when the export was given a passphrase.
+pub const IDENTITY_FILE: &str = "ferry/identity.json";
+/// Argon2id parameters for the passphrase (the same cost as password hashing).
+const KDF_MEMORY_KIB: u32 = 19_456;
+const KDF_PASSES: u32 = 2;
 /// Rows read per database page while exporting.
 const PAGE: i64 = 200;
 
@@ -79,8 +86,15 @@ fn csv_line(fields: &[&str]) -> String {
 }
 
 /// Writes `actor`'s archive to `out` (through a `.partial` file renamed at the end, so a
-/// crash never leaves a truncated archive under the final name).
-pub async fn export(state: &AppState, actor: &ActorRow, out: &Path) -> AppResult<ExportSummary> {
+/// crash never leaves a truncated archive under the final name). With a `passphrase`, the
+/// archive also carries the account's identity key, encrypted with it: what a move from a
+/// server that is gone needs.
+pub async fn export(
+    state: &AppState,
+    actor: &ActorRow,
+    out: &Path,
+    passphrase: Option<&str>,
+) -> AppResult<ExportSummary> {
     if !actor.is_local {
         return Err(AppError::Invalid(format!("{} is not a local account", actor.ap_id)));
     }
@@ -160,6 +174,14 @@ pub async fn export(state: &AppState, actor: &ActorRow, out: &Path) -> AppResult
         },
     });
     files.push(("ferry/manifest.json".to_owned(), json_bytes(&manifest)?));
+    if let Some(passphrase) = passphrase {
+        let key = crate::services::accounts::identity_key(state, actor).await?;
+        let passphrase = passphrase.to_owned();
+        let sealed = tokio::task::spawn_blocking(move || seal_identity(&passphrase, &key))
+            .await
+            .map_err(|e| AppError::Other(anyhow::anyhow!("sealing task failed: {e}")))??;
+        files.push((IDENTITY_FILE.to_owned(), json_bytes(&sealed)?));
+    }
 
     let out = out.to_owned();
     summary.bytes = tokio::task::spawn_blocking(move || write_zip(&out, files))
@@ -310,9 +332,96 @@ fn write_zip(out: &Path, files: Vec<(String, Source)>) -> AppResult<u64> {
     Ok(bytes)
 }
 
+fn passphrase_key(passphrase: &str, salt: &[u8]) -> AppResult<[u8; 32]> {
+    if passphrase.chars().count() < 8 {
+        return Err(AppError::Invalid("the passphrase needs at least 8 characters".to_owned()));
+    }
+    let params = argon2::Params::new(KDF_MEMORY_KIB, KDF_PASSES, 1, Some(32))
+        .map_err(|e| AppError::Other(anyhow::anyhow!("argon2 parameters: {e}")))?;
+    let mut key = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|e| AppError::Other(anyhow::anyhow!("argon2: {e}")))?;
+    Ok(key)
+}
+
+/// The identity key's seed, encrypted (AES-256-GCM) under a key derived from `passphrase`
+/// (Argon2id). CPU and memory work: call from a blocking thread.
+pub fn seal_identity(passphrase: &str, key: &IdentityKey) -> AppResult<Value> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, RandomizedNonceKey};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt)
+        .map_err(|_| AppError::Other(anyhow::anyhow!("no randomness")))?;
+    let sealing = RandomizedNonceKey::new(&AES_256_GCM, &passphrase_key(passphrase, &salt)?)
+        .map_err(|_| AppError::Other(anyhow::anyhow!("AES key")))?;
+    let mut data = key.seed().to_vec();
+    let nonce = sealing
+        .seal_in_place_append_tag(Aad::from(key.did().as_bytes()), &mut data)
+        .map_err(|_| AppError::Other(anyhow::anyhow!("encryption failed")))?;
+    Ok(json!({
+        "did": key.did(),
+        "kdf": { "name": "argon2id", "memory_kib": KDF_MEMORY_KIB, "passes": KDF_PASSES, "lanes": 1, "salt": b64.encode(salt) },
+        "cipher": "aes-256-gcm",
+        "nonce": b64.encode(nonce.as_ref()),
+        "ciphertext": b64.encode(&data),
+    }))
+}
+
+/// The identity key in an archive's `ferry/identity.json`, decrypted with `passphrase`. A wrong
+/// passphrase, or a file changed since, fails. CPU and memory work: call from a blocking thread.
+pub fn open_identity(passphrase: &str, sealed: &Value) -> AppResult<IdentityKey> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let field = |name: &str| -> AppResult<Vec<u8>> {
+        let text = sealed.get(name).or_else(|| sealed["kdf"].get(name)).and_then(Value::as_str);
+        text.and_then(|t| b64.decode(t).ok()).ok_or_else(|| {
+            AppError::Invalid(format!("{IDENTITY_FILE}: {name} is missing or not base64"))
+        })
+    };
+    if sealed["cipher"] != "aes-256-gcm" || sealed["kdf"]["name"] != "argon2id" {
+        return Err(AppError::Invalid(format!(
+            "{IDENTITY_FILE}: unknown cipher or key derivation"
+        )));
+    }
+    let did = sealed["did"].as_str().unwrap_or_default();
+    let opening =
+        RandomizedNonceKey::new(&AES_256_GCM, &passphrase_key(passphrase, &field("salt")?)?)
+            .map_err(|_| AppError::Other(anyhow::anyhow!("AES key")))?;
+    let nonce = Nonce::try_assume_unique_for_key(&field("nonce")?)
+        .map_err(|_| AppError::Invalid(format!("{IDENTITY_FILE}: bad nonce")))?;
+    let mut data = field("ciphertext")?;
+    let seed =
+        opening.open_in_place(nonce, Aad::from(did.as_bytes()), &mut data).map_err(|_| {
+            AppError::Invalid("the passphrase does not open the identity key".to_owned())
+        })?;
+    let key = IdentityKey::from_seed(seed)
+        .map_err(|e| AppError::Invalid(format!("{IDENTITY_FILE}: {e}")))?;
+    if key.did() != did {
+        return Err(AppError::Invalid(format!("{IDENTITY_FILE}: the key is not {did}")));
+    }
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identity_key_opens_only_with_its_passphrase() {
+        let key = IdentityKey::generate().unwrap();
+        let sealed = seal_identity("correct horse battery", &key).unwrap();
+        assert_eq!(sealed["did"], key.did());
+        assert_eq!(open_identity("correct horse battery", &sealed).unwrap().did(), key.did());
+        assert!(matches!(open_identity("wrong horse battery", &sealed), Err(AppError::Invalid(_))));
+        let mut swapped = sealed.clone();
+        swapped["did"] = json!(IdentityKey::generate().unwrap().did());
+        assert!(
+            open_identity("correct horse battery", &swapped).is_err(),
+            "the did is authenticated"
+        );
+        assert!(matches!(seal_identity("short", &key), Err(AppError::Invalid(_))));
+    }
 
     #[test]
     fn csv_fields_with_commas_and_quotes_are_quoted() {

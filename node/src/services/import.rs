@@ -67,6 +67,10 @@ pub struct ImportReport {
     pub unfollowed: usize,
     pub blocks: usize,
     pub mutes: usize,
+    /// The `did:key` of the identity key taken over from the archive (with its passphrase).
+    pub identity: Option<String>,
+    /// Followers listed in the archive, kept for a move from a server that is gone.
+    pub followers_listed: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -87,6 +91,8 @@ struct Contents {
     actor: Option<Value>,
     outbox: Option<Value>,
     csv: HashMap<String, String>,
+    identity: Option<Value>,
+    followers: Option<Value>,
     /// Names of every file in the archive.
     names: Vec<String>,
 }
@@ -94,12 +100,14 @@ struct Contents {
 const CSV_FILES: [&str; 3] =
     ["following_accounts.csv", "blocked_accounts.csv", "muted_accounts.csv"];
 
-/// Imports the archive at `path` into the local account `actor`.
+/// Imports the archive at `path` into the local account `actor`. With the archive's
+/// `passphrase`, the account also takes over the identity key the archive carries.
 pub async fn import_archive(
     state: &AppState,
     actor: &ActorRow,
     path: &Path,
     mode: Mode,
+    passphrase: Option<&str>,
 ) -> AppResult<ImportReport> {
     if !actor.is_local {
         return Err(AppError::Invalid(format!("{} is not a local account", actor.ap_id)));
@@ -119,13 +127,49 @@ pub async fn import_archive(
     let contents = tokio::task::spawn_blocking(move || read_archive(&owned))
         .await
         .map_err(|e| AppError::Other(anyhow::anyhow!("import task failed: {e}")))??;
-    if contents.outbox.is_none() && !CSV_FILES.iter().any(|f| contents.csv.contains_key(*f)) {
+    if contents.outbox.is_none()
+        && contents.followers.is_none()
+        && !CSV_FILES.iter().any(|f| contents.csv.contains_key(*f))
+    {
         return Err(AppError::Invalid(
             "the archive has neither outbox.json nor any of following_accounts.csv, blocked_accounts.csv, muted_accounts.csv"
                 .to_owned(),
         ));
     }
     let mut report = ImportReport::default();
+    match (&contents.identity, passphrase) {
+        (Some(sealed), Some(passphrase)) => {
+            let (sealed, passphrase) = (sealed.clone(), passphrase.to_owned());
+            let key = tokio::task::spawn_blocking(move || {
+                crate::services::archive::open_identity(&passphrase, &sealed)
+            })
+            .await
+            .map_err(|e| AppError::Other(anyhow::anyhow!("import task failed: {e}")))??;
+            let mut tx = state.db.begin().await?;
+            crate::services::accounts::set_identity(&mut tx, actor, &key).await?;
+            tx.commit().await?;
+            report.identity = Some(key.did());
+        }
+        (None, Some(_)) => {
+            return Err(AppError::Invalid(format!(
+                "a passphrase was given, but the archive has no {}",
+                crate::services::archive::IDENTITY_FILE
+            )));
+        }
+        _ => {}
+    }
+    if let Some(list) = contents.followers.as_ref().and_then(|f| f["orderedItems"].as_array()) {
+        let ids: Vec<String> = list
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|id| Url::parse(id).is_ok())
+            .map(str::to_owned)
+            .collect();
+        let mut tx = state.db.begin().await?;
+        db::moves::add_archive_followers(&mut tx, actor.id, &ids).await?;
+        tx.commit().await?;
+        report.followers_listed = ids.len();
+    }
     if let Some(outbox) = &contents.outbox {
         import_notes(state, actor, path, &contents, outbox, &mut report).await?;
     }
@@ -285,7 +329,10 @@ fn read_archive(path: &Path) -> AppResult<Contents> {
     for name in contents.names.clone() {
         // Mastodon's archives have their files at the top; some tools add a folder.
         let base = name.rsplit('/').next().unwrap_or(&name);
-        let wanted = matches!(base, "actor.json" | "outbox.json") || CSV_FILES.contains(&base);
+        let ferry_file =
+            name.ends_with("ferry/identity.json") || name.ends_with("ferry/followers.json");
+        let wanted =
+            ferry_file || matches!(base, "actor.json" | "outbox.json") || CSV_FILES.contains(&base);
         if !wanted || name.starts_with("media_attachments/") {
             continue;
         }
@@ -293,13 +340,14 @@ fn read_archive(path: &Path) -> AppResult<Contents> {
         let text = String::from_utf8(text)
             .map_err(|_| AppError::Invalid(format!("{name} is not UTF-8 text")))?;
         match base {
-            "actor.json" | "outbox.json" => {
+            "actor.json" | "outbox.json" | "identity.json" | "followers.json" => {
                 let value: Value = serde_json::from_str(&text)
                     .map_err(|e| AppError::Invalid(format!("{name} is not valid JSON: {e}")))?;
-                if base == "actor.json" {
-                    contents.actor = Some(value);
-                } else {
-                    contents.outbox = Some(value);
+                match base {
+                    "actor.json" => contents.actor = Some(value),
+                    "outbox.json" => contents.outbox = Some(value),
+                    "identity.json" => contents.identity = Some(value),
+                    _ => contents.followers = Some(value),
                 }
             }
             _ => {

@@ -183,13 +183,55 @@ pub async fn receive_move(state: &AppState, old: &Url, target: &Url) -> AppResul
         return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
     }
     let old = fetch::actor(state, old, true).await?;
+    let target = fetch::actor(state, target, true).await?;
+    accept_move(state, old, target).await
+}
+
+/// A pull-mode `Move` (FEP-7628), sent by the new account `target` for the old account `old`
+/// with an integrity proof (`document`, as received). It stands when the proof verifies with
+/// a `did:key` that both accounts proved to hold (FEP-c390): the target, fetched fresh, and the
+/// old account, fetched fresh if its server still answers, else as this node stored it. Then
+/// the same checks and effects as a push-mode move.
+pub async fn receive_pull_move(
+    state: &AppState,
+    old: &Url,
+    target: &Url,
+    document: &serde_json::Value,
+) -> AppResult<bool> {
+    if old == target {
+        return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
+    }
+    let did = ferry_protocol::identity::verify(document)
+        .map_err(|e| AppError::Forbidden(format!("the Move's proof: {e}")))?;
+    let target = fetch::actor(state, target, true).await?;
+    if target.identity_did.as_deref() != Some(did.as_str()) {
+        return Err(AppError::Forbidden(format!(
+            "the Move is proved by {did}, which {} does not prove to hold",
+            target.ap_id
+        )));
+    }
+    let old = match fetch::actor(state, old, true).await {
+        Ok(fresh) => fresh,
+        Err(e) => db::actors::by_ap_id(&state.db, old.as_str()).await?.ok_or_else(|| {
+            AppError::Forbidden(format!(
+                "{old} cannot be fetched ({e}) and this node never stored it, so nothing shows it is {did}"
+            ))
+        })?,
+    };
+    if old.identity_did.as_deref() != Some(did.as_str()) {
+        return Err(AppError::Forbidden(format!("{} never proved to hold {did}", old.ap_id)));
+    }
+    accept_move(state, old, target).await
+}
+
+/// The checks every received move passes, and what it then does (see `receive_move`).
+async fn accept_move(state: &AppState, old: ActorRow, target: ActorRow) -> AppResult<bool> {
     if old.is_local {
         return Err(AppError::Forbidden(format!(
             "{} is local; it moves through this node",
             old.ap_id
         )));
     }
-    let target = fetch::actor(state, target, true).await?;
     for side in [&old, &target] {
         policy::allows_actor(side)?;
         if side.deleted_at.is_some() {
@@ -502,4 +544,80 @@ async fn repoint_notes(state: &AppState, old: &ActorRow, target: &ActorRow) -> A
         }
     }
     Ok(repointed)
+}
+
+/// What a pull-mode move was sent to.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PullMove {
+    /// Followers listed in the imported archive.
+    pub followers: usize,
+    /// Servers (inboxes) the `Move` was queued for.
+    pub servers: usize,
+    /// Followers whose actor could not be fetched (their server is down, or they are gone).
+    pub unreachable: usize,
+}
+
+/// Moves the followers of `old`, an account whose server may be gone, to the local `actor`
+/// (pull mode, FEP-7628): `actor` must list `old` as an alias and hold the identity key `old`
+/// proved (taken over from its archive), and the followers come from that archive. Sends
+/// `Move {actor: actor, object: old, target: actor}` with a proof by the identity key to each
+/// follower's server.
+pub async fn move_from(state: &AppState, actor: &ActorRow, old: &str) -> AppResult<PullMove> {
+    ensure_not_moved(actor)?;
+    let old = Url::parse(old.trim())
+        .map_err(|e| AppError::Invalid(format!("{old:?} is not an actor URL: {e}")))?;
+    if old.as_str() == actor.ap_id {
+        return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
+    }
+    if !actor.aliases().iter().any(|a| a == old.as_str()) {
+        return Err(AppError::Invalid(format!(
+            "{old} is not an alias of this account; add it first (POST /api/v1/accounts/alias)"
+        )));
+    }
+    let followers = db::moves::archive_followers(&state.db, actor.id).await?;
+    if followers.is_empty() {
+        return Err(AppError::Invalid(
+            "no followers are listed: import the old account's archive first".to_owned(),
+        ));
+    }
+    let key = crate::services::accounts::identity_key(state, actor).await?;
+    let mut inboxes = Vec::new();
+    let mut unreachable = 0;
+    for follower in &followers {
+        let found = match Url::parse(follower) {
+            Ok(url) => fetch::actor(state, &url, false).await,
+            Err(e) => Err(AppError::Invalid(e.to_string())),
+        };
+        match found {
+            Ok(follower) if !follower.is_local => {
+                inboxes.push(follower.delivery_inbox().to_owned());
+            }
+            Ok(_) => {}
+            Err(_) => unreachable += 1,
+        }
+    }
+    inboxes.sort();
+    inboxes.dedup();
+    let id = crate::urls::activity(&state.config, state.db.next_id());
+    let followers_url = actor
+        .followers_url
+        .clone()
+        .unwrap_or_else(|| crate::urls::followers(&state.config, &actor.username).to_string());
+    let mut document = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/data-integrity/v1"],
+        "id": id,
+        "type": "Move",
+        "actor": actor.ap_id,
+        "object": old,
+        "target": actor.ap_id,
+        "to": [followers_url],
+    });
+    document["proof"] = key.prove(&document, chrono::Utc::now());
+    let mut tx = state.db.begin().await?;
+    outbox::enqueue_document(&mut tx, state, actor, &id, &document.to_string(), inboxes.clone())
+        .await?;
+    tx.commit().await?;
+    state.delivery_wake.notify_one();
+    tracing::info!(from = %old, to = %actor.ap_id, servers = inboxes.len(), "pull-mode move sent");
+    Ok(PullMove { followers: followers.len(), servers: inboxes.len(), unreachable })
 }

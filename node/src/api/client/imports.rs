@@ -35,7 +35,7 @@ fn parse_type(raw: &str) -> Result<Type, AppError> {
     })
 }
 
-/// `POST /api/v1/imports` (multipart: `data`, `type`, `mode`). The upload is streamed to a
+/// `POST /api/v1/imports` (multipart: `data`, `type`, `mode`, `passphrase`). The upload is streamed to a
 /// file under the media directory (at most `archive_max_bytes`), imported, then removed.
 async fn create(
     data: Data,
@@ -61,6 +61,7 @@ async fn receive_and_import(
 ) -> Result<ImportReport, AppError> {
     let mut kind = None;
     let mut mode = Mode::Merge;
+    let mut passphrase: Option<String> = None;
     let mut received = false;
     let mut head: Vec<u8> = Vec::new();
     while let Some(mut field) =
@@ -95,6 +96,13 @@ async fn receive_and_import(
                     field.text().await.map_err(|e| AppError::BadRequest(format!("type: {e}")))?;
                 kind = Some(parse_type(text.trim())?);
             }
+            Some("passphrase") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| AppError::BadRequest(format!("passphrase: {e}")))?;
+                passphrase = Some(text).filter(|p| !p.is_empty());
+            }
             Some("mode") => {
                 let text =
                     field.text().await.map_err(|e| AppError::BadRequest(format!("mode: {e}")))?;
@@ -125,7 +133,9 @@ async fn receive_and_import(
         }
     };
     match kind {
-        Type::Archive => import::import_archive(data, &auth.actor, path, mode).await,
+        Type::Archive => {
+            import::import_archive(data, &auth.actor, path, mode, passphrase.as_deref()).await
+        }
         Type::List(name) => {
             let bytes = tokio::fs::read(path).await.map_err(|e| AppError::Other(e.into()))?;
             let text = String::from_utf8(bytes)
