@@ -40,7 +40,7 @@ const PER_SERVER: usize = 100;
 /// Share of followers that must follow the new account.
 const DONE_SHARE: f64 = 0.99;
 /// Follows the fake servers send at once, all together.
-const SEND_CONCURRENCY: usize = 64;
+const SEND_CONCURRENCY: usize = 512;
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(bench())

@@ -845,6 +845,7 @@ pub(crate) async fn store_remote_follow(
         moved_to: None,
         published_at: now,
         fetched_at: now,
+        identity_did: None,
     };
     let row = ferry_node::db::actors::upsert(tx, &actor).await?;
     let (follower_id, followee_id) = if remote_follows { (row.id, local) } else { (local, row.id) };

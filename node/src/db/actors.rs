@@ -90,6 +90,8 @@ pub struct NewActor {
     pub moved_to: Option<String>,
     pub published_at: i64,
     pub fetched_at: i64,
+    /// A remote actor's verified identity (`did:key`); local actors' is set by `set_identity`.
+    pub identity_did: Option<String>,
 }
 
 /// Inserts an actor, or refreshes the stored copy with the same `ap_id`.
@@ -98,9 +100,9 @@ pub async fn upsert(tx: &mut Tx, actor: &NewActor) -> Result<ActorRow, sqlx::Err
         "INSERT INTO actors (id, ap_id, kind, username, domain, is_local, display_name, summary,
             inbox_url, shared_inbox_url, outbox_url, followers_url, following_url, profile_url,
             avatar_url, header_url, public_key_id, public_key_pem, manually_approves, discoverable,
-            also_known_as, moved_to, published_at, fetched_at)
+            also_known_as, moved_to, published_at, fetched_at, identity_did)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24)
+            $19, $20, $21, $22, $23, $24, $25)
          ON CONFLICT (ap_id) DO UPDATE SET kind = excluded.kind, username = excluded.username,
             display_name = excluded.display_name, summary = excluded.summary,
             inbox_url = excluded.inbox_url, shared_inbox_url = excluded.shared_inbox_url,
@@ -110,7 +112,9 @@ pub async fn upsert(tx: &mut Tx, actor: &NewActor) -> Result<ActorRow, sqlx::Err
             public_key_id = excluded.public_key_id, public_key_pem = excluded.public_key_pem,
             manually_approves = excluded.manually_approves, discoverable = excluded.discoverable,
             also_known_as = excluded.also_known_as, moved_to = excluded.moved_to,
-            fetched_at = excluded.fetched_at
+            fetched_at = excluded.fetched_at,
+            identity_did = CASE WHEN actors.is_local THEN actors.identity_did
+                                ELSE excluded.identity_did END
          RETURNING {COLUMNS}"
     );
     on_tx!(tx, |conn| {
@@ -139,6 +143,7 @@ pub async fn upsert(tx: &mut Tx, actor: &NewActor) -> Result<ActorRow, sqlx::Err
             .bind(&actor.moved_to)
             .bind(actor.published_at)
             .bind(actor.fetched_at)
+            .bind(&actor.identity_did)
             .fetch_one(conn)
             .await
     })

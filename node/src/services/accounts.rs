@@ -232,6 +232,7 @@ fn local_actor(
         ap_id,
         published_at: now,
         fetched_at: now,
+        identity_did: None,
     }
 }
 

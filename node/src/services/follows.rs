@@ -95,17 +95,20 @@ pub async fn receive_follow(
         accepted,
         created_at: now_ms(),
     };
+    // Read before the write transaction: it holds the (single, on SQLite) writer.
+    let blocked = db::blocks::blocks(&state.db, target.id, follower.id).await?;
     let mut tx = state.db.begin().await?;
-    if db::blocks::blocks(&state.db, target.id, follower.id).await? {
+    if blocked {
         // Blocked: answered with `Reject`, as Mastodon does, and nothing is stored.
         outbox::answer_follow(&mut tx, state, &row, follower, target, false).await?;
         tx.commit().await?;
         state.delivery_wake.notify_one();
         return Ok(());
     }
-    let existing = db::follows::by_pair(&state.db, follower.id, target.id).await?;
+    let new_id = row.id;
     let row = db::follows::upsert(&mut tx, &row).await?;
-    if existing.is_none() {
+    // A repeated Follow keeps the first row's id: only a new one is notified.
+    if row.id == new_id {
         let kind = if row.accepted { "follow" } else { "follow_request" };
         notify(&mut tx, state, target.id, kind, follower.id, None).await?;
     }

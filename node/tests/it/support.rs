@@ -193,6 +193,7 @@ pub(crate) fn new_actor(db: &Db, username: &str, domain: &str) -> NewActor {
         moved_to: None,
         published_at: now,
         fetched_at: now,
+        identity_did: None,
     }
 }
 

@@ -120,6 +120,11 @@ pub fn from_person(person: &Person, id: i64) -> NewActor {
         moved_to: person.moved_to.as_ref().map(Url::to_string),
         published_at: person.published.map(|p| p.timestamp_millis()).unwrap_or(now),
         fetched_at: now,
+        // Only a statement whose proof holds, for this actor, names its identity.
+        identity_did: ferry_protocol::identity::verified_identity(
+            &person.attachment,
+            person.id.as_str(),
+        ),
     }
 }
 
@@ -145,13 +150,11 @@ pub fn check_person(person: &Person, expected: &Url) -> Result<(), AppError> {
 
 /// Stores (or refreshes) a remote actor document that passed `check_person`.
 pub async fn store_person(data: &AppState, person: &Person) -> Result<ActorRow, AppError> {
-    // Only a statement whose proof holds, for this actor, names its identity.
-    let did = ferry_protocol::identity::verified_identity(&person.attachment, person.id.as_str());
+    // Built (and its identity statement checked) before the write transaction opens.
+    let actor = from_person(person, data.db.next_id());
     let mut tx = data.db.begin().await?;
-    let row = db::actors::upsert(&mut tx, &from_person(person, data.db.next_id())).await?;
-    db::actors::set_identity(&mut tx, row.id, did.as_deref(), None).await?;
+    let row = db::actors::upsert(&mut tx, &actor).await?;
     tx.commit().await?;
-    let row = ActorRow { identity_did: did, ..row };
     // A refreshed document may carry a rotated key: drop any parsed copy.
     data.keys.forget_public(&row.public_key_id);
     Ok(row)
