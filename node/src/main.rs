@@ -262,8 +262,17 @@ async fn main() -> anyhow::Result<()> {
             let report = if name.ends_with(".csv") {
                 let text = std::fs::read_to_string(&input)
                     .with_context(|| format!("reading {}", input.display()))?;
+                // Mastodon's names, or GoToSocial's (`following.csv`, `blocks.csv`, …).
+                let list = match name.as_str() {
+                    n if n.starts_with("follow") => "following_accounts.csv",
+                    n if n.starts_with("block") => "blocked_accounts.csv",
+                    n if n.starts_with("mute") => "muted_accounts.csv",
+                    other => anyhow::bail!(
+                        "{other}: name the list following_accounts.csv, blocked_accounts.csv or muted_accounts.csv"
+                    ),
+                };
                 let mut report = services::import::ImportReport::default();
-                services::import::import_csv(&state, &actor, &name, &text, mode, &mut report)
+                services::import::import_csv(&state, &actor, list, &text, mode, &mut report)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 report

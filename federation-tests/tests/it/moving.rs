@@ -187,6 +187,20 @@ async fn followers_on_every_server_follow_the_moved_account() {
     let (status, body) =
         a.post("/api/v1/statuses", Some(&old.token), json!({ "status": "still here?" })).await;
     assert_eq!(status, 403, "{body}");
+    let (status, body) =
+        a.post(&format!("/api/v1/accounts/{}/follow", dave.id), Some(&old.token), json!({})).await;
+    assert_eq!(status, 403, "a moved account follows no one new: {body}");
+    // Its profile page sends browsers to the new account.
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/@alice", a.base))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], new.ap_id.as_str());
 
     // Re-sending the move to the same account is allowed; moving elsewhere waits 30 days.
     let (status, body) = a.post(path, Some(&old.token), attempt).await;

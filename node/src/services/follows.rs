@@ -22,6 +22,7 @@ pub async fn follow(
     if follower.id == target.id {
         return Err(AppError::Invalid("you cannot follow yourself".to_owned()));
     }
+    crate::services::moving::ensure_not_moved(follower)?;
     if target.deleted_at.is_some() || target.suspended {
         return Err(AppError::NotFound(format!("{} is not available", target.handle())));
     }

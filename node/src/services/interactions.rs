@@ -33,6 +33,7 @@ async fn visible_note(
 
 /// A local actor likes a note (idempotent).
 pub async fn favourite(state: &AppState, actor: &ActorRow, note_id: i64) -> AppResult<NoteRow> {
+    crate::services::moving::ensure_not_moved(actor)?;
     let (note, author) = visible_note(state, actor, note_id).await?;
     let id = state.db.next_id();
     let row = FavouriteRow {
@@ -72,6 +73,7 @@ pub async fn unfavourite(state: &AppState, actor: &ActorRow, note_id: i64) -> Ap
 
 /// A local actor boosts a note (idempotent); returns the boost row.
 pub async fn reblog(state: &AppState, actor: &ActorRow, note_id: i64) -> AppResult<NoteRow> {
+    crate::services::moving::ensure_not_moved(actor)?;
     let (note, author) = visible_note(state, actor, note_id).await?;
     if !matches!(note.visibility.as_str(), "public" | "unlisted") {
         return Err(AppError::Forbidden(

@@ -60,7 +60,8 @@ async fn instance_actor(data: Data) -> Result<Response, AppError> {
     Ok(activity_json(to_person(&actor)?))
 }
 
-/// The HTML profile URL: activity+json clients get the actor, browsers a redirect to it for now.
+/// The HTML profile URL: activity+json clients get the actor; browsers a redirect to it for now,
+/// or, once the account has moved, to the account it moved to.
 async fn profile(
     data: Data,
     Path(username): Path<String>,
@@ -69,6 +70,13 @@ async fn profile(
     let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
     if ferry_protocol::context::accepts_activity_json(accept) {
         return actor(data, Path(username)).await;
+    }
+    let moved = db::actors::by_handle(&data.db, &username, &data.config.domain)
+        .await?
+        .filter(|a| a.is_local)
+        .and_then(|a| a.moved_to);
+    if let Some(moved) = moved {
+        return Ok(Redirect::to(&moved).into_response());
     }
     Ok(Redirect::to(urls::actor(&data.config, &username).as_str()).into_response())
 }
