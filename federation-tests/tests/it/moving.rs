@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use ferry_federation_tests::{TestNode, User, eventually};
+use ferry_federation_tests::{ProcessNode, TestNode, User, eventually, sign_up};
 use ferry_protocol::signatures::PrivateKey;
 use serde_json::{Value, json};
 
@@ -34,11 +34,32 @@ async fn followers_on_every_server_follow_the_moved_account() {
     let carol = c.create_user("carol").await;
     c.follow(&carol, &old.handle).await;
     a.follow(&dave, &old.handle).await;
-    // erin's server D follows too, then goes down before the move: her follow stays behind.
-    let d = TestNode::spawn().await;
-    let erin = d.create_user("erin").await;
-    d.follow(&erin, &old.handle).await;
-    d.stop();
+    // erin's server D (a real process) follows too, then is killed before the move.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d_domain = format!("localhost:{port}");
+    let d_dir = tempfile::tempdir().unwrap();
+    let mut d = ProcessNode::start(&d_domain, d_dir.path());
+    d.wait_up().await;
+    let erin = sign_up(&d.base, "erin").await;
+    let api = |method: reqwest::Method, path: String| {
+        reqwest::Client::new().request(method, format!("{}{path}", d.base)).bearer_auth(&erin)
+    };
+    let found: Value =
+        api(reqwest::Method::GET, format!("/api/v2/search?q=@{}&resolve=true", old.handle))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let old_on_d = found["accounts"][0]["id"].as_str().unwrap().to_owned();
+    api(reqwest::Method::POST, format!("/api/v1/accounts/{old_on_d}/follow")).send().await.unwrap();
+    eventually("alice@A has her three followers", 30, || async {
+        let (_, account) = a.get(&format!("/api/v1/accounts/{}", old.id), None).await;
+        (account["followers_count"] == 3).then_some(())
+    })
+    .await;
+    d.sigkill();
     // eric@C blocks the old account and frank@A mutes it: both carry over to the new one.
     let eric = c.create_user("eric").await;
     let frank = a.create_user("frank").await;
@@ -113,7 +134,7 @@ async fn followers_on_every_server_follow_the_moved_account() {
     })
     .await;
     let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
-    assert_eq!(account["followers_count"], 2, "{account}");
+    assert_eq!(account["followers_count"], 2, "carol and dave so far: {account}");
     eventually("eric blocks and frank mutes alice@B", 30, || async {
         let (_, eric_rel) = c
             .get(&format!("/api/v1/accounts/relationships?id[]={new_on_c}"), Some(&eric.token))
@@ -150,7 +171,7 @@ async fn followers_on_every_server_follow_the_moved_account() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["domain"] == d.domain.as_str())
+        .find(|s| s["domain"] == d_domain.as_str())
         .unwrap();
     assert_eq!((&on_d["pending"], &on_d["sends"]), (&json!(1), &json!(1)), "{progress}");
     // Six hours on, the Move goes to D again (only D); not again right after.
@@ -163,11 +184,27 @@ async fn followers_on_every_server_follow_the_moved_account() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["domain"] == d.domain.as_str())
+        .find(|s| s["domain"] == d_domain.as_str())
         .unwrap();
     assert_eq!(on_d["sends"], 2, "{progress}");
     let (status, _) = c.get("/api/v1/accounts/move", Some(&carol.token)).await;
     assert_eq!(status, 404, "carol never moved");
+
+    // D comes back on the same database: the queued Move arrives, erin follows alice@B, and
+    // alice@B has every follower alice@A had.
+    let d = ProcessNode::start(&d_domain, d_dir.path());
+    d.wait_up().await;
+    eventually("alice@B has all three followers", 60, || async {
+        let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
+        (account["followers_count"] == 3).then_some(())
+    })
+    .await;
+    eventually("the move's progress shows D moved", 30, || async {
+        let (_, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;
+        (progress["moved"] == 2 && progress["pending"] == 0).then_some(())
+    })
+    .await;
+    drop(d);
 
     // C's copy of the old account shows where it went.
     let (_, old_seen) = c.get(&format!("/api/v1/accounts/{old_on_c}"), None).await;
