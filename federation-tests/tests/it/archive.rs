@@ -271,6 +271,25 @@ async fn an_exported_account_is_imported_on_another_node_once() {
     );
     assert!(report["problems"][0]["error"].is_string());
 
+    // GoToSocial's CSV export (`blocks.csv`: the Mastodon header, fewer columns) is read too.
+    let gts = format!("Account address\n{}\n", troll.handle);
+    let (status, report) = send_multipart(
+        &b,
+        "/api/v1/imports",
+        &new.token,
+        &[
+            ("type", None, b"blocking"),
+            ("mode", None, b"overwrite"),
+            ("data", Some("blocks.csv"), gts.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &report["blocks"], &report["problems"]),
+        (200, &json!(1), &json!([])),
+        "{report}"
+    );
+
     // Bad uploads change nothing.
     let (status, body) = send_multipart(
         &b,

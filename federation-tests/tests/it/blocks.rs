@@ -74,6 +74,10 @@ async fn mutes_hide_and_blocks_cut_ties_across_nodes() {
         "{rel}"
     );
     assert!(home(&b, &bob).await.is_empty(), "a blocked account's notes leave the home timeline");
+    // Blocking again is harmless (the Block went out once).
+    let (status, rel) =
+        b.post(&format!("/api/v1/accounts/{alice_on_b}/block"), Some(&bob.token), json!({})).await;
+    assert_eq!((status, &rel["blocking"]), (200, &json!(true)), "{rel}");
     eventually("alice loses bob as a follower on A", 30, || async {
         let (_, me) = a.get(&format!("/api/v1/accounts/{}", alice.id), None).await;
         (me["followers_count"] == 0).then_some(())

@@ -26,8 +26,12 @@ pub async fn block(state: &AppState, actor: &ActorRow, target: &ActorRow) -> App
         hide_notifications: true,
         created_at: now_ms(),
     };
+    let new_id = row.id;
     let mut tx = state.db.begin().await?;
     let row = db::blocks::upsert(&mut tx, &row).await?;
+    // Blocking again changes nothing on the wire: the `Block` (named by the block's id) went
+    // out the first time.
+    let repeated = row.id != new_id;
     let following = db::follows::delete(&mut tx, actor.id, target.id).await?;
     db::follows::delete(&mut tx, target.id, actor.id).await?;
     db::feed::remove_author(&mut tx, actor.id, target.id).await?;
@@ -37,7 +41,9 @@ pub async fn block(state: &AppState, actor: &ActorRow, target: &ActorRow) -> App
         if let Some(follow) = &following {
             outbox::unfollow(&mut tx, state, follow, actor, target).await?;
         }
-        outbox::block(&mut tx, state, &row, actor, target, false).await?;
+        if !repeated {
+            outbox::block(&mut tx, state, &row, actor, target, false).await?;
+        }
     }
     tx.commit().await?;
     state.delivery_wake.notify_one();
