@@ -584,3 +584,21 @@ async fn a_move_from_a_server_that_is_gone_pulls_followers_along() {
     b.stop();
     c.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_over_the_limit_is_refused() {
+    let node = TestNode::spawn_with(&[("FERRY_ARCHIVE_MAX_BYTES", "4096".to_owned())]).await;
+    let alice = node.create_user("alice").await;
+    let big = vec![b'x'; 8192];
+    let (status, body) = send_multipart(
+        &node,
+        "/api/v1/imports",
+        &alice.token,
+        &[("type", None, b"archive"), ("data", Some("big.zip"), &big)],
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("4096")), "{body}");
+    assert!(statuses(&node, &alice).await.is_empty());
+    node.stop();
+}
