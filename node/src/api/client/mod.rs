@@ -7,6 +7,7 @@ mod accounts;
 mod imports;
 mod instance;
 mod media;
+mod moving;
 mod notifications;
 mod oauth;
 mod search;
@@ -20,6 +21,7 @@ pub(super) fn routes(api_max: usize, media_max: usize, archive_max: u64) -> Rout
     Router::new()
         .merge(oauth::routes())
         .merge(accounts::routes())
+        .merge(moving::routes())
         .merge(statuses::routes())
         .merge(timelines::routes())
         .merge(notifications::routes())
