@@ -5,6 +5,7 @@ use activitypub_federation::config::{FederationConfig, FederationMiddleware};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 
 use crate::error::AppError;
@@ -14,14 +15,16 @@ pub mod client;
 pub mod error;
 pub mod extract;
 pub mod federation;
+mod limits;
 pub mod views;
 pub mod well_known;
 
 /// The node's whole HTTP surface.
 pub fn router(config: FederationConfig<AppState>) -> Router {
     let state: AppState = (*config.to_request_data()).clone();
-    let federation =
-        federation::routes().layer(DefaultBodyLimit::max(state.config.inbox_max_bytes));
+    let federation = federation::routes()
+        .layer(DefaultBodyLimit::max(state.config.inbox_max_bytes))
+        .layer(from_fn_with_state(state.config.inbox_max_bytes, limits::refuse_oversized));
     let client = client::routes(
         state.config.api_max_bytes,
         state.config.media_max_bytes,
