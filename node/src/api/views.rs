@@ -114,9 +114,17 @@ fn account_with(
 
 /// Several accounts, in the order given.
 pub async fn accounts(state: &AppState, actors: &[ActorRow]) -> AppResult<Vec<AccountView>> {
+    let ids: Vec<i64> = actors.iter().map(|a| a.id).collect();
+    let counts = db::actors::counts_of(&state.db, &ids).await?;
     let mut out = Vec::with_capacity(actors.len());
     for actor in actors {
-        out.push(account(state, actor).await?);
+        // A moved account (rare) also shows the one it moved to, loaded on its own.
+        let view = if actor.moved_to.is_some() {
+            account(state, actor).await?
+        } else {
+            account_with(state, actor, counts.get(&actor.id).copied().unwrap_or_default(), None)
+        };
+        out.push(view);
     }
     Ok(out)
 }
@@ -179,15 +187,13 @@ pub async fn statuses(state: &AppState, notes: &[NoteRow], viewer: i64) -> AppRe
     let actor_list: Vec<i64> = actor_ids.union(&mention_actor_ids).copied().collect();
     let actors: HashMap<i64, ActorRow> =
         db::actors::by_ids(&state.db, &actor_list).await?.into_iter().map(|a| (a.id, a)).collect();
-    let mut account_views: HashMap<i64, Value> = HashMap::new();
-    for id in &actor_ids {
-        if let Some(actor) = actors.get(id) {
-            account_views.insert(
-                *id,
-                serde_json::to_value(account(state, actor).await?).unwrap_or_default(),
-            );
-        }
-    }
+    let authors: Vec<ActorRow> =
+        actor_ids.iter().filter_map(|id| actors.get(id).cloned()).collect();
+    let account_views: HashMap<i64, Value> = authors
+        .iter()
+        .zip(accounts(state, &authors).await?)
+        .map(|(actor, view)| (actor.id, serde_json::to_value(view).unwrap_or_default()))
+        .collect();
     let tags = db::notes::tags_of(&state.db, &ids).await?;
     let media = db::media::of_notes(&state.db, &ids).await?;
     let counts: HashMap<i64, (i64, i64)> = db::notes::counts_of(&state.db, &ids)

@@ -1526,3 +1526,37 @@ async fn references_to_a_moved_note_are_repointed_and_its_new_id_remembered() {
         );
     }
 }
+
+#[tokio::test]
+async fn counts_of_many_actors_match_the_counts_of_each() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let bob = local_account(&db, "bob").await;
+        let carol = remote_actor(&db, "carol", "remote.example", None).await;
+        let quiet = local_account(&db, "quiet").await;
+        follow(&db, &bob, &alice, true).await;
+        follow(&db, &carol, &alice, true).await;
+        follow(&db, &alice, &carol, true).await;
+        follow(&db, &quiet, &alice, false).await;
+        for author in [&alice, &alice, &carol] {
+            insert_note(&db, &new_note(&db, author, "public")).await;
+        }
+        let ids = [alice.id, bob.id, carol.id, quiet.id];
+        let many = actors::counts_of(&db, &ids).await.expect("counts_of");
+        for id in ids {
+            let one = actors::counts(&db, id).await.expect("counts");
+            let got = many[&id];
+            assert_eq!(
+                (got.notes, got.followers, got.following),
+                (one.notes, one.followers, one.following),
+                "{name}: actor {id}"
+            );
+        }
+        assert_eq!(
+            (many[&alice.id].notes, many[&alice.id].followers, many[&alice.id].following),
+            (2, 2, 1),
+            "{name}"
+        );
+        assert!(actors::counts_of(&db, &[]).await.expect("empty").is_empty());
+    }
+}
