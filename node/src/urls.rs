@@ -38,6 +38,11 @@ pub fn outbox(config: &Config, username: &str) -> Url {
     join(config, &format!("users/{username}/outbox"))
 }
 
+/// An actor's followers collection as it names it, or ours for a local actor without one.
+pub fn followers_of(config: &Config, actor: &crate::db::actors::ActorRow) -> String {
+    actor.followers_url.clone().unwrap_or_else(|| followers(config, &actor.username).to_string())
+}
+
 /// A local actor's followers collection.
 pub fn followers(config: &Config, username: &str) -> Url {
     join(config, &format!("users/{username}/followers"))

@@ -205,27 +205,39 @@ pub async fn set_note_move(
     })
 }
 
-/// Adds followers listed in an imported archive; returns how many were new.
+/// Adds followers listed in an imported archive, in one statement; returns how many were new.
 pub async fn add_archive_followers(
     tx: &mut Tx,
     account_id: i64,
     followers: &[String],
 ) -> Result<u64, sqlx::Error> {
-    let mut added = 0;
-    for follower in followers {
-        added += on_tx!(tx, |conn| {
+    if followers.is_empty() {
+        return Ok(0);
+    }
+    let done = match tx {
+        Tx::Postgres(tx) => sqlx::query(
+            "INSERT INTO archive_followers (account_id, follower_ap_id)
+                 SELECT $1, f FROM UNNEST($2::text[]) AS t (f) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(followers)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        Tx::Sqlite(tx) => {
+            // `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
             sqlx::query(
-                "INSERT INTO archive_followers (account_id, follower_ap_id) VALUES ($1, $2)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO archive_followers (account_id, follower_ap_id)
+                 SELECT $1, value FROM json_each($2) WHERE true ON CONFLICT DO NOTHING",
             )
             .bind(account_id)
-            .bind(follower)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(added)
+            .bind(super::json_array(followers))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+        }
+    };
+    Ok(done)
 }
 
 /// The followers listed in archives imported into `account_id`.

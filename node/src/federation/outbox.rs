@@ -317,10 +317,7 @@ pub async fn announce(
     note_author: &ActorRow,
     undo: bool,
 ) -> AppResult<()> {
-    let followers = actor
-        .followers_url
-        .clone()
-        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let followers = urls::followers_of(&state.config, actor);
     let announce = Announce {
         id: url(&boost.ap_id)?,
         kind: AnnounceType::Announce,
@@ -352,10 +349,7 @@ pub async fn announce(
 /// Queues `Update(Person)` with the actor's current document to its remote followers.
 pub async fn person_updated(tx: &mut Tx, state: &AppState, actor: &ActorRow) -> AppResult<()> {
     let person = crate::federation::objects::person::to_person(actor)?;
-    let followers = actor
-        .followers_url
-        .clone()
-        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let followers = urls::followers_of(&state.config, actor);
     let id = urls::activity(&state.config, state.db.next_id());
     let activity = Update {
         id: id.clone(),
@@ -381,10 +375,7 @@ pub async fn moved(
     inboxes: impl IntoIterator<Item = String>,
 ) -> AppResult<()> {
     let move_id = state.db.next_id();
-    let followers = actor
-        .followers_url
-        .clone()
-        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let followers = urls::followers_of(&state.config, actor);
     let id = url(&format!("{}#moves/{move_id}", actor.ap_id))?;
     let activity = Move {
         id: id.clone(),

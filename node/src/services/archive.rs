@@ -19,7 +19,7 @@ use crate::db::follows::Side;
 use crate::db::notes::Page;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
-use crate::federation::objects::note::load_note;
+use crate::federation::objects::note::load_note_by;
 use crate::federation::objects::person::to_person;
 use crate::state::AppState;
 use crate::urls;
@@ -149,10 +149,7 @@ pub async fn export(
     let followers = follow_list(state, actor, Side::Followers).await?;
     summary.followers = followers.len();
     let ids: Vec<Value> = followers.iter().map(|a| Value::String(a.ap_id.clone())).collect();
-    let followers_id = actor
-        .followers_url
-        .clone()
-        .unwrap_or_else(|| urls::followers(&state.config, &actor.username).to_string());
+    let followers_id = urls::followers_of(&state.config, actor);
     files.push(("ferry/followers.json".to_owned(), json_bytes(&collection(&followers_id, ids))?));
     files.push(("ferry/chats.json".to_owned(), json_bytes(&collection("chats.json", vec![]))?));
     let manifest = json!({
@@ -217,14 +214,14 @@ async fn outbox_items(
                     "published": chrono::DateTime::from_timestamp_millis(note.published_at)
                         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     "to": ["https://www.w3.org/ns/activitystreams#Public"],
-                    "cc": [actor.followers_url],
+                    "cc": [urls::followers_of(&state.config, actor)],
                     "object": original.ap_id,
                 }));
                 continue;
             }
-            let mut object = serde_json::to_value(load_note(state, &note).await?)
-                .map_err(|e| AppError::Other(e.into()))?;
-            for row in db::media::of_notes(&state.db, &[note.id]).await? {
+            let (object, media) = load_note_by(state, &note, actor).await?;
+            let mut object = serde_json::to_value(object).map_err(|e| AppError::Other(e.into()))?;
+            for row in media {
                 let Some(file) = &row.file_name else { continue };
                 let served = urls::media(&state.config, file).to_string();
                 let inside = format!("media_attachments/files/{}/{file}", row.id);
@@ -256,7 +253,11 @@ async fn outbox_items(
 }
 
 /// Every account on one side of `actor`'s accepted follows.
-async fn follow_list(state: &AppState, actor: &ActorRow, side: Side) -> AppResult<Vec<ActorRow>> {
+pub(crate) async fn follow_list(
+    state: &AppState,
+    actor: &ActorRow,
+    side: Side,
+) -> AppResult<Vec<ActorRow>> {
     let mut out = Vec::new();
     let mut before = i64::MAX;
     loop {
@@ -270,7 +271,7 @@ async fn follow_list(state: &AppState, actor: &ActorRow, side: Side) -> AppResul
 }
 
 /// Every account `actor` blocks or mutes, with whether notifications are hidden.
-async fn block_list(
+pub(crate) async fn block_list(
     state: &AppState,
     actor: &ActorRow,
     kind: Kind,

@@ -7,7 +7,7 @@
 //! Imported notes are not announced to followers: they are history, not news. Follows, blocks
 //! and mutes come from the CSVs; each row that cannot be applied is reported with its reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,13 +17,14 @@ use url::Url;
 
 use crate::db::actors::ActorRow;
 use crate::db::blocks::Kind;
+use crate::db::follows::Side;
 use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::objects::note::visibility_of;
 use crate::ids::{id_at, now_ms};
-use crate::services::{blocks, content, follows};
+use crate::services::{archive, blocks, content, follows};
 use crate::state::AppState;
 use crate::urls;
 
@@ -251,39 +252,12 @@ async fn overwrite(
     keep: &[i64],
     report: &mut ImportReport,
 ) -> AppResult<()> {
-    let current: Vec<i64> = match kind {
-        None => {
-            let mut ids = Vec::new();
-            let mut before = i64::MAX;
-            loop {
-                let rows = db::follows::page(
-                    &state.db,
-                    actor.id,
-                    db::follows::Side::Following,
-                    before,
-                    200,
-                )
-                .await?;
-                let Some(last) = rows.last() else { break };
-                before = last.id;
-                ids.extend(rows.iter().map(|f| f.followee_id));
-            }
-            ids
-        }
-        Some(kind) => {
-            let mut ids = Vec::new();
-            let mut before = i64::MAX;
-            loop {
-                let rows = db::blocks::page(&state.db, actor.id, kind, before, 200).await?;
-                let Some(last) = rows.last() else { break };
-                before = last.id;
-                ids.extend(rows.iter().map(|b| b.target_id));
-            }
-            ids
-        }
+    let current = match kind {
+        None => archive::follow_list(state, actor, Side::Following).await?,
+        Some(kind) => archive::block_list(state, actor, kind).await?.0,
     };
-    let drop: Vec<i64> = current.into_iter().filter(|id| !keep.contains(id)).collect();
-    for target in db::actors::by_ids(&state.db, &drop).await? {
+    let keep: HashSet<i64> = keep.iter().copied().collect();
+    for target in current.into_iter().filter(|a| !keep.contains(&a.id)) {
         match kind {
             None => follows::unfollow(state, actor, &target).await?,
             Some(Kind::Block) => blocks::unblock(state, actor, &target).await?,

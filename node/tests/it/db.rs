@@ -1560,3 +1560,33 @@ async fn counts_of_many_actors_match_the_counts_of_each() {
         assert!(actors::counts_of(&db, &[]).await.expect("empty").is_empty());
     }
 }
+
+#[tokio::test]
+async fn archive_followers_are_listed_once() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let list = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+        let mut tx = db.begin().await.expect("begin");
+        let first = moves::add_archive_followers(
+            &mut tx,
+            alice.id,
+            &list(&["https://b.example/u/2", "https://a.example/u/1"]),
+        )
+        .await
+        .expect("add");
+        let again = moves::add_archive_followers(
+            &mut tx,
+            alice.id,
+            &list(&["https://a.example/u/1", "https://c.example/u/3"]),
+        )
+        .await
+        .expect("add");
+        tx.commit().await.expect("commit");
+        assert_eq!((first, again), (2, 1), "{name}: a follower listed twice is kept once");
+        assert_eq!(
+            moves::archive_followers(&db, alice.id).await.expect("list"),
+            list(&["https://a.example/u/1", "https://b.example/u/2", "https://c.example/u/3"]),
+            "{name}"
+        );
+    }
+}

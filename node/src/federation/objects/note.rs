@@ -26,11 +26,8 @@ pub fn addressing(
     mentioned: &[ActorRow],
 ) -> (Vec<Url>, Vec<Url>) {
     let public = Url::parse(PUBLIC).expect("constant URL");
-    let followers = author
-        .followers_url
-        .as_deref()
-        .and_then(|f| Url::parse(f).ok())
-        .unwrap_or_else(|| urls::followers(&state.config, &author.username));
+    let followers = Url::parse(&urls::followers_of(&state.config, author))
+        .unwrap_or_else(|_| urls::followers(&state.config, &author.username));
     let mentions: Vec<Url> = mentioned.iter().filter_map(|a| Url::parse(&a.ap_id).ok()).collect();
     match visibility {
         "public" => (vec![public], [vec![followers], mentions].concat()),
@@ -134,13 +131,22 @@ pub async fn load_note(state: &AppState, note: &NoteRow) -> Result<Note, AppErro
     let author = db::actors::by_id(&state.db, note.author_id)
         .await?
         .ok_or_else(|| AppError::NotFound("note author".to_owned()))?;
+    Ok(load_note_by(state, note, &author).await?.0)
+}
+
+/// `load_note` when the author is at hand; also returns the note's attachments.
+pub async fn load_note_by(
+    state: &AppState,
+    note: &NoteRow,
+    author: &ActorRow,
+) -> Result<(Note, Vec<MediaRow>), AppError> {
     let mention_ids: Vec<i64> =
         db::notes::mentions_of(&state.db, &[note.id]).await?.into_iter().map(|(_, a)| a).collect();
     let mentioned = db::actors::by_ids(&state.db, &mention_ids).await?;
     let tags: Vec<String> =
         db::notes::tags_of(&state.db, &[note.id]).await?.into_iter().map(|(_, t)| t).collect();
     let media = db::media::of_notes(&state.db, &[note.id]).await?;
-    to_note(state, note, &author, &mentioned, &tags, &media)
+    Ok((to_note(state, note, author, &mentioned, &tags, &media)?, media))
 }
 
 /// Checks a received note: it must come from its author's server.

@@ -7,12 +7,12 @@ use crate::db::moves::MoveRow;
 use crate::db::notes::Page;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
-use crate::federation::{fetch, policy};
+use crate::federation::fetch;
 use crate::ids::now_ms;
 use crate::state::AppState;
 
 use super::notes::lookup_moved;
-use super::{PAGE, RECEIVED_MOVE_WINDOW_MS, carry_blocks, carry_followers};
+use super::{PAGE, RECEIVED_MOVE_WINDOW_MS, available, carry_blocks, carry_followers};
 
 /// A remote account `old` announced (in a verified push-mode `Move`) that it moved to
 /// `target`. Both are fetched fresh; the move stands only if `target` lists `old` in its
@@ -72,12 +72,8 @@ async fn accept_move(state: &AppState, old: ActorRow, target: ActorRow) -> AppRe
             old.ap_id
         )));
     }
-    for side in [&old, &target] {
-        policy::allows_actor(side)?;
-        if side.deleted_at.is_some() {
-            return Err(AppError::Invalid(format!("{} has been deleted", side.ap_id)));
-        }
-    }
+    available(&old)?;
+    available(&target)?;
     if !target.aliases().iter().any(|a| a == &old.ap_id) {
         return Err(AppError::Forbidden(format!(
             "{} does not list {} in alsoKnownAs",

@@ -20,7 +20,7 @@ use crate::db::actors::ActorRow;
 use crate::db::blocks::Kind;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
-use crate::federation::fetch;
+use crate::federation::{fetch, policy};
 use crate::services::{blocks, follows};
 use crate::state::AppState;
 
@@ -56,6 +56,16 @@ async fn resolve(state: &AppState, raw: &str, fresh: bool) -> AppResult<ActorRow
     } else {
         Err(AppError::Invalid(format!("{raw:?} is neither an actor URL nor a user@host handle")))
     }
+}
+
+/// Refuses an account a move cannot involve: suspended here (or, later, on a suspended
+/// domain: the policy stage decides) or deleted.
+fn available(actor: &ActorRow) -> AppResult<()> {
+    policy::allows_actor(actor)?;
+    if actor.deleted_at.is_some() {
+        return Err(AppError::Invalid(format!("{} has been deleted", actor.ap_id)));
+    }
+    Ok(())
 }
 
 /// Refuses changes to an account that has moved: it stays readable, and its owner may only

@@ -7,11 +7,13 @@ use crate::db::actors::ActorRow;
 use crate::db::moves::MoveRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
-use crate::federation::{fetch, outbox, policy};
+use crate::federation::{fetch, outbox};
 use crate::ids::now_ms;
 use crate::state::AppState;
 
-use super::{MOVE_COOLDOWN_MS, carry_blocks, carry_followers, ensure_not_moved, resolve};
+use super::{
+    MOVE_COOLDOWN_MS, available, carry_blocks, carry_followers, ensure_not_moved, resolve,
+};
 
 /// Moves the local account `actor` to `target` (an actor URL or handle): the target, fetched
 /// fresh, must list `actor` in its `alsoKnownAs`. Sends `Update(Person)` with `movedTo` and
@@ -26,10 +28,7 @@ pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> A
     if target.id == actor.id {
         return Err(AppError::Invalid("an account cannot move to itself".to_owned()));
     }
-    policy::allows_actor(&target)?;
-    if target.deleted_at.is_some() {
-        return Err(AppError::Invalid(format!("{} has been deleted", target.ap_id)));
-    }
+    available(&target)?;
     if let Some(elsewhere) = &target.moved_to {
         return Err(AppError::Invalid(format!(
             "{} has itself moved to {elsewhere}; move there instead",
@@ -44,7 +43,8 @@ pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> A
     }
     let now = now_ms();
     let resend = actor.moved_to.as_deref() == Some(target.ap_id.as_str());
-    if !resend && let Some(last) = db::moves::latest(&state.db, actor.id).await? {
+    let last = db::moves::latest(&state.db, actor.id).await?;
+    if !resend && let Some(last) = &last {
         let wait = last.created_at + MOVE_COOLDOWN_MS - now;
         if wait > 0 {
             return Err(AppError::RateLimited(format!(
@@ -54,7 +54,7 @@ pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> A
         }
     }
     // A re-sent move counts towards the first one's progress; a new one starts its own.
-    let (record, is_new) = match db::moves::latest(&state.db, actor.id).await? {
+    let (record, is_new) = match last {
         Some(last) if resend && last.target_ap_id == target.ap_id => (last, false),
         _ => {
             let id = state.db.next_id();
@@ -139,10 +139,7 @@ pub async fn move_from(state: &AppState, actor: &ActorRow, old: &str) -> AppResu
     inboxes.sort();
     inboxes.dedup();
     let id = crate::urls::activity(&state.config, state.db.next_id());
-    let followers_url = actor
-        .followers_url
-        .clone()
-        .unwrap_or_else(|| crate::urls::followers(&state.config, &actor.username).to_string());
+    let followers_url = crate::urls::followers_of(&state.config, actor);
     let mut document = serde_json::json!({
         "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/data-integrity/v1"],
         "id": id,
