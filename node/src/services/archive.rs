@@ -127,13 +127,13 @@ pub async fn export(
     summary.following = following.len();
     files.push(("following_accounts.csv".to_owned(), Source::Bytes(csv.into_bytes())));
 
-    let (blocked, _) = block_list(state, actor, Kind::Block).await?;
-    let csv: String = blocked.iter().map(|a| csv_line(&[&a.handle()])).collect();
+    let blocked = block_list(state, actor, Kind::Block).await?;
+    let csv: String = blocked.iter().map(|(a, _)| csv_line(&[&a.handle()])).collect();
     summary.blocks = blocked.len();
     files.push(("blocked_accounts.csv".to_owned(), Source::Bytes(csv.into_bytes())));
-    let (muted, hide) = block_list(state, actor, Kind::Mute).await?;
+    let muted = block_list(state, actor, Kind::Mute).await?;
     let mut csv = String::from("Account address,Hide notifications\n");
-    for (account, hide) in muted.iter().zip(&hide) {
+    for (account, hide) in &muted {
         csv.push_str(&csv_line(&[&account.handle(), if *hide { "true" } else { "false" }]));
     }
     summary.mutes = muted.len();
@@ -275,8 +275,8 @@ pub(crate) async fn block_list(
     state: &AppState,
     actor: &ActorRow,
     kind: Kind,
-) -> AppResult<(Vec<ActorRow>, Vec<bool>)> {
-    let (mut accounts, mut hide) = (Vec::new(), Vec::new());
+) -> AppResult<Vec<(ActorRow, bool)>> {
+    let mut out = Vec::new();
     let mut before = i64::MAX;
     loop {
         let rows = db::blocks::page(&state.db, actor.id, kind, before, PAGE).await?;
@@ -286,12 +286,11 @@ pub(crate) async fn block_list(
         let found = db::actors::by_ids(&state.db, &ids).await?;
         for row in &rows {
             if let Some(account) = found.iter().find(|a| a.id == row.target_id) {
-                accounts.push(account.clone());
-                hide.push(row.hide_notifications);
+                out.push((account.clone(), row.hide_notifications));
             }
         }
     }
-    Ok((accounts, hide))
+    Ok(out)
 }
 
 /// Writes the zip (JSON and CSV deflated; media stored as they are, being compressed already).

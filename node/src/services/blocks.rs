@@ -13,19 +13,30 @@ use crate::federation::outbox;
 use crate::ids::now_ms;
 use crate::state::AppState;
 
-/// `actor` (local) blocks `target`.
-pub async fn block(state: &AppState, actor: &ActorRow, target: &ActorRow) -> AppResult<BlockRow> {
+/// A block or mute of `target` by `actor`, not stored yet; no account blocks or mutes itself.
+fn new_row(
+    state: &AppState,
+    actor: &ActorRow,
+    target: &ActorRow,
+    kind: Kind,
+    hide_notifications: bool,
+) -> AppResult<BlockRow> {
     if actor.id == target.id {
-        return Err(AppError::Invalid("you cannot block yourself".to_owned()));
+        return Err(AppError::Invalid(format!("you cannot {} yourself", kind.as_str())));
     }
-    let row = BlockRow {
+    Ok(BlockRow {
         id: state.db.next_id(),
         account_id: actor.id,
         target_id: target.id,
-        kind: Kind::Block.as_str().to_owned(),
-        hide_notifications: true,
+        kind: kind.as_str().to_owned(),
+        hide_notifications,
         created_at: now_ms(),
-    };
+    })
+}
+
+/// `actor` (local) blocks `target`.
+pub async fn block(state: &AppState, actor: &ActorRow, target: &ActorRow) -> AppResult<BlockRow> {
+    let row = new_row(state, actor, target, Kind::Block, true)?;
     let new_id = row.id;
     let mut tx = state.db.begin().await?;
     let row = db::blocks::upsert(&mut tx, &row).await?;
@@ -71,17 +82,7 @@ pub async fn mute(
     target: &ActorRow,
     notifications: bool,
 ) -> AppResult<BlockRow> {
-    if actor.id == target.id {
-        return Err(AppError::Invalid("you cannot mute yourself".to_owned()));
-    }
-    let row = BlockRow {
-        id: state.db.next_id(),
-        account_id: actor.id,
-        target_id: target.id,
-        kind: Kind::Mute.as_str().to_owned(),
-        hide_notifications: notifications,
-        created_at: now_ms(),
-    };
+    let row = new_row(state, actor, target, Kind::Mute, notifications)?;
     let mut tx = state.db.begin().await?;
     let row = db::blocks::upsert(&mut tx, &row).await?;
     tx.commit().await?;

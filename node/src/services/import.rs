@@ -254,7 +254,9 @@ async fn overwrite(
 ) -> AppResult<()> {
     let current = match kind {
         None => archive::follow_list(state, actor, Side::Following).await?,
-        Some(kind) => archive::block_list(state, actor, kind).await?.0,
+        Some(kind) => {
+            archive::block_list(state, actor, kind).await?.into_iter().map(|(a, _)| a).collect()
+        }
     };
     let keep: HashSet<i64> = keep.iter().copied().collect();
     for target in current.into_iter().filter(|a| !keep.contains(&a.id)) {
