@@ -322,6 +322,24 @@ impl Drop for ProcessNode {
     }
 }
 
+/// `localhost:PORT` on a port free now, for a node run as its own process.
+pub fn free_local_domain() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    format!("localhost:{port}")
+}
+
+/// GETs JSON from a node given by its base URL, with an optional bearer token.
+pub async fn get_json(base: &str, path: &str, token: Option<&str>) -> Value {
+    let mut req = reqwest::Client::new().get(format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.expect("request").json().await.expect("json")
+}
+
 /// POSTs JSON to a node given by its base URL; panics unless the answer is 2xx.
 pub async fn post_json(base: &str, path: &str, token: Option<&str>, body: Value) -> Value {
     let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(&body);

@@ -1,7 +1,10 @@
 //! A real `ferry` process is killed with SIGKILL while another node has deliveries queued for
 //! it, then started again on the same database: every queued delivery arrives, once.
 
-use ferry_federation_tests::{ProcessNode, TestNode, User, eventually, post_json as post, sign_up};
+use ferry_federation_tests::{
+    ProcessNode, TestNode, User, eventually, free_local_domain, get_json, post_json as post,
+    sign_up,
+};
 use serde_json::json;
 
 async fn home_contents(base: &str, token: &str) -> Vec<String> {
@@ -23,23 +26,15 @@ async fn deliveries_survive_the_receiver_being_killed() {
     let a = TestNode::spawn().await;
     let alice: User = a.create_user("alice").await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let domain = format!("localhost:{port}");
+    let domain = free_local_domain();
     let dir = tempfile::tempdir().unwrap();
     let mut b = ProcessNode::start(&domain, dir.path());
     b.wait_up().await;
     let bob = sign_up(&b.base, "bob").await;
 
     // bob@B follows alice@A, so alice's notes are delivered to B.
-    let found: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v2/search?q=@{}&resolve=true", b.base, alice.handle))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let search = format!("/api/v2/search?q=@{}&resolve=true", alice.handle);
+    let found = get_json(&b.base, &search, Some(&bob)).await;
     let alice_on_b = found["accounts"][0]["id"].as_str().expect("alice found").to_owned();
     post(&b.base, &format!("/api/v1/accounts/{alice_on_b}/follow"), Some(&bob), json!({})).await;
     eventually("alice has a follower on B", 20, || async {

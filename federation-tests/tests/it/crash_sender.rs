@@ -47,8 +47,7 @@ async fn notes_survive_the_sender_being_killed() {
     let b = TestNode::spawn().await;
     let bob = b.create_user("bob").await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let domain = format!("localhost:{port}");
+    let domain = ferry_federation_tests::free_local_domain();
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("ferry.db").display());
     let mut a = ProcessNode::start(&domain, dir.path());

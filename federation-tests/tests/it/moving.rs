@@ -4,7 +4,9 @@
 
 use std::time::SystemTime;
 
-use ferry_federation_tests::{ProcessNode, TestNode, User, eventually, sign_up};
+use ferry_federation_tests::{
+    ProcessNode, TestNode, User, eventually, free_local_domain, get_json, post_json, sign_up,
+};
 use ferry_protocol::signatures::PrivateKey;
 use serde_json::{Value, json};
 
@@ -35,25 +37,16 @@ async fn followers_on_every_server_follow_the_moved_account() {
     c.follow(&carol, &old.handle).await;
     a.follow(&dave, &old.handle).await;
     // erin's server D (a real process) follows too, then is killed before the move.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let d_domain = format!("localhost:{port}");
+    let d_domain = free_local_domain();
     let d_dir = tempfile::tempdir().unwrap();
     let mut d = ProcessNode::start(&d_domain, d_dir.path());
     d.wait_up().await;
     let erin = sign_up(&d.base, "erin").await;
-    let api = |method: reqwest::Method, path: String| {
-        reqwest::Client::new().request(method, format!("{}{path}", d.base)).bearer_auth(&erin)
-    };
-    let found: Value =
-        api(reqwest::Method::GET, format!("/api/v2/search?q=@{}&resolve=true", old.handle))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let search = format!("/api/v2/search?q=@{}&resolve=true", old.handle);
+    let found = get_json(&d.base, &search, Some(&erin)).await;
     let old_on_d = found["accounts"][0]["id"].as_str().unwrap().to_owned();
-    api(reqwest::Method::POST, format!("/api/v1/accounts/{old_on_d}/follow")).send().await.unwrap();
+    post_json(&d.base, &format!("/api/v1/accounts/{old_on_d}/follow"), Some(&erin), json!({}))
+        .await;
     eventually("alice@A has her three followers", 30, || async {
         let (_, account) = a.get(&format!("/api/v1/accounts/{}", old.id), None).await;
         (account["followers_count"] == 3).then_some(())
