@@ -123,7 +123,7 @@ async fn sink_inbox(sink: &Sink, request: &SinkRequest) -> u16 {
     let host = request.header("host").unwrap_or_default().to_owned();
     if ["signature", "digest", "date"].iter().any(|h| request.header(h).is_none()) {
         sink.unsigned.fetch_add(1, Ordering::Relaxed);
-    } else if n % VERIFY_EVERY == 0 {
+    } else if n.is_multiple_of(VERIFY_EVERY) {
         let key = sink.key.lock().expect("sink lock").clone();
         if let Some(key) = key {
             let counter =
