@@ -417,6 +417,29 @@ async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() 
 }
 
 #[tokio::test]
+async fn ingest_tables_get_planner_statistics_on_postgres() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        for _ in 0..3 {
+            insert_note(&db, &new_note(&db, &alice, "public")).await;
+        }
+        notes::analyze_ingest_tables(&db).await.expect("analyze");
+        if name == "postgres" {
+            // What the planner reads; empty until the table is analyzed.
+            let columns = count_rows(
+                backends.url(name),
+                "SELECT COUNT(*) FROM pg_stats
+                 WHERE schemaname = current_schema() AND tablename = 'notes' AND $1 = 1",
+                1,
+            )
+            .await;
+            assert!(columns > 0, "{name}: notes has statistics");
+        }
+    }
+}
+
+#[tokio::test]
 async fn deleting_a_note_removes_it_and_its_boosts_from_home_feeds() {
     let backends = backends().await;
     for (name, db) in backends.iter() {
