@@ -98,6 +98,7 @@ impl Server {
         let delivery = tokio::spawn(federation::delivery::run(state.clone()));
         let key_pool = tokio::spawn(services::accounts::run_key_pool(state.clone()));
         let maintenance = tokio::spawn(services::maintenance::run(state.clone()));
+        let checkpoints = tokio::spawn(services::maintenance::run_checkpoints(state.clone()));
         let mut shutdown = state.shutdown.subscribe();
         let app = api::router(federation);
         tracing::info!(domain = %state.config.domain, "listening on {}", listener.local_addr()?);
@@ -111,6 +112,7 @@ impl Server {
         let _ = delivery.await;
         let _ = key_pool.await;
         let _ = maintenance.await;
+        let _ = checkpoints.await;
         state.db.close().await;
         Ok(())
     }

@@ -42,7 +42,13 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    /// `checkpoint`: one connection that copies the WAL into the database file, so the writer
+    /// does not (see `Db::checkpoint`).
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        checkpoint: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -140,15 +146,27 @@ impl Db {
                 .test_before_acquire(false)
                 // The writer walks every index a write touches: a larger cache (32 MiB, used
                 // only as the database grows) keeps them out of the file.
-                .connect_with(options.clone().pragma("cache_size", "-32768"))
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("cache_size", "-32768")
+                        // Checkpoints run on their own connection (`Db::checkpoint`); this
+                        // is only the backstop for a process that runs none (a CLI command).
+                        .pragma("wal_autocheckpoint", "20000"),
+                )
                 .await?;
             sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            let checkpoint = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(options.clone().pragma("cache_size", "-256"))
+                .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?;
-            Pool::Sqlite { read, write }
+            Pool::Sqlite { read, write, checkpoint }
         };
         Ok(Db { pool, ids: Arc::new(IdGen::default()) })
     }
@@ -174,11 +192,23 @@ impl Db {
         })
     }
 
+    /// Copies what the SQLite WAL holds into the database file, as far as readers allow, from
+    /// a connection of its own. Left to the writer, every 1,000th page committed made one
+    /// commit copy the WAL, and the single writer (and every inbox request waiting on it)
+    /// waited; a passive checkpoint here runs beside the writer. Nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        if let Pool::Sqlite { checkpoint, .. } = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(checkpoint).await?;
+        }
+        Ok(())
+    }
+
     /// Closes every connection (used before exit so SQLite checkpoints its WAL).
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite { read, write } => {
+            Pool::Sqlite { read, write, checkpoint } => {
                 read.close().await;
+                checkpoint.close().await;
                 write.close().await;
             }
             Pool::Postgres(pool) => pool.close().await,

@@ -27,6 +27,23 @@ pub async fn prune(state: &AppState) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Checkpoints SQLite's WAL a few times a second, off the writer's path (`Db::checkpoint`).
+pub async fn run_checkpoints(state: AppState) {
+    if state.db.backend() != crate::db::Backend::Sqlite {
+        return;
+    }
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        if let Err(e) = state.db.checkpoint().await {
+            tracing::debug!(error = %e, "checkpoint failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Runs `prune` hourly until shutdown.
 pub async fn run(state: AppState) {
     let mut shutdown = state.shutdown.subscribe();
