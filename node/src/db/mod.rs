@@ -195,12 +195,14 @@ impl Db {
     /// Copies what the SQLite WAL holds into the database file, as far as readers allow, from
     /// a connection of its own. Left to the writer, every 1,000th page committed made one
     /// commit copy the WAL, and the single writer (and every inbox request waiting on it)
-    /// waited; a passive checkpoint here runs beside the writer. Nothing on PostgreSQL.
-    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
-        if let Pool::Sqlite { checkpoint, .. } = &self.pool {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(checkpoint).await?;
-        }
-        Ok(())
+    /// waited; a passive checkpoint here runs beside the writer. Returns the WAL frames now in
+    /// the database file (0 on PostgreSQL, where there is nothing to do).
+    pub async fn checkpoint(&self) -> Result<i64, sqlx::Error> {
+        let Pool::Sqlite { checkpoint, .. } = &self.pool else { return Ok(0) };
+        // (busy, frames in the WAL, frames checkpointed)
+        let (_, _, done): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(checkpoint).await?;
+        Ok(done.max(0))
     }
 
     /// Closes every connection (used before exit so SQLite checkpoints its WAL).

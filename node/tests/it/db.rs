@@ -417,6 +417,22 @@ async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() 
 }
 
 #[tokio::test]
+async fn the_sqlite_wal_is_checkpointed_apart_from_the_writer() {
+    for (name, db) in backends().await.iter() {
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        for _ in 0..3 {
+            insert_note(&db, &new_note(&db, &alice, "public")).await;
+        }
+        let frames = db.checkpoint().await.expect("checkpoint");
+        if name == "sqlite" {
+            assert!(frames > 0, "{name}: the writes were copied into the database file");
+        } else {
+            assert_eq!(frames, 0, "{name}: nothing to checkpoint");
+        }
+    }
+}
+
+#[tokio::test]
 async fn ingest_tables_get_planner_statistics_on_postgres() {
     let backends = backends().await;
     for (name, db) in backends.iter() {
