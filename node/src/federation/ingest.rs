@@ -60,7 +60,8 @@ pub struct Ingest {
     sender: mpsc::Sender<Job>,
     receiver: Mutex<Option<mpsc::Receiver<Job>>>,
     stop: watch::Sender<bool>,
-    /// Notes stored since start, and the count at which statistics are next refreshed.
+    /// Notes stored since start (PostgreSQL only), and the count at which statistics are next
+    /// refreshed.
     stored: AtomicU64,
     next_analyze: AtomicU64,
 }
@@ -217,19 +218,21 @@ async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Clai
     Ok(claims)
 }
 
-/// Counts stored notes, and refreshes the planner's statistics when the count has doubled.
+/// On PostgreSQL, counts stored notes and refreshes the planner's statistics when the count
+/// has doubled.
 fn after_storing(state: &AppState, stored: u64) {
+    if stored == 0 || state.db.backend() != Backend::Postgres {
+        return;
+    }
     let ingest = &state.ingest;
     let total = ingest.stored.fetch_add(stored, Ordering::Relaxed) + stored;
     let due = ingest.next_analyze.load(Ordering::Relaxed);
-    if stored == 0
-        || state.db.backend() != Backend::Postgres
-        || total < due
-        || ingest
+    let claimed = total >= due
+        && ingest
             .next_analyze
             .compare_exchange(due, due * 2, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+            .is_ok();
+    if !claimed {
         return;
     }
     let db = state.db.clone();
