@@ -25,7 +25,7 @@ const ACTORS: usize = 1_000;
 /// still has its own key id, so the node parses and caches 1,000 keys).
 const KEYS: usize = 16;
 /// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
-const CORPUS: usize = 100_000;
+const CORPUS: usize = 160_000;
 /// Activities sent one at a time after the warm-up, for the uncontended latency.
 const PROBE: usize = 300;
 /// Closed-loop connections of the warm-up and the database calibration.
@@ -33,7 +33,7 @@ const CONCURRENCY: usize = 64;
 /// Timed phases per backend: closed-loop connections and longest duration. 64 connections
 /// saturate the node; 16 show the latency at a lower load.
 const PHASES: [(usize, Duration); 2] =
-    [(64, Duration::from_secs(12)), (16, Duration::from_secs(8))];
+    [(64, Duration::from_secs(10)), (16, Duration::from_secs(8))];
 /// The node's domain: fixed, so that one signed corpus serves both backends' nodes.
 const DOMAIN: &str = "ferry.bench";
 /// Where the remote actors live; nothing listens there, and nothing needs to.

@@ -10,30 +10,32 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
     fan_out_many(tx, &[note.id]).await
 }
 
+/// `fan_out_many`, with `(LIST)` for the notes' ids. The batch's notes first (materialised), so
+/// each join starts from a handful of notes and uses the follows index; left to itself, a
+/// planner may start from all follows instead.
+pub(crate) const FAN_OUT: &str = "WITH batch AS MATERIALIZED
+        (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
+    INSERT INTO home_feed (account_id, note_id)
+    SELECT a.actor_id, b.id FROM batch b JOIN accounts a ON a.actor_id = b.author_id
+        WHERE true
+    UNION
+    SELECT f.follower_id, b.id FROM batch b
+        JOIN follows f ON f.followee_id = b.author_id AND f.accepted
+        JOIN accounts a ON a.actor_id = f.follower_id
+        WHERE b.visibility <> 'direct'
+    UNION
+    SELECT m.actor_id, m.note_id FROM batch b JOIN mentions m ON m.note_id = b.id
+        JOIN accounts a ON a.actor_id = m.actor_id
+        WHERE true
+    ON CONFLICT DO NOTHING";
+
 /// Puts stored notes into the home feeds they belong in, in one statement: the author's (when
 /// local), local followers' (except for direct notes) and mentioned local accounts'.
 pub async fn fan_out_many(tx: &mut Tx, note_ids: &[i64]) -> Result<u64, sqlx::Error> {
     if note_ids.is_empty() {
         return Ok(0);
     }
-    // The batch's notes first (materialised), so each join starts from a handful of notes and
-    // uses the follows index; left to itself, a planner may start from all follows instead.
-    const SQL: &str = "WITH batch AS MATERIALIZED
-            (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
-        INSERT INTO home_feed (account_id, note_id)
-        SELECT a.actor_id, b.id FROM batch b JOIN accounts a ON a.actor_id = b.author_id
-            WHERE true
-        UNION
-        SELECT f.follower_id, b.id FROM batch b
-            JOIN follows f ON f.followee_id = b.author_id AND f.accepted
-            JOIN accounts a ON a.actor_id = f.follower_id
-            WHERE b.visibility <> 'direct'
-        UNION
-        SELECT m.actor_id, m.note_id FROM batch b JOIN mentions m ON m.note_id = b.id
-            JOIN accounts a ON a.actor_id = m.actor_id
-            WHERE true
-        ON CONFLICT DO NOTHING";
-    super::execute_with_ids(tx, SQL, note_ids).await
+    super::execute_with_ids(tx, FAN_OUT, note_ids).await
 }
 
 /// Removes `author`'s notes from `account`'s home feed (after an unfollow).

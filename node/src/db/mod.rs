@@ -23,6 +23,7 @@ pub mod deliveries;
 pub mod favourites;
 pub mod feed;
 pub mod follows;
+pub mod ingest;
 pub mod keys;
 pub mod media;
 pub mod moves;

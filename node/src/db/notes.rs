@@ -30,9 +30,11 @@ pub struct NoteRow {
     pub deleted_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, ap_id, author_id, is_local, visibility, content, summary, sensitive, \
-    language, url, in_reply_to_ap_id, in_reply_to_id, reblog_of_id, audience, published_at, \
-    updated_at, deleted_at";
+pub(crate) const COLUMNS: &str = "id, ap_id, author_id, is_local, visibility, content, \
+    summary, sensitive, language, url, in_reply_to_ap_id, in_reply_to_id, reblog_of_id, audience, \
+    published_at, updated_at, deleted_at";
+/// How many `COLUMNS` there are.
+pub(crate) const COLUMN_COUNT: usize = 17;
 
 fn prefixed(prefix: &str) -> String {
     COLUMNS.split(", ").map(|c| format!("{prefix}.{c}")).collect::<Vec<_>>().join(", ")
@@ -201,16 +203,18 @@ pub async fn analyze_ingest_tables(db: &Db) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// `thread_replies`, with `(LIST)` for the parents' ids. No `in_reply_to_id IS NULL` test: a
+/// reply naming a parent stored only now cannot have been threaded yet, and that test leads
+/// SQLite to walk every unthreaded note.
+pub(crate) const THREAD_REPLIES: &str = "UPDATE notes SET in_reply_to_id = p.id FROM notes p
+     WHERE p.id IN (LIST) AND notes.in_reply_to_ap_id = p.ap_id";
+
 /// Threads replies that arrived before their parent, now that the parents `ids` are stored.
 pub async fn thread_replies(tx: &mut Tx, ids: &[i64]) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
-    // No `in_reply_to_id IS NULL` test: a reply naming a parent stored only now cannot have
-    // been threaded yet, and that test leads SQLite to walk every unthreaded note.
-    const SQL: &str = "UPDATE notes SET in_reply_to_id = p.id FROM notes p
-         WHERE p.id IN (LIST) AND notes.in_reply_to_ap_id = p.ap_id";
-    super::execute_with_ids(tx, SQL, ids).await.map(|_| ())
+    super::execute_with_ids(tx, THREAD_REPLIES, ids).await.map(|_| ())
 }
 
 /// Whether a note with this ActivityPub id exists, as the transaction sees it.

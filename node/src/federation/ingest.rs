@@ -7,7 +7,6 @@
 //! gets large batches and an idle one still answers at once. A job, once queued, is finished
 //! by the writer even if the request that queued it goes away.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{self, Backend};
 use crate::error::{AppError, AppResult};
-use crate::ids::now_ms;
-use crate::services::notes::{PreparedNote, store_prepared};
+use crate::services::notes::{PreparedNote, claim_and_store};
 use crate::state::AppState;
 
 /// Jobs queued before `submit` waits (backpressure on the inbox).
@@ -191,31 +189,23 @@ async fn write_batch(state: &AppState, jobs: Vec<Job>) {
     }
 }
 
-/// One transaction: claim every id in one statement, store the notes of the new ones.
+/// One transaction: claim every id, store the notes of the new ones (`db::ingest`).
 async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Claim>> {
-    let mut tx = state.db.begin().await?;
-    // Sorted, so concurrent writers on PostgreSQL take row locks in one order.
-    let mut ids: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
-    ids.sort_unstable();
-    let mut fresh: HashSet<String> = db::received::insert_many(&mut tx, &ids, now_ms()).await?;
-    let mut notes = Vec::new();
-    let claims = batch
+    let entries: Vec<(Option<&str>, Option<&PreparedNote>)> = batch
         .iter()
         .map(|(id, write)| {
-            // `remove`: an id queued twice in one batch is new only the first time.
-            if !fresh.remove(*id) {
-                return Claim::Seen;
-            }
-            if let Write::Note(note) = write {
-                notes.push(&**note);
-            }
-            Claim::New
+            let note = match write {
+                Write::Note(note) => Some(&**note),
+                Write::Claim => None,
+            };
+            (Some(*id), note)
         })
         .collect();
-    let stored = store_prepared(&mut tx, state, &notes).await?.len() as u64;
+    let mut tx = state.db.begin().await?;
+    let written = claim_and_store(&mut tx, state, &entries).await?;
     tx.commit().await?;
-    after_storing(state, stored);
-    Ok(claims)
+    after_storing(state, written.stored.iter().flatten().count() as u64);
+    Ok(written.fresh.into_iter().map(|new| if new { Claim::New } else { Claim::Seen }).collect())
 }
 
 /// On PostgreSQL, counts stored notes and refreshes the planner's statistics when the count

@@ -1,7 +1,5 @@
 //! Notes: local posting and deletion, and storage of notes received from other servers.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::db::actors::ActorRow;
 use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
@@ -283,7 +281,7 @@ pub async fn delete(data: &Data, author: &ActorRow, note_id: i64) -> AppResult<N
 }
 
 /// A received note made ready to store: sanitised, its parent and mentions resolved. Storing
-/// it (`store_prepared`) needs no further reads, so many can go in one transaction.
+/// it (`claim_and_store`) needs no further reads, so many can go in one transaction.
 #[derive(Clone, Debug)]
 pub struct PreparedNote {
     row: NoteRow,
@@ -309,9 +307,9 @@ pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRo
     let ap_id = cmd.ap_id.clone();
     let prepared = prepare_remote(state, cmd).await?;
     let mut tx = state.db.begin().await?;
-    let stored = store_prepared(&mut tx, state, &[&prepared]).await?;
+    let written = claim_and_store(&mut tx, state, &[(None, Some(&prepared))]).await?;
     tx.commit().await?;
-    match stored.into_iter().next() {
+    match written.stored.into_iter().flatten().next() {
         Some(note) => Ok(note),
         // Stored concurrently by another delivery of the same note.
         None => {
@@ -370,31 +368,29 @@ pub async fn prepare_remote(state: &AppState, cmd: RemoteNote) -> AppResult<Prep
     })
 }
 
-/// Stores prepared notes in `tx` with a fixed number of statements for the whole batch (plus
-/// some per note with mentions, tags or media). Returns the notes stored; one already stored
-/// is skipped.
-pub async fn store_prepared(
+/// Claims activity ids and stores the prepared notes they carry, in `tx`, with a fixed number
+/// of statements for the whole batch (`db::ingest`); media and notifications follow, per note
+/// that has them. An entry without a claim is a note fetched, not received. Returns, per entry,
+/// whether its claim was new and the note stored (none if already stored).
+pub async fn claim_and_store(
     tx: &mut Tx,
     state: &AppState,
-    notes: &[&PreparedNote],
-) -> AppResult<Vec<NoteRow>> {
-    let rows: Vec<&NoteRow> = notes.iter().map(|n| &n.row).collect();
-    let mut stored = db::notes::insert_many(tx, &rows).await?;
-    db::notes::thread_replies(tx, &stored.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
-    // Left out: an id clash (drawn again by `insert`) or a note already stored (skipped).
-    let inserted: HashSet<String> = stored.iter().map(|n| n.ap_id.clone()).collect();
-    for row in rows.iter().filter(|r| !inserted.contains(&r.ap_id)) {
-        if let Some(note) = db::notes::insert(tx, row).await? {
-            stored.push(note);
-        }
-    }
-    let by_ap_id: HashMap<&str, &PreparedNote> = notes.iter().map(|n| (n.ap_id(), *n)).collect();
-    for note in &stored {
-        let Some(prepared) = by_ap_id.get(note.ap_id.as_str()) else {
-            continue;
-        };
-        db::notes::insert_mentions(tx, note.id, &prepared.mention_ids).await?;
-        db::notes::insert_tags(tx, note.id, &prepared.hashtags).await?;
+    batch: &[(Option<&str>, Option<&PreparedNote>)],
+) -> AppResult<db::ingest::Written> {
+    let entries: Vec<db::ingest::Entry<'_>> = batch
+        .iter()
+        .map(|(claim, note)| db::ingest::Entry {
+            claim: *claim,
+            note: note.map(|n| db::ingest::NewNote {
+                row: &n.row,
+                mentions: &n.mention_ids,
+                tags: &n.hashtags,
+            }),
+        })
+        .collect();
+    let written = db::ingest::write(tx, &entries, now_ms()).await?;
+    for ((_, prepared), note) in batch.iter().zip(&written.stored) {
+        let (Some(prepared), Some(note)) = (prepared, note) else { continue };
         for (position, a) in prepared.attachments.iter().enumerate() {
             db::media::insert(
                 tx,
@@ -419,8 +415,7 @@ pub async fn store_prepared(
             notify(tx, state, *account, "mention", note.author_id, Some(note.id)).await?;
         }
     }
-    db::feed::fan_out_many(tx, &stored.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
-    Ok(stored)
+    Ok(written)
 }
 
 /// Applies a received edit to a stored note by the same author.

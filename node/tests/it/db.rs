@@ -8,7 +8,7 @@ use ferry_node::db::favourites::{self, FavouriteRow};
 use ferry_node::db::notes::{self, NoteRow, Page};
 use ferry_node::db::notifications::{self, NotificationRow};
 use ferry_node::db::oauth::{self, AppRow, CodeRow, TokenRow};
-use ferry_node::db::{Backend, Db, actors, feed, follows, keys, moves, received};
+use ferry_node::db::{Backend, Db, actors, feed, follows, ingest, keys, moves, received};
 use ferry_node::ids::now_ms;
 
 use crate::support::{
@@ -384,6 +384,111 @@ async fn batch_claims_report_each_new_id_once() {
         )
         .await;
         assert_eq!(rows, 2, "{name}: two rows in all");
+    }
+}
+
+#[tokio::test]
+async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
+    for (name, db) in backends().await.iter() {
+        let carol = local_account(&db, "carol").await;
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let bob = remote_actor(&db, "bob", "other.example", None).await;
+        follow(&db, &carol, &alice, true).await;
+        let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let mut tx = db.begin().await.expect("begin");
+        assert!(
+            received::insert_if_new(&mut tx, "https://r.example/seen", 1).await.expect("claim")
+        );
+        tx.commit().await.expect("commit");
+
+        let parent = new_note(&db, &alice, "public");
+        let mut early = new_note(&db, &bob, "public");
+        early.in_reply_to_ap_id = Some(parent.ap_id.clone());
+        let early = insert_note(&db, &early).await;
+        let mut reply = new_note(&db, &bob, "public");
+        reply.in_reply_to_ap_id = Some(known.ap_id.clone());
+        let mentioning = new_note(&db, &bob, "direct");
+        let mut replay = known.clone();
+        replay.id = db.next_id();
+        let mut clash = new_note(&db, &alice, "public");
+        clash.id = known.id;
+        let unclaimed = new_note(&db, &alice, "public");
+        let on_seen = new_note(&db, &alice, "public");
+        let mentions = [carol.id];
+        let tags = ["ferry".to_owned(), "ferry".to_owned()];
+        let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
+        let entries = [
+            ingest::Entry { claim: Some("https://r.example/1"), note: note(&parent) },
+            ingest::Entry { claim: Some("https://r.example/2"), note: note(&reply) },
+            ingest::Entry {
+                claim: Some("https://r.example/3"),
+                note: Some(ingest::NewNote { row: &mentioning, mentions: &mentions, tags: &tags }),
+            },
+            ingest::Entry { claim: Some("https://r.example/4"), note: note(&replay) },
+            ingest::Entry { claim: Some("https://r.example/5"), note: note(&clash) },
+            ingest::Entry { claim: Some("https://r.example/seen"), note: note(&on_seen) },
+            ingest::Entry { claim: Some("https://r.example/6"), note: None },
+            ingest::Entry { claim: Some("https://r.example/6"), note: None },
+            ingest::Entry { claim: Some("https://r.example/7"), note: note(&parent) },
+            ingest::Entry { claim: None, note: note(&unclaimed) },
+        ];
+        let mut tx = db.begin().await.expect("begin");
+        let written = ingest::write(&mut tx, &entries, 2).await.expect("ingest::write");
+        tx.commit().await.expect("commit");
+
+        let fresh = [true, true, true, true, true, false, true, false, true, true];
+        assert_eq!(written.fresh, fresh, "{name}: a seen id and a repeated one are not new");
+        let stored: Vec<Option<&str>> =
+            written.stored.iter().map(|n| n.as_ref().map(|n| n.ap_id.as_str())).collect();
+        let want = [
+            Some(parent.ap_id.as_str()),
+            Some(reply.ap_id.as_str()),
+            Some(mentioning.ap_id.as_str()),
+            None,
+            Some(clash.ap_id.as_str()),
+            None,
+            None,
+            None,
+            None,
+            Some(unclaimed.ap_id.as_str()),
+        ];
+        assert_eq!(stored, want, "{name}: new notes once each, not the replay or a seen claim's");
+        let clash_id = written.stored[4].as_ref().expect("stored").id;
+        assert_ne!(clash_id, known.id, "{name}: the clashing note drew another id");
+        assert_eq!(clash_id >> 16, known.id >> 16, "{name}: in the same millisecond");
+        for (i, id) in [(0, parent.id), (1, reply.id), (2, mentioning.id), (9, unclaimed.id)] {
+            assert_eq!(written.stored[i].as_ref().map(|n| n.id), Some(id), "{name}: entry {i}");
+        }
+        for id in ["https://r.example/1", "https://r.example/6", "https://r.example/7"] {
+            assert!(received::seen(&db, id).await.expect("seen"), "{name}: {id} claimed");
+        }
+        assert!(notes::by_ap_id(&db, &on_seen.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+        let stored_known = notes::by_ap_id(&db, &known.ap_id).await.expect("by_ap_id");
+        assert_eq!(
+            stored_known.map(|n| n.id),
+            Some(known.id),
+            "{name}: the replay changed nothing"
+        );
+
+        let early = notes::by_id(&db, early.id).await.expect("by_id").expect("stored");
+        assert_eq!(early.in_reply_to_id, Some(parent.id), "{name}: an earlier reply is threaded");
+        let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
+        assert_eq!(reply.in_reply_to_ap_id.as_deref(), Some(known.ap_id.as_str()), "{name}");
+        assert_eq!(
+            notes::mentions_of(&db, &[mentioning.id]).await.expect("mentions_of"),
+            vec![(mentioning.id, carol.id)],
+            "{name}: mentions"
+        );
+        assert_eq!(
+            notes::tags_of(&db, &[mentioning.id]).await.expect("tags_of"),
+            vec![(mentioning.id, "ferry".to_owned())],
+            "{name}: tags, once each"
+        );
+        let mut feed = home(&db, carol.id, &newest(20)).await;
+        feed.sort_unstable();
+        let mut want = vec![parent.id, mentioning.id, clash_id, unclaimed.id];
+        want.sort_unstable();
+        assert_eq!(feed, want, "{name}: alice's new notes and the note mentioning carol");
     }
 }
 
