@@ -1,5 +1,7 @@
 //! `home_feed`: home timelines, written when a note arrives (fan-out on write).
 
+use std::sync::LazyLock;
+
 use sqlx::AssertSqlSafe;
 
 use super::notes::{NoteRow, Page};
@@ -10,12 +12,10 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
     fan_out_many(tx, &[note.id]).await
 }
 
-/// `fan_out_many`, with `(LIST)` for the notes' ids. The batch's notes first (materialised), so
-/// each join starts from a handful of notes and uses the follows index; left to itself, a
-/// planner may start from all follows instead.
-pub(crate) const FAN_OUT: &str = "WITH batch AS MATERIALIZED
-        (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
-    INSERT INTO home_feed (account_id, note_id)
+/// Puts the notes of a CTE `batch (id, author_id, visibility)` into the home feeds they belong
+/// in: the author's (when local), local followers' (except for direct notes) and mentioned local
+/// accounts' (from `MENTIONS`, a table or CTE of `(note_id, actor_id)`).
+pub(crate) const FAN_OUT_BATCH: &str = "INSERT INTO home_feed (account_id, note_id)
     SELECT a.actor_id, b.id FROM batch b JOIN accounts a ON a.actor_id = b.author_id
         WHERE true
     UNION
@@ -24,10 +24,22 @@ pub(crate) const FAN_OUT: &str = "WITH batch AS MATERIALIZED
         JOIN accounts a ON a.actor_id = f.follower_id
         WHERE b.visibility <> 'direct'
     UNION
-    SELECT m.actor_id, m.note_id FROM batch b JOIN mentions m ON m.note_id = b.id
+    SELECT m.actor_id, m.note_id FROM batch b JOIN MENTIONS m ON m.note_id = b.id
         JOIN accounts a ON a.actor_id = m.actor_id
         WHERE true
     ON CONFLICT DO NOTHING";
+
+/// `fan_out_many`, with `(LIST)` for the notes' ids. The batch's notes first (materialised), so
+/// each join starts from a handful of notes and uses the follows index; left to itself, a
+/// planner may start from all follows instead.
+pub(crate) static FAN_OUT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH batch AS MATERIALIZED
+            (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
+        {}",
+        FAN_OUT_BATCH.replace("MENTIONS", "mentions")
+    )
+});
 
 /// Puts stored notes into the home feeds they belong in, in one statement: the author's (when
 /// local), local followers' (except for direct notes) and mentioned local accounts'.
@@ -35,7 +47,7 @@ pub async fn fan_out_many(tx: &mut Tx, note_ids: &[i64]) -> Result<u64, sqlx::Er
     if note_ids.is_empty() {
         return Ok(0);
     }
-    super::execute_with_ids(tx, FAN_OUT, note_ids).await
+    super::execute_with_ids(tx, &FAN_OUT, note_ids).await
 }
 
 /// Removes `author`'s notes from `account`'s home feed (after an unfollow).

@@ -11,14 +11,14 @@
 //! batch). There a batch is one read, which finds what is already stored, and one script of
 //! fixed text that takes the batch as JSON.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 use sqlx::AssertSqlSafe;
 
 use super::notes::{self, NoteRow};
-use super::{Tx, feed, json_array, received};
+use super::{Tx, feed, json_array};
 
 /// A note to store, with the actors it mentions and its hashtags.
 #[derive(Clone, Copy, Debug)]
@@ -56,48 +56,158 @@ pub async fn write(tx: &mut Tx, entries: &[Entry<'_>], now: i64) -> Result<Writt
     }
 }
 
-/// PostgreSQL: a statement per step, each for the whole batch (arrays as parameters).
+/// PostgreSQL: one statement for the whole batch (arrays as parameters, data-modifying CTEs),
+/// then, rarely, a note at a time: one whose id was taken, or a reply whose parent came in the
+/// same batch (a CTE does not see the rows its siblings insert).
 async fn write_postgres(
     tx: &mut Tx,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Written, sqlx::Error> {
+    let Tx::Postgres(conn) = tx else { unreachable!("write_postgres on PostgreSQL") };
     // Sorted, so concurrent writers take row locks in one order.
     let mut claims: Vec<&str> = entries.iter().filter_map(|e| e.claim).collect();
     claims.sort_unstable();
-    let mut new_claims = received::insert_many(tx, &claims, now).await?;
-    let fresh: Vec<bool> =
-        entries.iter().map(|e| e.claim.is_none_or(|c| new_claims.remove(c))).collect();
-    let candidates: Vec<&NoteRow> = entries
+    claims.dedup();
+    // A claim repeated in the batch is not new the second time: its note is left out here.
+    let mut first_claims = HashSet::new();
+    let firsts: Vec<bool> =
+        entries.iter().map(|e| e.claim.is_none_or(|c| first_claims.insert(c))).collect();
+    let sent: Vec<(usize, NewNote<'_>)> = entries
         .iter()
-        .zip(&fresh)
-        .filter_map(|(e, fresh)| e.note.filter(|_| *fresh).map(|n| n.row))
+        .zip(&firsts)
+        .enumerate()
+        .filter_map(|(i, (e, first))| e.note.filter(|_| *first).map(|n| (i, n)))
         .collect();
-    let inserted = notes::insert_many(tx, &candidates).await?;
-    notes::thread_replies(tx, &inserted.iter().map(|n| n.id).collect::<Vec<_>>()).await?;
-    let mut by_ap_id: std::collections::HashMap<String, NoteRow> =
-        inserted.into_iter().map(|n| (n.ap_id.clone(), n)).collect();
-    let mut stored = Vec::with_capacity(entries.len());
-    let mut ids = Vec::new();
-    for (entry, fresh) in entries.iter().zip(&fresh) {
-        let note = match entry.note.filter(|_| *fresh) {
-            None => None,
-            Some(note) => match by_ap_id.remove(&note.row.ap_id) {
-                Some(row) if row.id == note.row.id => Some(row),
-                // Left out by the batch insert: already stored, or its id was taken.
-                _ => notes::insert(tx, note.row).await?,
-            },
-        };
-        if let (Some(row), Some(new)) = (&note, entry.note) {
-            notes::insert_mentions(tx, row.id, new.mentions).await?;
-            notes::insert_tags(tx, row.id, new.tags).await?;
-            ids.push(row.id);
-        }
-        stored.push(note);
+    fn each<'a, T>(notes: &[(usize, NewNote<'a>)], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
+        notes.iter().map(|(_, n)| f(n.row)).collect()
     }
-    feed::fan_out_many(tx, &ids).await?;
+    let mentions: Vec<(i64, i64)> =
+        sent.iter().flat_map(|(_, n)| n.mentions.iter().map(|actor| (n.row.id, *actor))).collect();
+    let tags: Vec<(i64, &str)> =
+        sent.iter().flat_map(|(_, n)| n.tags.iter().map(|t| (n.row.id, t.as_str()))).collect();
+    let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES.as_str()))
+        .bind(&claims)
+        .bind(now)
+        .bind(each(&sent, |n| n.id))
+        .bind(each(&sent, |n| n.ap_id.as_str()))
+        .bind(each(&sent, |n| n.author_id))
+        .bind(each(&sent, |n| n.is_local))
+        .bind(each(&sent, |n| n.visibility.as_str()))
+        .bind(each(&sent, |n| n.content.as_str()))
+        .bind(each(&sent, |n| n.summary.as_str()))
+        .bind(each(&sent, |n| n.sensitive))
+        .bind(each(&sent, |n| n.language.as_deref()))
+        .bind(each(&sent, |n| n.url.as_deref()))
+        .bind(each(&sent, |n| n.in_reply_to_ap_id.as_deref()))
+        .bind(each(&sent, |n| n.in_reply_to_id))
+        .bind(each(&sent, |n| n.reblog_of_id))
+        .bind(each(&sent, |n| n.audience.as_str()))
+        .bind(each(&sent, |n| n.published_at))
+        .bind(each(&sent, |n| n.updated_at))
+        .bind(each(&sent, |n| n.deleted_at))
+        .bind(sent.iter().map(|(i, _)| entries[*i].claim).collect::<Vec<_>>())
+        .bind(mentions.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(mentions.iter().map(|m| m.1).collect::<Vec<_>>())
+        .bind(tags.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(tags.iter().map(|t| t.1).collect::<Vec<_>>())
+        .fetch_all(&mut **conn)
+        .await?;
+    let mut new_claims: HashSet<&str> = HashSet::new();
+    let mut stored_ids: HashSet<i64> = HashSet::new();
+    for (kind, ap_id, id) in &rows {
+        if *kind == 0 {
+            new_claims.insert(ap_id.as_str());
+        } else {
+            stored_ids.insert(*id);
+        }
+    }
+    let fresh: Vec<bool> = entries
+        .iter()
+        .zip(&firsts)
+        .map(|(e, first)| *first && e.claim.is_none_or(|c| new_claims.contains(c)))
+        .collect();
+    let mut stored: Vec<Option<NoteRow>> = vec![None; entries.len()];
+    // Per `ap_id`, the first entry whose claim was new: the one the statement stored.
+    let mut placed: HashSet<&str> = HashSet::new();
+    let mut retry = Vec::new();
+    for (i, note) in &sent {
+        if !fresh[*i] || !placed.insert(&note.row.ap_id) {
+            continue;
+        }
+        if stored_ids.contains(&note.row.id) {
+            stored[*i] = Some(note.row.clone());
+        } else {
+            retry.push((*i, *note));
+        }
+    }
+    // Replies whose parent was stored by the same statement.
+    let ids: HashMap<&str, i64> =
+        stored.iter().flatten().map(|n| (n.ap_id.as_str(), n.id)).collect();
+    let mut parents: Vec<i64> = stored
+        .iter()
+        .flatten()
+        .filter_map(|n| n.in_reply_to_ap_id.as_deref().and_then(|p| ids.get(p).copied()))
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    notes::thread_replies(tx, &parents).await?;
+    // Left out by the statement: already stored (by another writer, say), or its id was taken.
+    for (i, note) in retry {
+        if let Some(row) = notes::insert(tx, note.row).await? {
+            notes::insert_mentions(tx, row.id, note.mentions).await?;
+            notes::insert_tags(tx, row.id, note.tags).await?;
+            feed::fan_out(tx, &row).await?;
+            stored[i] = Some(row);
+        }
+    }
     Ok(Written { fresh, stored })
 }
+
+/// The PostgreSQL statement: claims ($1, at $2); notes ($3 to $19 by column, $20 the claim
+/// carrying each); mentions ($21 note, $22 actor) and tags ($23 note, $24 name). Returns the
+/// new claims (0, ap_id) and the notes stored (1, ap_id, id).
+static POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    let fan_out = feed::FAN_OUT_BATCH.replace("MENTIONS", "given_mentions");
+    format!(
+        "WITH claimed AS (
+            INSERT INTO received_activities (ap_id, received_at)
+            SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
+            ON CONFLICT DO NOTHING RETURNING ap_id
+        ), given AS (
+            SELECT * FROM UNNEST($3::bigint[], $4::text[], $5::bigint[], $6::boolean[],
+                $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[],
+                $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::bigint[],
+                $18::bigint[], $19::bigint[], $20::text[])
+                WITH ORDINALITY AS n ({COLUMNS}, claim, position)
+        ), batch AS (
+            INSERT INTO notes ({COLUMNS})
+            SELECT DISTINCT ON (ap_id) {COLUMNS} FROM given
+                WHERE claim IS NULL OR claim IN (SELECT ap_id FROM claimed)
+                ORDER BY ap_id, position
+            ON CONFLICT DO NOTHING RETURNING id, ap_id, author_id, visibility
+        ), threaded AS (
+            UPDATE notes SET in_reply_to_id = b.id FROM batch b
+                WHERE notes.in_reply_to_ap_id = b.ap_id
+        ), given_mentions AS (
+            SELECT * FROM UNNEST($21::bigint[], $22::bigint[]) AS m (note_id, actor_id)
+        ), mentioned AS (
+            INSERT INTO mentions (note_id, actor_id)
+            SELECT m.note_id, m.actor_id FROM given_mentions m JOIN batch b ON b.id = m.note_id
+            ON CONFLICT DO NOTHING
+        ), tagged AS (
+            INSERT INTO note_tags (note_id, name)
+            SELECT t.note_id, t.name FROM UNNEST($23::bigint[], $24::text[]) AS t (note_id, name)
+                JOIN batch b ON b.id = t.note_id
+            ON CONFLICT DO NOTHING
+        ), fanned AS (
+            {fan_out}
+        )
+        SELECT 0, ap_id, 0::bigint FROM claimed
+        UNION ALL SELECT 1, ap_id, id FROM batch",
+        COLUMNS = notes::COLUMNS,
+    )
+});
 
 /// SQLite: one read, one script (see the module's comment).
 async fn write_sqlite(

@@ -193,6 +193,20 @@ impl Db {
         })
     }
 
+    /// Starts the inbox writer's transaction (`ingest::write`). On PostgreSQL its statements
+    /// use generic plans: PostgreSQL kept planning the batch statement anew for each batch (a
+    /// custom plan), which cost more CPU than running it (measured: 24 % of the machine's CPU
+    /// under load, against 10 % executing). A cached plan is rebuilt when the tables'
+    /// statistics change (`notes::analyze_ingest_tables`, autovacuum).
+    pub async fn begin_ingest(&self) -> Result<Tx, sqlx::Error> {
+        match &self.pool {
+            Pool::Postgres(pool) => Ok(Tx::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan").await?,
+            )),
+            Pool::Sqlite { .. } => self.begin().await,
+        }
+    }
+
     /// Copies what the SQLite WAL holds into the database file, as far as readers allow, from
     /// a connection of its own. Left to the writer, every 1,000th page committed made one
     /// commit copy the WAL, and the single writer (and every inbox request waiting on it)

@@ -201,7 +201,7 @@ async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Clai
             (Some(*id), note)
         })
         .collect();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_ingest().await?;
     let written = claim_and_store(&mut tx, state, &entries).await?;
     tx.commit().await?;
     after_storing(state, written.stored.iter().flatten().count() as u64);

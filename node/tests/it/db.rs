@@ -413,6 +413,8 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
         let mut clash = new_note(&db, &alice, "public");
         clash.id = known.id;
         let unclaimed = new_note(&db, &alice, "public");
+        let mut sibling = new_note(&db, &bob, "public");
+        sibling.in_reply_to_ap_id = Some(parent.ap_id.clone());
         let on_seen = new_note(&db, &alice, "public");
         let mentions = [carol.id];
         let tags = ["ferry".to_owned(), "ferry".to_owned()];
@@ -431,12 +433,13 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
             ingest::Entry { claim: Some("https://r.example/6"), note: None },
             ingest::Entry { claim: Some("https://r.example/7"), note: note(&parent) },
             ingest::Entry { claim: None, note: note(&unclaimed) },
+            ingest::Entry { claim: Some("https://r.example/8"), note: note(&sibling) },
         ];
         let mut tx = db.begin().await.expect("begin");
         let written = ingest::write(&mut tx, &entries, 2).await.expect("ingest::write");
         tx.commit().await.expect("commit");
 
-        let fresh = [true, true, true, true, true, false, true, false, true, true];
+        let fresh = [true, true, true, true, true, false, true, false, true, true, true];
         assert_eq!(written.fresh, fresh, "{name}: a seen id and a repeated one are not new");
         let stored: Vec<Option<&str>> =
             written.stored.iter().map(|n| n.as_ref().map(|n| n.ap_id.as_str())).collect();
@@ -451,6 +454,7 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
             None,
             None,
             Some(unclaimed.ap_id.as_str()),
+            Some(sibling.ap_id.as_str()),
         ];
         assert_eq!(stored, want, "{name}: new notes once each, not the replay or a seen claim's");
         let clash_id = written.stored[4].as_ref().expect("stored").id;
@@ -472,6 +476,8 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
 
         let early = notes::by_id(&db, early.id).await.expect("by_id").expect("stored");
         assert_eq!(early.in_reply_to_id, Some(parent.id), "{name}: an earlier reply is threaded");
+        let sibling = notes::by_id(&db, sibling.id).await.expect("by_id").expect("stored");
+        assert_eq!(sibling.in_reply_to_id, Some(parent.id), "{name}: so is one in the same batch");
         let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
         assert_eq!(reply.in_reply_to_ap_id.as_deref(), Some(known.ap_id.as_str()), "{name}");
         assert_eq!(
