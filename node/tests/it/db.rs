@@ -407,7 +407,14 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
         let early = insert_note(&db, &early).await;
         let mut reply = new_note(&db, &bob, "public");
         reply.in_reply_to_ap_id = Some(known.ap_id.clone());
-        let mentioning = new_note(&db, &bob, "direct");
+        let mut mentioning = new_note(&db, &bob, "direct");
+        // Every field must come back as given (SQLite passes the batch as JSON).
+        mentioning.content = "<p>\"quoted\" \\ ünïcødé 😀\n\t</p>".to_owned();
+        mentioning.summary = "cw: <b>".to_owned();
+        mentioning.sensitive = true;
+        mentioning.language = Some("de".to_owned());
+        mentioning.url = Some("https://other.example/@bob/1".to_owned());
+        mentioning.updated_at = Some(mentioning.published_at + 1);
         let mut replay = known.clone();
         replay.id = db.next_id();
         let mut clash = new_note(&db, &alice, "public");
@@ -476,6 +483,8 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
 
         let early = notes::by_id(&db, early.id).await.expect("by_id").expect("stored");
         assert_eq!(early.in_reply_to_id, Some(parent.id), "{name}: an earlier reply is threaded");
+        let read = notes::by_id(&db, mentioning.id).await.expect("by_id").expect("stored");
+        assert_eq!(format!("{read:?}"), format!("{mentioning:?}"), "{name}: every field as given");
         let sibling = notes::by_id(&db, sibling.id).await.expect("by_id").expect("stored");
         assert_eq!(sibling.in_reply_to_id, Some(parent.id), "{name}: so is one in the same batch");
         let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
