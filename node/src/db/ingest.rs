@@ -154,12 +154,7 @@ async fn write_postgres(
     notes::thread_replies(tx, &parents).await?;
     // Left out by the statement: already stored (by another writer, say), or its id was taken.
     for (i, note) in retry {
-        if let Some(row) = notes::insert(tx, note.row).await? {
-            notes::insert_mentions(tx, row.id, note.mentions).await?;
-            notes::insert_tags(tx, row.id, note.tags).await?;
-            feed::fan_out(tx, &row).await?;
-            stored[i] = Some(row);
-        }
+        stored[i] = store_one(tx, note).await?;
     }
     Ok(Written { fresh, stored })
 }
@@ -277,15 +272,19 @@ async fn write_sqlite(
         script.run(conn, now).await?;
     }
     for i in clashed {
-        let note = entries[i].note.expect("a clashed entry has a note");
-        if let Some(row) = notes::insert(tx, note.row).await? {
-            notes::insert_mentions(tx, row.id, note.mentions).await?;
-            notes::insert_tags(tx, row.id, note.tags).await?;
-            feed::fan_out(tx, &row).await?;
-            stored[i] = Some(row);
-        }
+        stored[i] = store_one(tx, entries[i].note.expect("a clashed entry has a note")).await?;
     }
     Ok(Written { fresh, stored })
+}
+
+/// A note the batch left out, alone: `notes::insert` draws another id on a clash and returns
+/// none if the `ap_id` is stored.
+async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sqlx::Error> {
+    let Some(row) = notes::insert(tx, note.row).await? else { return Ok(None) };
+    notes::insert_mentions(tx, row.id, note.mentions).await?;
+    notes::insert_tags(tx, row.id, note.tags).await?;
+    feed::fan_out(tx, &row).await?;
+    Ok(Some(row))
 }
 
 /// The SQLite script's parameters: the batch as JSON arrays.
