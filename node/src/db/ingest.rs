@@ -330,15 +330,16 @@ impl<'a> Script<'a> {
 
 /// Claims ($1, at $2), notes ($3, arrays in `notes::COLUMNS` order), threading and fan-out of
 /// the notes' ids ($4), mentions ($5, `[note, actor]`) and tags ($6, `[note, name]`). One
-/// text whatever the batch, so SQLite prepares it once. `->>` reads each note's array once:
-/// SQLite keeps the last parsed JSON values.
+/// text whatever the batch, so SQLite prepares it once. The notes are parsed once, by
+/// `jsonb_each`, whose values `->>` reads as they are; `json_each` hands each note back as
+/// text to parse again (measured: a quarter of the script's CPU).
 static SCRIPT: LazyLock<String> = LazyLock::new(|| {
     let ids = "(SELECT value FROM json_each($4))";
     let columns: Vec<String> = (0..notes::COLUMN_COUNT).map(|i| format!("value->>{i}")).collect();
     format!(
         "INSERT INTO received_activities (ap_id, received_at)
             SELECT value, $2 FROM json_each($1);
-         INSERT INTO notes ({}) SELECT {} FROM json_each($3);
+         INSERT INTO notes ({}) SELECT {} FROM jsonb_each($3);
          {};
          INSERT INTO mentions (note_id, actor_id) SELECT value->>0, value->>1 FROM json_each($5)
             WHERE true ON CONFLICT DO NOTHING;
