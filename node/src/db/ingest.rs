@@ -335,7 +335,8 @@ impl<'a> Script<'a> {
 /// text to parse again (measured: a quarter of the script's CPU).
 static SCRIPT: LazyLock<String> = LazyLock::new(|| {
     let ids = "(SELECT value FROM json_each($4))";
-    let columns: Vec<String> = (0..notes::COLUMN_COUNT).map(|i| format!("value->>{i}")).collect();
+    let columns: Vec<String> =
+        notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
     format!(
         "INSERT INTO received_activities (ap_id, received_at)
             SELECT value, $2 FROM json_each($1);
@@ -378,5 +379,45 @@ impl Serialize for NoteJson<'_> {
         t.serialize_element(&n.updated_at)?;
         t.serialize_element(&n.deleted_at)?;
         t.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_as_json_has_one_value_per_column_in_order() {
+        let note = NoteRow {
+            id: 7,
+            ap_id: "https://r.example/n/7".to_owned(),
+            author_id: 3,
+            is_local: false,
+            visibility: "public".to_owned(),
+            content: "<p>hi</p>".to_owned(),
+            summary: String::new(),
+            sensitive: true,
+            language: Some("en".to_owned()),
+            url: None,
+            in_reply_to_ap_id: None,
+            in_reply_to_id: None,
+            reblog_of_id: None,
+            audience: "{}".to_owned(),
+            published_at: 11,
+            updated_at: None,
+            deleted_at: Some(13),
+        };
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(&json_array(&[NoteJson(&note)])).expect("JSON");
+        let values = values[0].as_array().expect("an array");
+        let columns: Vec<&str> = notes::COLUMNS.split(", ").collect();
+        assert_eq!(values.len(), columns.len());
+        let at = |name: &str| &values[columns.iter().position(|c| *c == name).expect(name)];
+        assert_eq!(at("id"), 7);
+        assert_eq!(at("ap_id"), "https://r.example/n/7");
+        assert_eq!(at("sensitive"), true);
+        assert_eq!(at("language"), "en");
+        assert_eq!(at("published_at"), 11);
+        assert_eq!(at("deleted_at"), 13);
     }
 }

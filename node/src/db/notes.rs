@@ -148,7 +148,7 @@ pub async fn insert_many(tx: &mut Tx, notes: &[&NoteRow]) -> Result<Vec<NoteRow>
                 let sql = format!(
                     "INSERT INTO notes ({COLUMNS}) VALUES {}
                      ON CONFLICT DO NOTHING RETURNING id, ap_id",
-                    row_placeholders(chunk.len(), 17)
+                    row_placeholders(chunk.len(), COLUMN_COUNT)
                 );
                 let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql.as_str()));
                 for note in chunk {

@@ -1,7 +1,5 @@
 //! `received_activities`: ids of inbound activities already processed (replay protection).
 
-use std::collections::HashSet;
-
 use super::{Db, Tx, on_db, on_tx};
 
 /// Records an activity id; returns false if it was already recorded.
@@ -14,45 +12,6 @@ pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, s
             .await
             .map(|r| r.rows_affected() == 1)
     })
-}
-
-/// Records many ids in one statement; returns those that were new. (An id given twice is
-/// new at most once.)
-pub async fn insert_many(
-    tx: &mut Tx,
-    ap_ids: &[&str],
-    now: i64,
-) -> Result<HashSet<String>, sqlx::Error> {
-    if ap_ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let fresh = match tx {
-        // One array parameter: the same prepared statement serves every batch size.
-        Tx::Postgres(tx) => {
-            sqlx::query_scalar::<_, String>(
-                "INSERT INTO received_activities (ap_id, received_at)
-                 SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
-                 ON CONFLICT DO NOTHING RETURNING ap_id",
-            )
-            .bind(ap_ids)
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-        Tx::Sqlite(tx) => {
-            // `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
-            sqlx::query_scalar::<_, String>(
-                "INSERT INTO received_activities (ap_id, received_at)
-                 SELECT value, $2 FROM json_each($1) WHERE true
-                 ON CONFLICT DO NOTHING RETURNING ap_id",
-            )
-            .bind(super::json_array(ap_ids))
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-    };
-    Ok(fresh.into_iter().collect())
 }
 
 /// Forgets an id whose handling failed, so a retry of the activity is processed.

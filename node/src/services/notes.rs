@@ -291,13 +291,6 @@ pub struct PreparedNote {
     attachments: Vec<RemoteAttachment>,
 }
 
-impl PreparedNote {
-    /// The note's ActivityPub id.
-    pub fn ap_id(&self) -> &str {
-        &self.row.ap_id
-    }
-}
-
 /// Stores a received note (idempotent on its id), threads it, fans it out to local followers
 /// and notifies mentioned local accounts.
 pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRow> {

@@ -366,14 +366,16 @@ async fn batch_claims_report_each_new_id_once() {
     for (name, db) in backends.iter() {
         let mut tx = db.begin().await.expect("begin");
         assert!(received::insert_if_new(&mut tx, "https://r.example/a/1", 1).await.expect("claim"));
-        let ids = ["https://r.example/a/1", "https://r.example/a/2", "https://r.example/a/2"];
-        let fresh = received::insert_many(&mut tx, &ids, 2).await.expect("insert_many");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            fresh.into_iter().collect::<Vec<_>>(),
-            vec!["https://r.example/a/2".to_owned()],
-            "{name}: only the unseen id, once"
-        );
+        let ids = ["https://r.example/a/1", "https://r.example/a/2", "https://r.example/a/2"];
+        let entries: Vec<ingest::Entry<'_>> =
+            ids.iter().map(|id| ingest::Entry { claim: Some(id), note: None }).collect();
+        let mut tx = db.begin().await.expect("begin");
+        let written = ingest::write(&mut tx, &entries, 2).await.expect("ingest::write");
+        tx.commit().await.expect("commit");
+        let fresh: Vec<&str> =
+            ids.iter().zip(&written.fresh).filter(|(_, new)| **new).map(|(id, _)| *id).collect();
+        assert_eq!(fresh, vec!["https://r.example/a/2"], "{name}: only the unseen id, once");
         for (id, times) in [(ids[0], 1), (ids[1], 1), ("https://r.example/a/3", 0)] {
             assert_eq!(received::seen(&db, id).await.expect("seen"), times == 1, "{name}: {id}");
         }
