@@ -25,7 +25,7 @@ const ACTORS: usize = 1_000;
 /// still has its own key id, so the node parses and caches 1,000 keys).
 const KEYS: usize = 16;
 /// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
-const CORPUS: usize = 160_000;
+const CORPUS: usize = 260_000;
 /// Activities sent one at a time after the warm-up, for the uncontended latency.
 const PROBE: usize = 300;
 /// Closed-loop connections of the warm-up and the database calibration.

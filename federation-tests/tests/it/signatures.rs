@@ -89,6 +89,18 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
     let (status, _) = post_signed(&inbox, &body, &key_id, &key, now, None).await;
     assert_eq!(status, 202);
     assert_eq!(stored_notes(&b).await, 1);
+    // The same note in a `Create` with another id: the note's own id is the replay check, so
+    // neither a second note nor a changed one.
+    let mut again: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    again["id"] = json!(format!("{}/notes/5/activity-again", a.base));
+    again["object"]["content"] = json!("<p>rewritten</p>");
+    let again = serde_json::to_vec(&again).unwrap();
+    let (status, _) = post_signed(&inbox, &again, &key_id, &key, now, None).await;
+    assert_eq!(status, 202);
+    assert_eq!(stored_notes(&b).await, 1);
+    let page = db::notes::Page { max_id: None, since_id: None, min_id: None, limit: 10 };
+    let notes = db::notes::public(&b.state().db, Some(false), &page).await.unwrap();
+    assert_eq!(notes[0].content, "<p>genuine</p>");
 
     // Malformed JSON and unknown types get a clear 4xx.
     let (status, error) = post_signed(&inbox, b"{not json", &key_id, &key, now, None).await;

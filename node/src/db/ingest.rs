@@ -8,8 +8,8 @@
 //! On SQLite each statement is a round trip to the connection's worker thread, and under load
 //! the wait for that thread and the writer to be scheduled, not SQLite's work, made up most of a
 //! batch's time (measured: about 100 µs per statement on two busy cores, ten statements per
-//! batch). There a batch is one read, which finds what is already stored, and one script of
-//! fixed text that takes the batch as JSON.
+//! batch). There a batch is one read, which finds what is already stored, and one statement of
+//! fixed text that takes the batch as JSON (`SQLITE_WRITER_SETUP`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -28,8 +28,9 @@ pub struct NewNote<'a> {
     pub tags: &'a [String],
 }
 
-/// One item of a batch: an activity id to claim (none for a note fetched, not received), a
-/// note to store, or both.
+/// One item of a batch: an activity id to claim, a note to store, or both (a note with a claim
+/// is stored only if the claim is new). The inbox claims the ids of activities other than
+/// `Create(Note)`; a note's own `ap_id` is its replay check.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry<'a> {
     pub claim: Option<&'a str>,
@@ -310,12 +311,14 @@ impl<'a> Script<'a> {
         self.claims.is_empty() && self.notes.is_empty()
     }
 
+    /// One statement: a row for the writer connection's `ingest_batch` view, whose trigger
+    /// does the writing (`SQLITE_WRITER_SETUP`).
     async fn run(
         self,
         conn: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(AssertSqlSafe(SCRIPT.as_str()))
+        sqlx::query("INSERT INTO ingest_batch VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(json_array(&self.claims))
             .bind(now)
             .bind(json_array(&self.notes))
@@ -328,29 +331,53 @@ impl<'a> Script<'a> {
     }
 }
 
-/// Claims ($1, at $2), notes ($3, arrays in `notes::COLUMNS` order), threading and fan-out of
-/// the notes' ids ($4), mentions ($5, `[note, actor]`) and tags ($6, `[note, name]`). One
-/// text whatever the batch, so SQLite prepares it once. The notes are parsed once, by
-/// `jsonb_each`, whose values `->>` reads as they are; `json_each` hands each note back as
-/// text to parse again (measured: a quarter of the script's CPU).
-static SCRIPT: LazyLock<String> = LazyLock::new(|| {
-    let ids = "(SELECT value FROM json_each($4))";
+/// Run on the SQLite writer connection when it opens: a view `ingest_batch` whose
+/// `INSTEAD OF INSERT` trigger writes a batch. Its row carries the claims (`claims`, received
+/// at `now`), the notes (`notes`, arrays in `notes::COLUMNS` order), their ids for threading
+/// (`ids`), the mentions (`[note, actor]`) and the tags (`[note, name]`).
+///
+/// One statement rather than a script of six, because sqlx's SQLite thread answers each
+/// statement with a message of its own, and each message woke the writer's thread (a write
+/// to an event descriptor and a switch between threads): about ten wake-ups per batch. Its
+/// text never changes, so it is prepared once. The notes are parsed once, by `jsonb_each`,
+/// whose values `->>` reads as they are; `json_each` hands each note back as text to parse
+/// again (measured: a quarter of the script's CPU). The objects are `TEMP`, made from the
+/// same column lists as the rest of `db`, so no migration has to repeat them; a trigger's
+/// tables are looked up when it runs, so this works on a database not yet migrated.
+pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
+    let ids = "(SELECT value FROM json_each(NEW.ids))";
     let columns: Vec<String> =
         notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
+    let position =
+        |name: &str| notes::COLUMNS.split(", ").position(|c| c == name).expect("a column of notes");
+    // Every note of the batch is inserted (conflicts were decided before), so the fan-out
+    // reads them from the batch itself; a trigger may not use a `WITH` clause.
+    let batch = format!(
+        "(SELECT value->>{} AS id, value->>{} AS author_id, value->>{} AS visibility
+            FROM jsonb_each(NEW.notes)) b",
+        position("id"),
+        position("author_id"),
+        position("visibility"),
+    );
     format!(
-        "INSERT INTO received_activities (ap_id, received_at)
-            SELECT value, $2 FROM json_each($1);
-         INSERT INTO notes ({}) SELECT {} FROM jsonb_each($3);
+        "CREATE TEMP VIEW ingest_batch (claims, now, notes, ids, mentions, tags) AS
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL;
+         CREATE TEMP TRIGGER ingest_batch_write INSTEAD OF INSERT ON ingest_batch BEGIN
+         INSERT INTO received_activities (ap_id, received_at)
+            SELECT value, NEW.now FROM json_each(NEW.claims);
+         INSERT INTO notes ({}) SELECT {} FROM jsonb_each(NEW.notes);
          {};
-         INSERT INTO mentions (note_id, actor_id) SELECT value->>0, value->>1 FROM json_each($5)
+         INSERT INTO mentions (note_id, actor_id)
+            SELECT value->>0, value->>1 FROM json_each(NEW.mentions)
             WHERE true ON CONFLICT DO NOTHING;
-         INSERT INTO note_tags (note_id, name) SELECT value->>0, value->>1 FROM json_each($6)
+         INSERT INTO note_tags (note_id, name) SELECT value->>0, value->>1 FROM json_each(NEW.tags)
             WHERE true ON CONFLICT DO NOTHING;
-         {};",
+         {};
+         END",
         notes::COLUMNS,
         columns.join(", "),
         notes::THREAD_REPLIES.replace("(LIST)", ids),
-        feed::FAN_OUT.replace("(LIST)", ids),
+        feed::FAN_OUT_BATCH.replace("MENTIONS", "mentions").replace("batch b", &batch),
     )
 });
 

@@ -77,12 +77,12 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     activity.verify(data).await?;
     let id = id.to_string();
     if let AnyActivity::Create(create) = activity {
-        // The hot path: the note is prepared here, then claimed and stored by the group-commit
-        // writer in one transaction with others (`ingest`).
+        // The hot path: the note is prepared here, then stored by the group-commit writer in
+        // one transaction with others (`ingest`); its own id is its replay check.
         // `verify` made sure the note's author is the actor.
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
-        return Ok(match data.ingest.submit(id, Write::Note(Box::new(prepared))).await? {
+        return Ok(match data.ingest.submit(Write::Note(Box::new(prepared))).await? {
             Claim::New => Outcome::Processed,
             Claim::Seen => Outcome::Duplicate,
         });
@@ -95,7 +95,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let task = tokio::spawn(async move {
         // Claim the id before handling, so two copies arriving at once (shared inbox and
         // personal inbox, or a retry racing the original) are handled once.
-        if data.ingest.submit(id.clone(), Write::Claim).await? == Claim::Seen {
+        if data.ingest.submit(Write::Claim(id.clone())).await? == Claim::Seen {
             return Ok(Outcome::Duplicate);
         }
         if let Err(e) = activity.receive(&data).await {

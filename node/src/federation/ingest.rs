@@ -1,5 +1,5 @@
-//! Group commit for the inbox: verified activities are claimed (replay protection) and, for
-//! notes, stored by one writer task, many per transaction.
+//! Group commit for the inbox: verified activities are claimed (replay protection), and
+//! received notes stored, by one writer task, many per transaction.
 //!
 //! Every write on SQLite goes through one connection, and every commit on PostgreSQL waits for
 //! the WAL flush; one transaction per activity capped ingest near the commit rate. Here the
@@ -29,26 +29,29 @@ const POSTGRES_WRITERS: usize = 4;
 /// and about never after.
 const FIRST_ANALYZE: u64 = 1_000;
 
-/// What a job writes besides the claim of its activity id.
+/// What a job writes.
 #[derive(Debug)]
 pub enum Write {
-    /// Only the claim; the caller handles the activity after it.
-    Claim,
-    /// A received note, stored with its claim.
+    /// Claims an activity id; the caller handles the activity after it.
+    Claim(String),
+    /// Stores a received note. Its own id (`ap_id`, unique) is its replay check, so the
+    /// `Create` that carried it is not claimed: a replay, or the same note in another
+    /// `Create`, finds the note stored and changes nothing, and the claim would cost every
+    /// note one more insert into a randomly ordered index (Mastodon, too, dedupes a `Create`
+    /// on its object's URI alone).
     Note(Box<PreparedNote>),
 }
 
-/// Whether the activity id was new.
+/// Whether the job was new.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// First time seen: claimed (and, for a note, stored).
+    /// First time seen: the id claimed, or the note stored.
     New,
     /// Seen before: nothing was written.
     Seen,
 }
 
 struct Job {
-    activity_id: String,
     write: Write,
     done: oneshot::Sender<AppResult<Claim>>,
 }
@@ -78,11 +81,11 @@ impl Default for Ingest {
 }
 
 impl Ingest {
-    /// Claims `activity_id` and applies `write` with it, in the writer's next transaction.
-    pub async fn submit(&self, activity_id: String, write: Write) -> AppResult<Claim> {
+    /// Applies `write` in the writer's next transaction.
+    pub async fn submit(&self, write: Write) -> AppResult<Claim> {
         let (done, result) = oneshot::channel();
         let stopped = || AppError::Other(anyhow::anyhow!("the node is shutting down"));
-        self.sender.send(Job { activity_id, write, done }).await.map_err(|_| stopped())?;
+        self.sender.send(Job { write, done }).await.map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
     }
 
@@ -167,8 +170,7 @@ async fn writer(state: AppState, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver
 /// Writes a batch in one transaction. If it fails, each job is tried alone, so one bad job
 /// fails by itself and takes nothing else with it.
 async fn write_batch(state: &AppState, jobs: Vec<Job>) {
-    let batch: Vec<(&str, &Write)> =
-        jobs.iter().map(|j| (j.activity_id.as_str(), &j.write)).collect();
+    let batch: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
     match apply(state, &batch).await {
         Ok(claims) => {
             for (job, claim) in jobs.into_iter().zip(claims) {
@@ -182,30 +184,35 @@ async fn write_batch(state: &AppState, jobs: Vec<Job>) {
         Err(e) => {
             tracing::warn!(jobs = jobs.len(), "batch failed, retrying its jobs one by one: {e}");
             for job in jobs {
-                let result = apply(state, &[(job.activity_id.as_str(), &job.write)]).await;
+                let result = apply(state, &[&job.write]).await;
                 let _ = job.done.send(result.map(|claims| claims[0]));
             }
         }
     }
 }
 
-/// One transaction: claim every id, store the notes of the new ones (`db::ingest`).
-async fn apply(state: &AppState, batch: &[(&str, &Write)]) -> AppResult<Vec<Claim>> {
+/// One transaction: claim the ids, store the notes not stored yet (`db::ingest`).
+async fn apply(state: &AppState, batch: &[&Write]) -> AppResult<Vec<Claim>> {
     let entries: Vec<(Option<&str>, Option<&PreparedNote>)> = batch
         .iter()
-        .map(|(id, write)| {
-            let note = match write {
-                Write::Note(note) => Some(&**note),
-                Write::Claim => None,
-            };
-            (Some(*id), note)
+        .map(|write| match write {
+            Write::Claim(id) => (Some(id.as_str()), None),
+            Write::Note(note) => (None, Some(&**note)),
         })
         .collect();
     let mut tx = state.db.begin_ingest().await?;
     let written = claim_and_store(&mut tx, state, &entries).await?;
     tx.commit().await?;
     after_storing(state, written.stored.iter().flatten().count() as u64);
-    Ok(written.fresh.into_iter().map(|new| if new { Claim::New } else { Claim::Seen }).collect())
+    let new = |fresh: bool| if fresh { Claim::New } else { Claim::Seen };
+    Ok(batch
+        .iter()
+        .zip(written.fresh.into_iter().zip(&written.stored))
+        .map(|(write, (fresh, stored))| match write {
+            Write::Claim(_) => new(fresh),
+            Write::Note(_) => new(stored.is_some()),
+        })
+        .collect())
 }
 
 /// On PostgreSQL, counts stored notes and refreshes the planner's statistics when the count

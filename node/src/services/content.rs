@@ -229,6 +229,11 @@ pub fn sanitize(html: &str) -> String {
 
 /// Plain text of a note's HTML (for search results, notifications and the like).
 pub fn to_text(html: &str) -> String {
+    // Text without markup or entities is its own plain text; most content warnings are empty,
+    // and parsing an empty document is not free (about 1 % of the inbox's CPU).
+    if !html.contains(['<', '&', '\r', '\0']) {
+        return html.to_owned();
+    }
     let with_breaks = html.replace("<br>", "\n").replace("</p><p>", "\n\n");
     let cleaned = STRIP_ALL.clean(&with_breaks).to_string();
     cleaned
@@ -242,6 +247,17 @@ pub fn to_text(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_without_markup_is_its_own_plain_text() {
+        for text in ["", "plain words", "a > b \"quoted\" it's", "émoji 🎉 and\nnewline"] {
+            let parsed =
+                STRIP_ALL.clean(text).to_string().replace("&gt;", ">").replace("&quot;", "\"");
+            let parsed = parsed.replace("&amp;", "&").replace("&lt;", "<").replace("&#39;", "'");
+            assert_eq!(to_text(text), parsed, "{text:?}");
+        }
+        assert_eq!(to_text("<p>a</p><p>b &amp; c</p>"), "a\n\nb & c");
+    }
 
     #[test]
     fn scan_finds_mentions_and_tags() {

@@ -363,7 +363,7 @@ pub async fn prepare_remote(state: &AppState, cmd: RemoteNote) -> AppResult<Prep
 
 /// Claims activity ids and stores the prepared notes they carry, in `tx`, with a fixed number
 /// of statements for the whole batch (`db::ingest`); media and notifications follow, per note
-/// that has them. An entry without a claim is a note fetched, not received. Returns, per entry,
+/// that has them. A note without a claim is stored unless its `ap_id` is. Returns, per entry,
 /// whether its claim was new and the note stored (none if already stored).
 pub async fn claim_and_store(
     tx: &mut Tx,
