@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod federation;
 pub mod ids;
+pub mod open_files;
 pub mod services;
 pub mod state;
 pub mod telemetry;

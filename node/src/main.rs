@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferry_node::config::{Config, LogFormat};
 use ferry_node::services::accounts::CreateAccount;
-use ferry_node::{Server, open_state, services, telemetry};
+use ferry_node::{Server, open_files, open_state, services, telemetry};
 
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "A federated social node")]
@@ -138,6 +138,17 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(if cli.log_json { LogFormat::Json } else { config.log_format });
     match cli.command {
         Command::Serve => {
+            let mut config = config;
+            if let Some(limit) = open_files::raise_limit() {
+                let wanted = config.delivery.max_in_flight;
+                let fitted = open_files::fit_in_flight(wanted, limit);
+                if fitted < wanted {
+                    tracing::warn!(
+                        "delivery_max_in_flight lowered from {wanted} to {fitted}: the process may open only {limit} files; raise its limit (ulimit -n, LimitNOFILE=) to keep {wanted}"
+                    );
+                    config.delivery.max_in_flight = fitted;
+                }
+            }
             let server = Server::build(config).await?;
             let state = server.state();
             tokio::spawn(async move {
