@@ -66,6 +66,65 @@ async fn write_postgres(
     now: i64,
 ) -> Result<Written, sqlx::Error> {
     let Tx::Postgres(conn) = tx else { unreachable!("write_postgres on PostgreSQL") };
+    let statement = postgres_statement(conn, entries, now).await?;
+    notes::thread_replies(tx, &statement.parents).await?;
+    let mut written = Written { fresh: statement.fresh, stored: statement.stored };
+    for (i, note) in statement.left_out {
+        written.stored[i] = store_one(tx, note).await?;
+    }
+    Ok(written)
+}
+
+/// PostgreSQL, when the batch allows: its one statement outside a transaction, so that the
+/// batch costs one round trip to the server instead of three (`BEGIN`, the statement,
+/// `COMMIT`), with which 4 writers kept the server waiting on the node. The statement is
+/// atomic by itself. A note it left out is stored afterwards in a transaction of its own,
+/// before anyone is told it was stored. None, and nothing written, on SQLite or when a reply's
+/// parent is in the same batch (threading it needs a second statement in the same
+/// transaction): use `write` then.
+pub async fn write_alone(
+    db: &super::Db,
+    entries: &[Entry<'_>],
+    now: i64,
+) -> Result<Option<Written>, sqlx::Error> {
+    let ap_ids: HashSet<&str> =
+        entries.iter().filter_map(|e| e.note.map(|n| n.row.ap_id.as_str())).collect();
+    let parent_in_batch = entries
+        .iter()
+        .filter_map(|e| e.note)
+        .any(|n| n.row.in_reply_to_ap_id.as_deref().is_some_and(|parent| ap_ids.contains(parent)));
+    if parent_in_batch {
+        return Ok(None);
+    }
+    let Some(mut conn) = db.ingest_connection().await? else { return Ok(None) };
+    let statement = postgres_statement(&mut conn, entries, now).await?;
+    drop(conn);
+    let mut written = Written { fresh: statement.fresh, stored: statement.stored };
+    if !statement.left_out.is_empty() {
+        let mut tx = db.begin_ingest().await?;
+        for (i, note) in statement.left_out {
+            written.stored[i] = store_one(&mut tx, note).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(Some(written))
+}
+
+/// What the PostgreSQL statement did, and what is left to do.
+struct PgStatement<'a> {
+    fresh: Vec<bool>,
+    stored: Vec<Option<NoteRow>>,
+    /// Notes to store one at a time (their id was taken, or another writer stored them).
+    left_out: Vec<(usize, NewNote<'a>)>,
+    /// Notes stored by the statement that replies in it answer: to thread.
+    parents: Vec<i64>,
+}
+
+async fn postgres_statement<'a>(
+    conn: &mut sqlx::PgConnection,
+    entries: &[Entry<'a>],
+    now: i64,
+) -> Result<PgStatement<'a>, sqlx::Error> {
     // Sorted, so concurrent writers take row locks in one order.
     let mut claims: Vec<&str> = entries.iter().filter_map(|e| e.claim).collect();
     claims.sort_unstable();
@@ -112,7 +171,7 @@ async fn write_postgres(
         .bind(mentions.iter().map(|m| m.1).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.1).collect::<Vec<_>>())
-        .fetch_all(&mut **conn)
+        .fetch_all(conn)
         .await?;
     let mut new_claims: HashSet<&str> = HashSet::new();
     let mut stored_ids: HashSet<i64> = HashSet::new();
@@ -152,12 +211,9 @@ async fn write_postgres(
         .collect();
     parents.sort_unstable();
     parents.dedup();
-    notes::thread_replies(tx, &parents).await?;
-    // Left out by the statement: already stored (by another writer, say), or its id was taken.
-    for (i, note) in retry {
-        stored[i] = store_one(tx, note).await?;
-    }
-    Ok(Written { fresh, stored })
+    // `retry`: left out by the statement, already stored (by another writer, say) or its id
+    // taken.
+    Ok(PgStatement { fresh, stored, left_out: retry, parents })
 }
 
 /// The PostgreSQL statement: claims ($1, at $2); notes ($3 to $19 by column, $20 the claim

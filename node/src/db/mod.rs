@@ -16,6 +16,9 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::ids::IdGen;
 
+/// PostgreSQL connections of the inbox writers (`federation::ingest` runs four).
+const INGEST_CONNECTIONS: u32 = 4;
+
 pub mod accounts;
 pub mod actors;
 pub mod blocks;
@@ -57,6 +60,8 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: Pool,
+    /// PostgreSQL: the inbox writers' own connections (`begin_ingest`, `ingest_connection`).
+    ingest: Option<PgPool>,
     ids: Arc<IdGen>,
 }
 
@@ -110,6 +115,7 @@ pub enum DbError {
 impl Db {
     /// Opens `url` (`sqlite://file.db` or `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        let mut ingest = None;
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Plan every execution with its parameters and the tables as they are now. sqlx
             // prepares each statement once per connection; PostgreSQL's cached generic plan,
@@ -124,9 +130,25 @@ impl Db {
                 .max_connections(16)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            // The inbox writers' statements use generic plans: PostgreSQL kept planning the
+            // batch statement anew for each batch (a custom plan), which cost more CPU than
+            // running it (measured: 24 % of the machine's CPU under load, against 10 %
+            // executing). A cached plan is rebuilt when the tables' statistics change
+            // (`notes::analyze_ingest_tables` after the first 1,000 notes, autovacuum), so one
+            // made on a new node's empty tables does not outlive them. Their own connections,
+            // not `SET LOCAL` in each transaction, so that a batch can be one statement
+            // outside a transaction (`ingest::write_alone`).
+            ingest = Some(
+                PgPoolOptions::new()
+                    .max_connections(INGEST_CONNECTIONS)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
+                    .await?,
+            );
             Pool::Postgres(pool)
         } else {
             let options = SqliteConnectOptions::from_str(url)?
@@ -185,7 +207,7 @@ impl Db {
                 .await?;
             Pool::Sqlite { read, write, checkpoint }
         };
-        Ok(Db { pool, ids: Arc::new(IdGen::default()) })
+        Ok(Db { pool, ingest, ids: Arc::new(IdGen::default()) })
     }
 
     /// The engine behind this handle.
@@ -209,17 +231,23 @@ impl Db {
         })
     }
 
-    /// Starts the inbox writer's transaction (`ingest::write`). On PostgreSQL its statements
-    /// use generic plans: PostgreSQL kept planning the batch statement anew for each batch (a
-    /// custom plan), which cost more CPU than running it (measured: 24 % of the machine's CPU
-    /// under load, against 10 % executing). A cached plan is rebuilt when the tables'
-    /// statistics change (`notes::analyze_ingest_tables`, autovacuum).
+    /// Starts the inbox writer's transaction (`ingest::write`); on PostgreSQL on the writers'
+    /// own connections, whose statements use generic plans (see `connect`).
     pub async fn begin_ingest(&self) -> Result<Tx, sqlx::Error> {
-        match &self.pool {
-            Pool::Postgres(pool) => Ok(Tx::Postgres(
-                pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan").await?,
-            )),
-            Pool::Sqlite { .. } => self.begin().await,
+        match &self.ingest {
+            Some(pool) => Ok(Tx::Postgres(pool.begin().await?)),
+            None => self.begin().await,
+        }
+    }
+
+    /// PostgreSQL: one of the inbox writers' connections, for a batch written by one
+    /// statement in its own implicit transaction (`ingest::write_alone`). None on SQLite.
+    pub(crate) async fn ingest_connection(
+        &self,
+    ) -> Result<Option<sqlx::pool::PoolConnection<Postgres>>, sqlx::Error> {
+        match &self.ingest {
+            Some(pool) => Ok(Some(pool.acquire().await?)),
+            None => Ok(None),
         }
     }
 
@@ -245,6 +273,9 @@ impl Db {
                 write.close().await;
             }
             Pool::Postgres(pool) => pool.close().await,
+        }
+        if let Some(ingest) = &self.ingest {
+            ingest.close().await;
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{self, Backend};
 use crate::error::{AppError, AppResult};
-use crate::services::notes::{PreparedNote, claim_and_store};
+use crate::services::notes::{PreparedNote, claim_and_store, claim_and_store_alone};
 use crate::state::AppState;
 
 /// Jobs queued before `submit` waits (backpressure on the inbox).
@@ -200,9 +200,15 @@ async fn apply(state: &AppState, batch: &[&Write]) -> AppResult<Vec<Claim>> {
             Write::Note(note) => (None, Some(&**note)),
         })
         .collect();
-    let mut tx = state.db.begin_ingest().await?;
-    let written = claim_and_store(&mut tx, state, &entries).await?;
-    tx.commit().await?;
+    let written = match claim_and_store_alone(state, &entries).await? {
+        Some(written) => written,
+        None => {
+            let mut tx = state.db.begin_ingest().await?;
+            let written = claim_and_store(&mut tx, state, &entries).await?;
+            tx.commit().await?;
+            written
+        }
+    };
     after_storing(state, written.stored.iter().flatten().count() as u64);
     let new = |fresh: bool| if fresh { Claim::New } else { Claim::Seen };
     Ok(batch

@@ -370,17 +370,7 @@ pub async fn claim_and_store(
     state: &AppState,
     batch: &[(Option<&str>, Option<&PreparedNote>)],
 ) -> AppResult<db::ingest::Written> {
-    let entries: Vec<db::ingest::Entry<'_>> = batch
-        .iter()
-        .map(|(claim, note)| db::ingest::Entry {
-            claim: *claim,
-            note: note.map(|n| db::ingest::NewNote {
-                row: &n.row,
-                mentions: &n.mention_ids,
-                tags: &n.hashtags,
-            }),
-        })
-        .collect();
+    let entries = ingest_entries(batch);
     let written = db::ingest::write(tx, &entries, now_ms()).await?;
     for ((_, prepared), note) in batch.iter().zip(&written.stored) {
         let (Some(prepared), Some(note)) = (prepared, note) else { continue };
@@ -409,6 +399,41 @@ pub async fn claim_and_store(
         }
     }
     Ok(written)
+}
+
+/// `claim_and_store` without a transaction of the caller's, when the batch allows it
+/// (PostgreSQL, no media and no local mentions to record with the notes, no reply to another
+/// note of the batch: `db::ingest::write_alone`). None, and nothing written, otherwise.
+pub async fn claim_and_store_alone(
+    state: &AppState,
+    batch: &[(Option<&str>, Option<&PreparedNote>)],
+) -> AppResult<Option<db::ingest::Written>> {
+    if state.db.backend() != crate::db::Backend::Postgres
+        || batch
+            .iter()
+            .filter_map(|(_, note)| *note)
+            .any(|n| !n.attachments.is_empty() || !n.mentioned_local.is_empty())
+    {
+        return Ok(None);
+    }
+    let entries = ingest_entries(batch);
+    Ok(db::ingest::write_alone(&state.db, &entries, now_ms()).await?)
+}
+
+fn ingest_entries<'a>(
+    batch: &[(Option<&'a str>, Option<&'a PreparedNote>)],
+) -> Vec<db::ingest::Entry<'a>> {
+    batch
+        .iter()
+        .map(|(claim, note)| db::ingest::Entry {
+            claim: *claim,
+            note: note.map(|n| db::ingest::NewNote {
+                row: &n.row,
+                mentions: &n.mention_ids,
+                tags: &n.hashtags,
+            }),
+        })
+        .collect()
 }
 
 /// Applies a received edit to a stored note by the same author.

@@ -509,6 +509,61 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     }
 }
 
+/// On PostgreSQL a batch with nothing that needs a second statement in its transaction is one
+/// statement on its own; a note it leaves out is stored after it. On SQLite, and with a reply
+/// to a note of the same batch, `write_alone` declines and writes nothing.
+#[tokio::test]
+async fn an_ingest_batch_without_a_transaction_on_postgres() {
+    for (name, db) in backends().await.iter() {
+        let carol = local_account(&db, "carol").await;
+        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        follow(&db, &carol, &alice, true).await;
+        let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let parent = new_note(&db, &alice, "public");
+        let mut reply = new_note(&db, &alice, "public");
+        reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
+        let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
+        let threaded = [
+            ingest::Entry { claim: None, note: note(&parent) },
+            ingest::Entry { claim: None, note: note(&reply) },
+        ];
+        let declined = ingest::write_alone(&db, &threaded, 1).await.expect("write_alone");
+        assert!(declined.is_none(), "{name}: a reply to a note of the batch needs a transaction");
+        assert!(notes::by_ap_id(&db, &parent.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+
+        let mut replay = known.clone();
+        replay.id = db.next_id();
+        let mut clash = new_note(&db, &alice, "public");
+        clash.id = known.id;
+        let entries = [
+            ingest::Entry { claim: None, note: note(&parent) },
+            ingest::Entry { claim: None, note: note(&replay) },
+            ingest::Entry { claim: None, note: note(&clash) },
+            ingest::Entry { claim: Some("https://r.example/alone"), note: None },
+        ];
+        let written = ingest::write_alone(&db, &entries, 2).await.expect("write_alone");
+        if db.backend() == Backend::Sqlite {
+            assert!(written.is_none(), "{name}: SQLite always writes in a transaction");
+            assert!(!received::seen(&db, "https://r.example/alone").await.expect("seen"));
+            continue;
+        }
+        let written = written.expect("one statement on PostgreSQL");
+        assert_eq!(written.fresh, [true, true, true, true], "{name}");
+        let stored: Vec<Option<i64>> =
+            written.stored.iter().map(|n| n.as_ref().map(|n| n.id)).collect();
+        assert_eq!(stored[0], Some(parent.id), "{name}: a new note");
+        assert_eq!(stored[1], None, "{name}: the replay changed nothing");
+        let clash_id = stored[2].expect("the clashing note was stored after the statement");
+        assert_ne!(clash_id, known.id, "{name}: with another id");
+        assert!(received::seen(&db, "https://r.example/alone").await.expect("seen"), "{name}");
+        let mut feed = home(&db, carol.id, &newest(20)).await;
+        feed.sort_unstable();
+        let mut want = vec![parent.id, clash_id];
+        want.sort_unstable();
+        assert_eq!(feed, want, "{name}: fanned out, the late note too");
+    }
+}
+
 #[tokio::test]
 async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() {
     for (name, db) in backends().await.iter() {
