@@ -26,6 +26,8 @@ const ACTORS: usize = 1_000;
 const KEYS: usize = 16;
 /// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
 const CORPUS: usize = 260_000;
+/// Runs of the bare HTTP ceiling; the best one is the limit.
+const BARE_RUNS: usize = 3;
 /// Activities sent one at a time after the warm-up, for the uncontended latency.
 const PROBE: usize = 300;
 /// Closed-loop connections of the warm-up and the database calibration.
@@ -242,12 +244,23 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let (bare, bare_cpu) = bare_http(corpus.clone()).await;
+    // The best of three runs: on a shared machine one run can come out at half the others
+    // (seen: 34,000 to 73,000/s within minutes), and a low ceiling would flatter the ratio.
+    let mut runs = Vec::new();
+    for _ in 0..BARE_RUNS {
+        runs.push(bare_http(corpus.clone()).await);
+    }
+    let rates: Vec<String> = runs.iter().map(|(r, _)| format!("{:.0}", r.rate())).collect();
+    let (bare, bare_cpu) = runs
+        .into_iter()
+        .max_by(|a, b| a.0.rate().total_cmp(&b.0.rate()))
+        .expect("at least one run");
     let bare_rate = bare.rate();
     let bare_cpu_us = bare_cpu * 1e6 / bare.ok.max(1) as f64;
     println!(
-        "bare HTTP ceiling (axum, JSON parse, 202; same generator): {bare_rate:.0}/s, {}; \
-         {bare_cpu_us:.0} µs CPU per request (generator included)",
+        "bare HTTP ceiling (axum, JSON parse, 202; same generator), best of {BARE_RUNS} runs ({}/s): \
+         {bare_rate:.0}/s, {}; {bare_cpu_us:.0} µs CPU per request (generator included)",
+        rates.join(", "),
         Percentiles::new(bare.latencies).summary()
     );
     let limit = verify_1.min(bare_rate);
