@@ -398,8 +398,9 @@ impl<'a> Script<'a> {
 /// text never changes, so it is prepared once. The notes are parsed once, by `jsonb_each`,
 /// whose values `->>` reads as they are; `json_each` hands each note back as text to parse
 /// again (measured: a quarter of the script's CPU). The objects are `TEMP`, made from the
-/// same column lists as the rest of `db`, so no migration has to repeat them; a trigger's
-/// tables are looked up when it runs, so this works on a database not yet migrated.
+/// same column lists as the rest of `db`, so no migration has to repeat them. They are made
+/// after the migrations have run (`Db::connect`): a migration that renames a table re-checks
+/// every trigger the connection has.
 pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
     let ids = "(SELECT value FROM json_each(NEW.ids))";
     let columns: Vec<String> =

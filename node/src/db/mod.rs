@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::ids::IdGen;
 
@@ -162,6 +164,12 @@ impl Db {
                 // Pages are read through a shared memory map instead of a read() and a copy
                 // into each connection's own cache.
                 .pragma("mmap_size", (128 << 20).to_string());
+            // Migrations first, on a connection of their own: the writer's connections get
+            // `TEMP` objects that name tables, and SQLite re-checks those when a migration
+            // renames a table.
+            let mut migrating = SqliteConnection::connect_with(&options).await?;
+            sqlx::migrate!("../migrations/sqlite").run(&mut migrating).await?;
+            migrating.close().await?;
             // No ping before each acquire: for SQLite it is a round trip to the connection's
             // thread per query, and an embedded connection does not go stale.
             let write = SqlitePoolOptions::new()
@@ -194,7 +202,6 @@ impl Db {
                         .pragma("wal_autocheckpoint", "20000"),
                 )
                 .await?;
-            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
             let checkpoint = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
