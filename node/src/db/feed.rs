@@ -12,19 +12,19 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
     fan_out_many(tx, &[note.id]).await
 }
 
-/// Puts the notes of a CTE `batch (id, author_id, visibility)` into the home feeds they belong
-/// in: the author's (when local), local followers' (except for direct notes) and mentioned local
-/// accounts' (from `MENTIONS`, a table or CTE of `(note_id, actor_id)`).
+/// Puts the notes of `BATCH` (a CTE or subquery of `(id, author_id, visibility)`) into the home
+/// feeds they belong in: the author's (when local), local followers' (except for direct notes)
+/// and mentioned local accounts' (from `MENTIONS`, a table or CTE of `(note_id, actor_id)`).
 pub(crate) const FAN_OUT_BATCH: &str = "INSERT INTO home_feed (account_id, note_id)
-    SELECT a.actor_id, b.id FROM batch b JOIN accounts a ON a.actor_id = b.author_id
+    SELECT a.actor_id, b.id FROM BATCH b JOIN accounts a ON a.actor_id = b.author_id
         WHERE true
     UNION
-    SELECT f.follower_id, b.id FROM batch b
+    SELECT f.follower_id, b.id FROM BATCH b
         JOIN follows f ON f.followee_id = b.author_id AND f.accepted
         JOIN accounts a ON a.actor_id = f.follower_id
         WHERE b.visibility <> 'direct'
     UNION
-    SELECT m.actor_id, m.note_id FROM batch b JOIN MENTIONS m ON m.note_id = b.id
+    SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
         JOIN accounts a ON a.actor_id = m.actor_id
         WHERE true
     ON CONFLICT DO NOTHING";
@@ -37,7 +37,7 @@ pub(crate) static FAN_OUT: LazyLock<String> = LazyLock::new(|| {
         "WITH batch AS MATERIALIZED
             (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
         {}",
-        FAN_OUT_BATCH.replace("MENTIONS", "mentions")
+        FAN_OUT_BATCH.replace("BATCH", "batch").replace("MENTIONS", "mentions")
     )
 });
 

@@ -66,13 +66,7 @@ async fn write_postgres(
     now: i64,
 ) -> Result<Written, sqlx::Error> {
     let Tx::Postgres(conn) = tx else { unreachable!("write_postgres on PostgreSQL") };
-    let statement = postgres_statement(conn, entries, now).await?;
-    notes::thread_replies(tx, &statement.parents).await?;
-    let mut written = Written { fresh: statement.fresh, stored: statement.stored };
-    for (i, note) in statement.left_out {
-        written.stored[i] = store_one(tx, note).await?;
-    }
-    Ok(written)
+    postgres_statement(conn, entries, now).await?.finish(tx).await
 }
 
 /// PostgreSQL, when the batch allows: its one statement outside a transaction, so that the
@@ -87,6 +81,9 @@ pub async fn write_alone(
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Option<Written>, sqlx::Error> {
+    if db.backend() != super::Backend::Postgres {
+        return Ok(None);
+    }
     let ap_ids: HashSet<&str> =
         entries.iter().filter_map(|e| e.note.map(|n| n.row.ap_id.as_str())).collect();
     let parent_in_batch = entries
@@ -99,14 +96,12 @@ pub async fn write_alone(
     let Some(mut conn) = db.ingest_connection().await? else { return Ok(None) };
     let statement = postgres_statement(&mut conn, entries, now).await?;
     drop(conn);
-    let mut written = Written { fresh: statement.fresh, stored: statement.stored };
-    if !statement.left_out.is_empty() {
-        let mut tx = db.begin_ingest().await?;
-        for (i, note) in statement.left_out {
-            written.stored[i] = store_one(&mut tx, note).await?;
-        }
-        tx.commit().await?;
+    if statement.left_out.is_empty() && statement.parents.is_empty() {
+        return Ok(Some(Written { fresh: statement.fresh, stored: statement.stored }));
     }
+    let mut tx = db.begin_ingest().await?;
+    let written = statement.finish(&mut tx).await?;
+    tx.commit().await?;
     Ok(Some(written))
 }
 
@@ -118,6 +113,19 @@ struct PgStatement<'a> {
     left_out: Vec<(usize, NewNote<'a>)>,
     /// Notes stored by the statement that replies in it answer: to thread.
     parents: Vec<i64>,
+}
+
+impl PgStatement<'_> {
+    /// The rest, in `tx`: threads the replies to notes of the same statement, and stores the
+    /// notes it left out one at a time.
+    async fn finish(self, tx: &mut Tx) -> Result<Written, sqlx::Error> {
+        notes::thread_replies(tx, &self.parents).await?;
+        let mut written = Written { fresh: self.fresh, stored: self.stored };
+        for (i, note) in self.left_out {
+            written.stored[i] = store_one(tx, note).await?;
+        }
+        Ok(written)
+    }
 }
 
 async fn postgres_statement<'a>(
@@ -220,7 +228,8 @@ async fn postgres_statement<'a>(
 /// carrying each); mentions ($21 note, $22 actor) and tags ($23 note, $24 name). Returns the
 /// new claims (0, ap_id) and the notes stored (1, ap_id, id).
 static POSTGRES: LazyLock<String> = LazyLock::new(|| {
-    let fan_out = feed::FAN_OUT_BATCH.replace("MENTIONS", "given_mentions");
+    let fan_out =
+        feed::FAN_OUT_BATCH.replace("BATCH", "batch").replace("MENTIONS", "given_mentions");
     format!(
         "WITH claimed AS (
             INSERT INTO received_activities (ap_id, received_at)
@@ -261,7 +270,7 @@ static POSTGRES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// SQLite: one read, one script (see the module's comment).
+/// SQLite: one read, one statement (see the module's comment).
 async fn write_sqlite(
     tx: &mut Tx,
     entries: &[Entry<'_>],
@@ -411,7 +420,7 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
     // reads them from the batch itself; a trigger may not use a `WITH` clause.
     let batch = format!(
         "(SELECT value->>{} AS id, value->>{} AS author_id, value->>{} AS visibility
-            FROM jsonb_each(NEW.notes)) b",
+            FROM jsonb_each(NEW.notes))",
         position("id"),
         position("author_id"),
         position("visibility"),
@@ -434,7 +443,7 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
         notes::COLUMNS,
         columns.join(", "),
         notes::THREAD_REPLIES.replace("(LIST)", ids),
-        feed::FAN_OUT_BATCH.replace("MENTIONS", "mentions").replace("batch b", &batch),
+        feed::FAN_OUT_BATCH.replace("BATCH", &batch).replace("MENTIONS", "mentions"),
     )
 });
 
@@ -495,6 +504,7 @@ mod tests {
             serde_json::from_str(&json_array(&[NoteJson(&note)])).expect("JSON");
         let values = values[0].as_array().expect("an array");
         let columns: Vec<&str> = notes::COLUMNS.split(", ").collect();
+        assert_eq!(notes::COLUMN_COUNT, columns.len());
         assert_eq!(values.len(), columns.len());
         let at = |name: &str| &values[columns.iter().position(|c| *c == name).expect(name)];
         assert_eq!(at("id"), 7);

@@ -124,15 +124,15 @@ impl Db {
             // made while a new node's tables were empty, keeps nested sequential scans long
             // after the tables have grown (measured: one batch threading update took 223 s
             // against 50,000 notes).
-            let options = PgConnectOptions::from_str(url)?
-                .options([("plan_cache_mode", "force_custom_plan")]);
+            let base = PgConnectOptions::from_str(url)?;
+            let options = base.clone().options([("plan_cache_mode", "force_custom_plan")]);
             // No ping before each acquire: it is a round trip per query, and a dead connection
             // shows up as an error on first use anyway.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.clone())
+                .connect_with(options)
                 .await?;
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             // The inbox writers' statements use generic plans: PostgreSQL kept planning the
@@ -148,7 +148,7 @@ impl Db {
                     .max_connections(INGEST_CONNECTIONS)
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
+                    .connect_with(base.options([("plan_cache_mode", "force_generic_plan")]))
                     .await?,
             );
             Pool::Postgres(pool)

@@ -408,11 +408,10 @@ pub async fn claim_and_store_alone(
     state: &AppState,
     batch: &[(Option<&str>, Option<&PreparedNote>)],
 ) -> AppResult<Option<db::ingest::Written>> {
-    if state.db.backend() != crate::db::Backend::Postgres
-        || batch
-            .iter()
-            .filter_map(|(_, note)| *note)
-            .any(|n| !n.attachments.is_empty() || !n.mentioned_local.is_empty())
+    if batch
+        .iter()
+        .filter_map(|(_, note)| *note)
+        .any(|n| !n.attachments.is_empty() || !n.mentioned_local.is_empty())
     {
         return Ok(None);
     }
