@@ -8,8 +8,10 @@
 //! On SQLite each statement is a round trip to the connection's worker thread, and under load
 //! the wait for that thread and the writer to be scheduled, not SQLite's work, made up most of a
 //! batch's time (measured: about 100 µs per statement on two busy cores, ten statements per
-//! batch). There a batch is one read, which finds what is already stored, and one statement of
-//! fixed text that takes the batch as JSON (`SQLITE_WRITER_SETUP`).
+//! batch). There a batch is one statement of fixed text that takes the batch as JSON, checks it
+//! against what is stored and says what it left out (`SQLITE_WRITER_SETUP`), in one round trip
+//! and outside any transaction (`write_alone`); a batch that repeats itself is read first, in a
+//! transaction (`write`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -69,20 +71,23 @@ async fn write_postgres(
     postgres_statement(conn, entries, now).await?.finish(tx).await
 }
 
-/// PostgreSQL, when the batch allows: its one statement outside a transaction, so that the
-/// batch costs one round trip to the server instead of three (`BEGIN`, the statement,
-/// `COMMIT`), with which 4 writers kept the server waiting on the node. The statement is
-/// atomic by itself. A note it left out is stored afterwards in a transaction of its own,
-/// before anyone is told it was stored. None, and nothing written, on SQLite or when a reply's
-/// parent is in the same batch (threading it needs a second statement in the same
-/// transaction): use `write` then.
+/// When the batch allows: its one statement outside a transaction, so that the batch costs
+/// one round trip instead of three or four (`BEGIN`, a read on SQLite, the statement,
+/// `COMMIT`). On PostgreSQL the round trips kept the server waiting on 4 writers; on SQLite
+/// each is a pair of thread switches between the writer and the connection's thread. The
+/// statement is atomic by itself. A note it left out (its id taken) is stored afterwards in a
+/// transaction of its own, before anyone is told it was stored. None, and nothing written,
+/// when the batch needs `write`: on PostgreSQL a reply whose parent is in the same batch
+/// (threading it needs a second statement in the same transaction), on SQLite a batch that
+/// repeats a claim, a note or an id, or has an entry with both a claim and a note (the
+/// trigger checks against what is stored, not against the rest of the batch).
 pub async fn write_alone(
     db: &super::Db,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Option<Written>, sqlx::Error> {
-    if db.backend() != super::Backend::Postgres {
-        return Ok(None);
+    if db.backend() == super::Backend::Sqlite {
+        return write_sqlite_alone(db, entries, now).await;
     }
     let ap_ids: HashSet<&str> =
         entries.iter().filter_map(|e| e.note.map(|n| n.row.ap_id.as_str())).collect();
@@ -318,7 +323,7 @@ async fn write_sqlite(
             Some(claim) => {
                 let new = seen_claims.insert(claim);
                 if new {
-                    script.claims.push(claim);
+                    script.claim(i, claim);
                 }
                 new
             }
@@ -331,16 +336,64 @@ async fn write_sqlite(
             clashed.push(i);
             continue;
         }
-        script.add(note);
+        script.add(i, note);
         stored[i] = Some(note.row.clone());
     }
+    let mut written = Written { fresh, stored };
     if !script.is_empty() {
-        script.run(conn, now).await?;
+        // The read saw what the statement sees (the transaction holds the only writer), so
+        // the trigger skips nothing more; `apply` keeps the two honest if it ever did.
+        clashed.extend(script.run(conn, now).await?.apply(&mut written));
     }
     for i in clashed {
-        stored[i] = store_one(tx, entries[i].note.expect("a clashed entry has a note")).await?;
+        written.stored[i] =
+            store_one(tx, entries[i].note.expect("a clashed entry has a note")).await?;
     }
-    Ok(Written { fresh, stored })
+    Ok(written)
+}
+
+/// SQLite, for `write_alone`: the trigger decides against what is stored, so no read first.
+async fn write_sqlite_alone(
+    db: &super::Db,
+    entries: &[Entry<'_>],
+    now: i64,
+) -> Result<Option<Written>, sqlx::Error> {
+    let mut claims = HashSet::new();
+    let mut ap_ids = HashSet::new();
+    let mut ids = HashSet::new();
+    let mut script = Script::default();
+    for (i, entry) in entries.iter().enumerate() {
+        match (entry.claim, entry.note) {
+            (Some(_), Some(_)) => return Ok(None),
+            (Some(claim), None) if claims.insert(claim) => script.claim(i, claim),
+            (None, Some(note)) if ap_ids.insert(&note.row.ap_id) && ids.insert(note.row.id) => {
+                script.add(i, note);
+            }
+            (None, None) => {}
+            _ => return Ok(None),
+        }
+    }
+    let mut written = Written {
+        fresh: vec![true; entries.len()],
+        stored: entries.iter().map(|e| e.note.map(|n| n.row.clone())).collect(),
+    };
+    if script.is_empty() {
+        return Ok(Some(written));
+    }
+    let Some(mut conn) = db.sqlite_writer().await? else { return Ok(None) };
+    let skipped = script.run(&mut conn, now).await?;
+    drop(conn);
+    let clashed = skipped.apply(&mut written);
+    if clashed.is_empty() {
+        return Ok(Some(written));
+    }
+    let mut tx = db.begin().await?;
+    for i in clashed {
+        written.stored[i] =
+            store_one(&mut tx, entries[i].note.expect("a clashed entry has a note")).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(written))
 }
 
 /// A note the batch left out, alone: `notes::insert` draws another id on a clash and returns
@@ -353,20 +406,29 @@ async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sq
     Ok(Some(row))
 }
 
-/// The SQLite script's parameters: the batch as JSON arrays.
+/// The SQLite statement's parameters: the batch as JSON arrays, and the entry each claim and
+/// note came from.
 #[derive(Default)]
 struct Script<'a> {
     claims: Vec<&'a str>,
+    claim_entries: Vec<usize>,
     notes: Vec<NoteJson<'a>>,
+    note_entries: Vec<usize>,
     ids: Vec<i64>,
     mentions: Vec<(i64, i64)>,
     tags: Vec<(i64, &'a str)>,
 }
 
 impl<'a> Script<'a> {
-    fn add(&mut self, note: NewNote<'a>) {
+    fn claim(&mut self, entry: usize, claim: &'a str) {
+        self.claims.push(claim);
+        self.claim_entries.push(entry);
+    }
+
+    fn add(&mut self, entry: usize, note: NewNote<'a>) {
         let id = note.row.id;
         self.notes.push(NoteJson(note.row));
+        self.note_entries.push(entry);
         self.ids.push(id);
         self.mentions.extend(note.mentions.iter().map(|actor| (id, *actor)));
         self.tags.extend(note.tags.iter().map(|name| (id, name.as_str())));
@@ -376,23 +438,58 @@ impl<'a> Script<'a> {
         self.claims.is_empty() && self.notes.is_empty()
     }
 
-    /// One statement: a row for the writer connection's `ingest_batch` view, whose trigger
-    /// does the writing (`SQLITE_WRITER_SETUP`).
+    /// One round trip: a row for the writer connection's `ingest_batch` view, whose trigger
+    /// does the writing, and what it skipped (`SQLITE_WRITER_SETUP`).
     async fn run(
         self,
-        conn: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        conn: &mut sqlx::SqliteConnection,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO ingest_batch VALUES ($1, $2, $3, $4, $5, $6)")
+    ) -> Result<Skipped, sqlx::Error> {
+        let skipped = sqlx::query_as::<_, (i64, i64)>(SQLITE_BATCH)
             .bind(json_array(&self.claims))
             .bind(now)
             .bind(json_array(&self.notes))
             .bind(json_array(&self.ids))
             .bind(json_array(&self.mentions))
             .bind(json_array(&self.tags))
-            .execute(&mut **conn)
-            .await
-            .map(|_| ())
+            .fetch_all(conn)
+            .await?;
+        Ok(Skipped { skipped, claim_entries: self.claim_entries, note_entries: self.note_entries })
+    }
+}
+
+/// What the SQLite statement left out, by position in its arrays.
+struct Skipped {
+    skipped: Vec<(i64, i64)>,
+    claim_entries: Vec<usize>,
+    note_entries: Vec<usize>,
+}
+
+impl Skipped {
+    /// Marks the claims already received as not fresh and the notes not stored as such.
+    /// Returns the entries whose note's id was taken, to store alone.
+    fn apply(self, written: &mut Written) -> Vec<usize> {
+        let mut clashed = Vec::new();
+        for (kind, position) in self.skipped {
+            let Ok(position) = usize::try_from(position) else { continue };
+            match kind {
+                0 => {
+                    if let Some(&entry) = self.claim_entries.get(position) {
+                        written.fresh[entry] = false;
+                        written.stored[entry] = None;
+                    }
+                }
+                _ => {
+                    if let Some(&entry) = self.note_entries.get(position) {
+                        written.stored[entry] = None;
+                        if kind == 2 {
+                            clashed.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        clashed
     }
 }
 
@@ -400,6 +497,13 @@ impl<'a> Script<'a> {
 /// `INSTEAD OF INSERT` trigger writes a batch. Its row carries the claims (`claims`, received
 /// at `now`), the notes (`notes`, arrays in `notes::COLUMNS` order), their ids for threading
 /// (`ids`), the mentions (`[note, actor]`) and the tags (`[note, name]`).
+///
+/// The trigger checks each claim and note against what is stored and writes only the new
+/// ones. What it left out it lists in the `TEMP` table `ingest_skipped`: a claim already
+/// received (kind 0, its position in `claims`), and a note whose `ap_id` is stored (kind 1) or
+/// whose id is taken (kind 2, to store alone with another id), by position in `notes`. What
+/// the batch repeats itself (a claim or note given twice) the trigger cannot see: the caller
+/// decides that.
 ///
 /// One statement rather than a script of six, because sqlx's SQLite thread answers each
 /// statement with a message of its own, and each message woke the writer's thread (a write
@@ -411,41 +515,60 @@ impl<'a> Script<'a> {
 /// after the migrations have run (`Db::connect`): a migration that renames a table re-checks
 /// every trigger the connection has.
 pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
-    let ids = "(SELECT value FROM json_each(NEW.ids))";
-    let columns: Vec<String> =
-        notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
     let position =
         |name: &str| notes::COLUMNS.split(", ").position(|c| c == name).expect("a column of notes");
-    // Every note of the batch is inserted (conflicts were decided before), so the fan-out
-    // reads them from the batch itself; a trigger may not use a `WITH` clause.
+    let (id, ap_id) = (position("id"), position("ap_id"));
+    let columns: Vec<String> =
+        notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
+    // What the trigger wrote: the notes not skipped, and their ids.
+    let written = "key NOT IN (SELECT position FROM ingest_skipped WHERE kind > 0)";
+    let written_ids = "NOT IN (SELECT note_id FROM ingest_skipped WHERE kind > 0)";
+    let ids = format!("(SELECT value FROM json_each(NEW.ids) WHERE value {written_ids})");
+    // The fan-out reads the notes from the batch itself; a trigger may not use `WITH`.
     let batch = format!(
-        "(SELECT value->>{} AS id, value->>{} AS author_id, value->>{} AS visibility
-            FROM jsonb_each(NEW.notes))",
-        position("id"),
+        "(SELECT value->>{id} AS id, value->>{} AS author_id, value->>{} AS visibility
+            FROM jsonb_each(NEW.notes) WHERE {written})",
         position("author_id"),
         position("visibility"),
     );
     format!(
         "CREATE TEMP VIEW ingest_batch (claims, now, notes, ids, mentions, tags) AS
             SELECT NULL, NULL, NULL, NULL, NULL, NULL;
+         CREATE TEMP TABLE ingest_skipped (
+            kind INTEGER NOT NULL, position INTEGER NOT NULL, note_id INTEGER);
          CREATE TEMP TRIGGER ingest_batch_write INSTEAD OF INSERT ON ingest_batch BEGIN
+         DELETE FROM ingest_skipped;
+         INSERT INTO ingest_skipped (kind, position)
+            SELECT 0, key FROM json_each(NEW.claims) c
+            WHERE EXISTS (SELECT 1 FROM received_activities r WHERE r.ap_id = c.value);
          INSERT INTO received_activities (ap_id, received_at)
-            SELECT value, NEW.now FROM json_each(NEW.claims);
-         INSERT INTO notes ({}) SELECT {} FROM jsonb_each(NEW.notes);
+            SELECT value, NEW.now FROM json_each(NEW.claims) WHERE true ON CONFLICT DO NOTHING;
+         INSERT INTO ingest_skipped (kind, position, note_id)
+            SELECT CASE WHEN stored THEN 1 ELSE 2 END, key, note_id FROM (
+                SELECT key, value->>{id} AS note_id, EXISTS (
+                    SELECT 1 FROM notes n WHERE n.ap_id = value->>{ap_id}) AS stored
+                FROM jsonb_each(NEW.notes))
+            WHERE stored OR EXISTS (SELECT 1 FROM notes n WHERE n.id = note_id);
+         INSERT INTO notes ({}) SELECT {} FROM jsonb_each(NEW.notes) WHERE {written};
          {};
          INSERT INTO mentions (note_id, actor_id)
             SELECT value->>0, value->>1 FROM json_each(NEW.mentions)
-            WHERE true ON CONFLICT DO NOTHING;
+            WHERE value->>0 {written_ids} ON CONFLICT DO NOTHING;
          INSERT INTO note_tags (note_id, name) SELECT value->>0, value->>1 FROM json_each(NEW.tags)
-            WHERE true ON CONFLICT DO NOTHING;
+            WHERE value->>0 {written_ids} ON CONFLICT DO NOTHING;
          {};
          END",
         notes::COLUMNS,
         columns.join(", "),
-        notes::THREAD_REPLIES.replace("(LIST)", ids),
+        notes::THREAD_REPLIES.replace("(LIST)", &ids),
         feed::FAN_OUT_BATCH.replace("BATCH", &batch).replace("MENTIONS", "mentions"),
     )
 });
+
+/// The batch statement and, in the same round trip to the connection's thread, what it left
+/// out (`SQLITE_WRITER_SETUP`): `(kind, position)`.
+const SQLITE_BATCH: &str = "INSERT INTO ingest_batch VALUES ($1, $2, $3, $4, $5, $6);
+    SELECT kind, position FROM ingest_skipped";
 
 /// A note as a JSON array, in `notes::COLUMNS` order.
 struct NoteJson<'a>(&'a NoteRow);

@@ -258,6 +258,17 @@ impl Db {
         }
     }
 
+    /// SQLite: the writer connection, for a batch written by one statement in its own
+    /// implicit transaction (`ingest::write_alone`). None on PostgreSQL.
+    pub(crate) async fn sqlite_writer(
+        &self,
+    ) -> Result<Option<sqlx::pool::PoolConnection<Sqlite>>, sqlx::Error> {
+        match &self.pool {
+            Pool::Sqlite { write, .. } => Ok(Some(write.acquire().await?)),
+            Pool::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Copies what the SQLite WAL holds into the database file, as far as readers allow, from
     /// a connection of its own. Left to the writer, every 1,000th page committed made one
     /// commit copy the WAL, and the single writer (and every inbox request waiting on it)

@@ -401,9 +401,9 @@ pub async fn claim_and_store(
     Ok(written)
 }
 
-/// `claim_and_store` without a transaction of the caller's, when the batch allows it
-/// (PostgreSQL, no media and no local mentions to record with the notes, no reply to another
-/// note of the batch: `db::ingest::write_alone`). None, and nothing written, otherwise.
+/// `claim_and_store` without a transaction of the caller's, when the batch allows it (no media
+/// and no local mentions to record with the notes, and what `db::ingest::write_alone` asks).
+/// None, and nothing written, otherwise.
 pub async fn claim_and_store_alone(
     state: &AppState,
     batch: &[(Option<&str>, Option<&PreparedNote>)],

@@ -509,58 +509,103 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     }
 }
 
-/// On PostgreSQL a batch with nothing that needs a second statement in its transaction is one
-/// statement on its own; a note it leaves out is stored after it. On SQLite, and with a reply
-/// to a note of the same batch, `write_alone` declines and writes nothing.
+/// A batch with nothing that needs a second statement in its transaction is one statement on
+/// its own; a note it leaves out (its id taken) is stored after it, with its mentions and tags,
+/// and a note it skips gets none of them. What needs a transaction, `write_alone` declines,
+/// writing nothing: on PostgreSQL a reply to a note of the same batch, on SQLite a batch that
+/// repeats itself or has an entry with both a claim and a note.
 #[tokio::test]
-async fn an_ingest_batch_without_a_transaction_on_postgres() {
+async fn an_ingest_batch_without_a_transaction() {
     for (name, db) in backends().await.iter() {
+        let sqlite = db.backend() == Backend::Sqlite;
         let carol = local_account(&db, "carol").await;
         let alice = remote_actor(&db, "alice", "remote.example", None).await;
         follow(&db, &carol, &alice, true).await;
         let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
+        let mut tx = db.begin().await.expect("begin");
+        assert!(
+            received::insert_if_new(&mut tx, "https://r.example/seen", 1).await.expect("claim")
+        );
+        tx.commit().await.expect("commit");
         let parent = new_note(&db, &alice, "public");
         let mut reply = new_note(&db, &alice, "public");
         reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
         let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
-        let threaded = [
-            ingest::Entry { claim: None, note: note(&parent) },
-            ingest::Entry { claim: None, note: note(&reply) },
-        ];
-        let declined = ingest::write_alone(&db, &threaded, 1).await.expect("write_alone");
-        assert!(declined.is_none(), "{name}: a reply to a note of the batch needs a transaction");
+        let declined: Vec<Vec<ingest::Entry<'_>>> = if sqlite {
+            vec![
+                vec![
+                    ingest::Entry { claim: None, note: note(&parent) },
+                    ingest::Entry { claim: None, note: note(&parent) },
+                ],
+                vec![
+                    ingest::Entry { claim: Some("https://r.example/twice"), note: None },
+                    ingest::Entry { claim: Some("https://r.example/twice"), note: None },
+                ],
+                vec![ingest::Entry { claim: Some("https://r.example/both"), note: note(&parent) }],
+            ]
+        } else {
+            vec![vec![
+                ingest::Entry { claim: None, note: note(&parent) },
+                ingest::Entry { claim: None, note: note(&reply) },
+            ]]
+        };
+        for entries in declined {
+            let written = ingest::write_alone(&db, &entries, 1).await.expect("write_alone");
+            assert!(written.is_none(), "{name}: declined");
+        }
         assert!(notes::by_ap_id(&db, &parent.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+        for id in ["https://r.example/twice", "https://r.example/both"] {
+            assert!(!received::seen(&db, id).await.expect("seen"), "{name}: {id}");
+        }
 
+        let mentions = [carol.id];
+        let tags = ["ferry".to_owned()];
+        let tagged = |row| Some(ingest::NewNote { row, mentions: &mentions, tags: &tags });
         let mut replay = known.clone();
         replay.id = db.next_id();
         let mut clash = new_note(&db, &alice, "public");
         clash.id = known.id;
-        let entries = [
+        let mut entries = vec![
             ingest::Entry { claim: None, note: note(&parent) },
-            ingest::Entry { claim: None, note: note(&replay) },
-            ingest::Entry { claim: None, note: note(&clash) },
+            ingest::Entry { claim: None, note: tagged(&replay) },
+            ingest::Entry { claim: None, note: tagged(&clash) },
             ingest::Entry { claim: Some("https://r.example/alone"), note: None },
+            ingest::Entry { claim: Some("https://r.example/seen"), note: None },
         ];
-        let written = ingest::write_alone(&db, &entries, 2).await.expect("write_alone");
-        if db.backend() == Backend::Sqlite {
-            assert!(written.is_none(), "{name}: SQLite always writes in a transaction");
-            assert!(!received::seen(&db, "https://r.example/alone").await.expect("seen"));
-            continue;
+        if sqlite {
+            // The trigger threads a reply to a note of the same statement.
+            entries.push(ingest::Entry { claim: None, note: note(&reply) });
         }
-        let written = written.expect("one statement on PostgreSQL");
-        assert_eq!(written.fresh, [true, true, true, true], "{name}");
+        let written = ingest::write_alone(&db, &entries, 2).await.expect("write_alone");
+        let written = written.expect("one statement");
+        assert_eq!(written.fresh[..5], [true, true, true, true, false], "{name}");
         let stored: Vec<Option<i64>> =
             written.stored.iter().map(|n| n.as_ref().map(|n| n.id)).collect();
         assert_eq!(stored[0], Some(parent.id), "{name}: a new note");
         assert_eq!(stored[1], None, "{name}: the replay changed nothing");
         let clash_id = stored[2].expect("the clashing note was stored after the statement");
         assert_ne!(clash_id, known.id, "{name}: with another id");
+        assert_eq!(stored[3..5], [None, None], "{name}: claims store no note");
         assert!(received::seen(&db, "https://r.example/alone").await.expect("seen"), "{name}");
+        let mentioned =
+            notes::mentions_of(&db, &[known.id, replay.id, clash_id]).await.expect("mentions_of");
+        assert_eq!(mentioned, vec![(clash_id, carol.id)], "{name}: the late note's mentions only");
+        let tagged = notes::tags_of(&db, &[known.id, replay.id, clash_id]).await.expect("tags_of");
+        assert_eq!(tagged, vec![(clash_id, "ferry".to_owned())], "{name}: and tags");
+        let mut want = vec![parent.id, clash_id];
+        if sqlite {
+            assert_eq!(stored[5], Some(reply.id), "{name}");
+            let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
+            assert_eq!(reply.in_reply_to_id, Some(parent.id), "{name}: threaded");
+            want.push(reply.id);
+        }
         let mut feed = home(&db, carol.id, &newest(20)).await;
         feed.sort_unstable();
-        let mut want = vec![parent.id, clash_id];
         want.sort_unstable();
         assert_eq!(feed, want, "{name}: fanned out, the late note too");
+        let again = ingest::write_alone(&db, &entries[..1], 3).await.expect("write_alone");
+        let again = again.expect("one statement");
+        assert!(again.stored[0].is_none(), "{name}: stored once");
     }
 }
 
