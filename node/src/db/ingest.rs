@@ -126,9 +126,7 @@ impl PgStatement<'_> {
     async fn finish(self, tx: &mut Tx) -> Result<Written, sqlx::Error> {
         notes::thread_replies(tx, &self.parents).await?;
         let mut written = Written { fresh: self.fresh, stored: self.stored };
-        for (i, note) in self.left_out {
-            written.stored[i] = store_one(tx, note).await?;
-        }
+        store_left_out(tx, self.left_out, &mut written).await?;
         Ok(written)
     }
 }
@@ -342,13 +340,10 @@ async fn write_sqlite(
     let mut written = Written { fresh, stored };
     if !script.is_empty() {
         // The read saw what the statement sees (the transaction holds the only writer), so
-        // the trigger skips nothing more; `apply` keeps the two honest if it ever did.
+        // the trigger skips no note the read let through; were it to, `apply` says so.
         clashed.extend(script.run(conn, now).await?.apply(&mut written));
     }
-    for i in clashed {
-        written.stored[i] =
-            store_one(tx, entries[i].note.expect("a clashed entry has a note")).await?;
-    }
+    store_left_out(tx, with_notes(entries, clashed), &mut written).await?;
     Ok(written)
 }
 
@@ -388,12 +383,29 @@ async fn write_sqlite_alone(
         return Ok(Some(written));
     }
     let mut tx = db.begin().await?;
-    for i in clashed {
-        written.stored[i] =
-            store_one(&mut tx, entries[i].note.expect("a clashed entry has a note")).await?;
-    }
+    store_left_out(&mut tx, with_notes(entries, clashed), &mut written).await?;
     tx.commit().await?;
     Ok(Some(written))
+}
+
+/// The entries `positions` with their notes.
+fn with_notes<'a>(
+    entries: &[Entry<'a>],
+    positions: Vec<usize>,
+) -> impl Iterator<Item = (usize, NewNote<'a>)> {
+    positions.into_iter().map(|i| (i, entries[i].note.expect("a left-out entry has a note")))
+}
+
+/// Stores, one at a time, the notes a batch statement left out because their id was taken.
+async fn store_left_out<'a>(
+    tx: &mut Tx,
+    left_out: impl IntoIterator<Item = (usize, NewNote<'a>)>,
+    written: &mut Written,
+) -> Result<(), sqlx::Error> {
+    for (i, note) in left_out {
+        written.stored[i] = store_one(tx, note).await?;
+    }
+    Ok(())
 }
 
 /// A note the batch left out, alone: `notes::insert` draws another id on a clash and returns
@@ -466,7 +478,8 @@ struct Skipped {
 }
 
 impl Skipped {
-    /// Marks the claims already received as not fresh and the notes not stored as such.
+    /// Marks the claims already received as not fresh and the notes not stored as such (the
+    /// trigger decides claims and notes apart: a claim's note is the caller's to decide).
     /// Returns the entries whose note's id was taken, to store alone.
     fn apply(self, written: &mut Written) -> Vec<usize> {
         let mut clashed = Vec::new();
@@ -476,7 +489,6 @@ impl Skipped {
                 0 => {
                     if let Some(&entry) = self.claim_entries.get(position) {
                         written.fresh[entry] = false;
-                        written.stored[entry] = None;
                     }
                 }
                 _ => {

@@ -389,19 +389,24 @@ async fn batch_claims_report_each_new_id_once() {
     }
 }
 
+/// For the ingest batch tests: carol (local) follows alice (remote), who has a stored note;
+/// the activity id `https://r.example/seen` is already claimed.
+async fn ingest_fixture(db: &Db) -> (ActorRow, ActorRow, NoteRow) {
+    let carol = local_account(db, "carol").await;
+    let alice = remote_actor(db, "alice", "remote.example", None).await;
+    follow(db, &carol, &alice, true).await;
+    let known = insert_note(db, &new_note(db, &alice, "public")).await;
+    let mut tx = db.begin().await.expect("begin");
+    assert!(received::insert_if_new(&mut tx, "https://r.example/seen", 1).await.expect("claim"));
+    tx.commit().await.expect("commit");
+    (carol, alice, known)
+}
+
 #[tokio::test]
 async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     for (name, db) in backends().await.iter() {
-        let carol = local_account(&db, "carol").await;
-        let alice = remote_actor(&db, "alice", "remote.example", None).await;
+        let (carol, alice, known) = ingest_fixture(&db).await;
         let bob = remote_actor(&db, "bob", "other.example", None).await;
-        follow(&db, &carol, &alice, true).await;
-        let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
-        let mut tx = db.begin().await.expect("begin");
-        assert!(
-            received::insert_if_new(&mut tx, "https://r.example/seen", 1).await.expect("claim")
-        );
-        tx.commit().await.expect("commit");
 
         let parent = new_note(&db, &alice, "public");
         let mut early = new_note(&db, &bob, "public");
@@ -518,15 +523,7 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
 async fn an_ingest_batch_without_a_transaction() {
     for (name, db) in backends().await.iter() {
         let sqlite = db.backend() == Backend::Sqlite;
-        let carol = local_account(&db, "carol").await;
-        let alice = remote_actor(&db, "alice", "remote.example", None).await;
-        follow(&db, &carol, &alice, true).await;
-        let known = insert_note(&db, &new_note(&db, &alice, "public")).await;
-        let mut tx = db.begin().await.expect("begin");
-        assert!(
-            received::insert_if_new(&mut tx, "https://r.example/seen", 1).await.expect("claim")
-        );
-        tx.commit().await.expect("commit");
+        let (carol, alice, known) = ingest_fixture(&db).await;
         let parent = new_note(&db, &alice, "public");
         let mut reply = new_note(&db, &alice, "public");
         reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
