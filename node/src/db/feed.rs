@@ -14,8 +14,19 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
 
 /// Puts the notes of `BATCH` (a CTE or subquery of `(id, author_id, visibility)`) into the home
 /// feeds they belong in: the author's (when local), local followers' (except for direct notes)
-/// and mentioned local accounts' (from `MENTIONS`, a table or CTE of `(note_id, actor_id)`).
-pub(crate) const FAN_OUT_BATCH: &str = "INSERT INTO home_feed (account_id, note_id)
+/// and, with `mentions`, mentioned local accounts' (from `MENTIONS`, a table or CTE of
+/// `(note_id, actor_id)`).
+pub(crate) fn fan_out_batch(mentions: bool) -> String {
+    let mentioned = if mentions {
+        "UNION
+    SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
+        JOIN accounts a ON a.actor_id = m.actor_id
+        WHERE true"
+    } else {
+        ""
+    };
+    format!(
+        "INSERT INTO home_feed (account_id, note_id)
     SELECT a.actor_id, b.id FROM BATCH b JOIN accounts a ON a.actor_id = b.author_id
         WHERE true
     UNION
@@ -23,11 +34,10 @@ pub(crate) const FAN_OUT_BATCH: &str = "INSERT INTO home_feed (account_id, note_
         JOIN follows f ON f.followee_id = b.author_id AND f.accepted
         JOIN accounts a ON a.actor_id = f.follower_id
         WHERE b.visibility <> 'direct'
-    UNION
-    SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
-        JOIN accounts a ON a.actor_id = m.actor_id
-        WHERE true
-    ON CONFLICT DO NOTHING";
+    {mentioned}
+    ON CONFLICT DO NOTHING"
+    )
+}
 
 /// `fan_out_many`, with `(LIST)` for the notes' ids. The batch's notes first (materialised), so
 /// each join starts from a handful of notes and uses the follows index; left to itself, a
@@ -37,7 +47,7 @@ pub(crate) static FAN_OUT: LazyLock<String> = LazyLock::new(|| {
         "WITH batch AS MATERIALIZED
             (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
         {}",
-        FAN_OUT_BATCH.replace("BATCH", "batch").replace("MENTIONS", "mentions")
+        fan_out_batch(true).replace("BATCH", "batch").replace("MENTIONS", "mentions")
     )
 });
 

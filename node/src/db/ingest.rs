@@ -157,7 +157,10 @@ async fn postgres_statement<'a>(
         sent.iter().flat_map(|(_, n)| n.mentions.iter().map(|actor| (n.row.id, *actor))).collect();
     let tags: Vec<(i64, &str)> =
         sent.iter().flat_map(|(_, n)| n.tags.iter().map(|t| (n.row.id, t.as_str()))).collect();
-    let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES.as_str()))
+    let shape = usize::from(!claims.is_empty())
+        | usize::from(!mentions.is_empty()) << 1
+        | usize::from(!tags.is_empty()) << 2;
+    let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES[shape].as_str()))
         .bind(&claims)
         .bind(now)
         .bind(each(&sent, |n| n.id))
@@ -230,14 +233,49 @@ async fn postgres_statement<'a>(
 /// The PostgreSQL statement: claims ($1, at $2); notes ($3 to $19 by column, $20 the claim
 /// carrying each); mentions ($21 note, $22 actor) and tags ($23 note, $24 name). Returns the
 /// new claims (0, ap_id) and the notes stored (1, ap_id, id).
-static POSTGRES: LazyLock<String> = LazyLock::new(|| {
-    let fan_out =
-        feed::FAN_OUT_BATCH.replace("BATCH", "batch").replace("MENTIONS", "given_mentions");
+///
+/// One prepared form per shape: which of claims, mentions and tags the batch has. Each
+/// data-modifying CTE runs, opens its table and indexes and takes their locks even when it has
+/// nothing to write, and most batches are plain notes (a `Create(Note)` is not claimed); a
+/// CTE that is not needed is left unreferenced, so the planner drops it, and it only gives its
+/// parameters their types.
+fn postgres_sql(shape: usize) -> String {
+    let (claims, mentions, tags) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+    let claimed = if claims {
+        "INSERT INTO received_activities (ap_id, received_at)
+            SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
+            ON CONFLICT DO NOTHING RETURNING ap_id"
+    } else {
+        "SELECT id AS ap_id FROM UNNEST($1::text[]) AS t (id) WHERE $2::bigint IS NULL"
+    };
+    let fresh =
+        if claims { "claim IS NULL OR claim IN (SELECT ap_id FROM claimed)" } else { "true" };
+    let mentioned = if mentions {
+        ", mentioned AS (
+            INSERT INTO mentions (note_id, actor_id)
+            SELECT m.note_id, m.actor_id FROM given_mentions m JOIN batch b ON b.id = m.note_id
+            ON CONFLICT DO NOTHING
+        )"
+    } else {
+        ""
+    };
+    let tagged = if tags {
+        ", tagged AS (
+            INSERT INTO note_tags (note_id, name)
+            SELECT t.note_id, t.name FROM given_tags t JOIN batch b ON b.id = t.note_id
+            ON CONFLICT DO NOTHING
+        )"
+    } else {
+        ""
+    };
+    let fan_out = feed::fan_out_batch(mentions)
+        .replace("BATCH", "batch")
+        .replace("MENTIONS", "given_mentions");
+    let returned_claims =
+        if claims { "SELECT 0, ap_id, 0::bigint FROM claimed UNION ALL " } else { "" };
     format!(
         "WITH claimed AS (
-            INSERT INTO received_activities (ap_id, received_at)
-            SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
-            ON CONFLICT DO NOTHING RETURNING ap_id
+            {claimed}
         ), given AS (
             SELECT * FROM UNNEST($3::bigint[], $4::text[], $5::bigint[], $6::boolean[],
                 $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[],
@@ -247,7 +285,7 @@ static POSTGRES: LazyLock<String> = LazyLock::new(|| {
         ), batch AS (
             INSERT INTO notes ({COLUMNS})
             SELECT DISTINCT ON (ap_id) {COLUMNS} FROM given
-                WHERE claim IS NULL OR claim IN (SELECT ap_id FROM claimed)
+                WHERE {fresh}
                 ORDER BY ap_id, position
             ON CONFLICT DO NOTHING RETURNING id, ap_id, author_id, visibility
         ), threaded AS (
@@ -255,23 +293,18 @@ static POSTGRES: LazyLock<String> = LazyLock::new(|| {
                 WHERE notes.in_reply_to_ap_id = b.ap_id
         ), given_mentions AS (
             SELECT * FROM UNNEST($21::bigint[], $22::bigint[]) AS m (note_id, actor_id)
-        ), mentioned AS (
-            INSERT INTO mentions (note_id, actor_id)
-            SELECT m.note_id, m.actor_id FROM given_mentions m JOIN batch b ON b.id = m.note_id
-            ON CONFLICT DO NOTHING
-        ), tagged AS (
-            INSERT INTO note_tags (note_id, name)
-            SELECT t.note_id, t.name FROM UNNEST($23::bigint[], $24::text[]) AS t (note_id, name)
-                JOIN batch b ON b.id = t.note_id
-            ON CONFLICT DO NOTHING
-        ), fanned AS (
+        ){mentioned}, given_tags AS (
+            SELECT * FROM UNNEST($23::bigint[], $24::text[]) AS t (note_id, name)
+        ){tagged}, fanned AS (
             {fan_out}
         )
-        SELECT 0, ap_id, 0::bigint FROM claimed
-        UNION ALL SELECT 1, ap_id, id FROM batch",
+        {returned_claims}SELECT 1, ap_id, id FROM batch",
         COLUMNS = notes::COLUMNS,
     )
-});
+}
+
+/// `postgres_sql` for each shape: bit 0 claims, bit 1 mentions, bit 2 tags.
+static POSTGRES: LazyLock<[String; 8]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
 
 /// SQLite: one read, one statement (see the module's comment).
 async fn write_sqlite(
@@ -573,7 +606,7 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
         notes::COLUMNS,
         columns.join(", "),
         notes::THREAD_REPLIES.replace("(LIST)", &ids),
-        feed::FAN_OUT_BATCH.replace("BATCH", &batch).replace("MENTIONS", "mentions"),
+        feed::fan_out_batch(true).replace("BATCH", &batch).replace("MENTIONS", "mentions"),
     )
 });
 

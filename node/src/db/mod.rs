@@ -18,8 +18,15 @@ use sqlx::{AssertSqlSafe, Connection, PgPool, Postgres, Sqlite, SqlitePool, Tran
 
 use crate::ids::IdGen;
 
-/// PostgreSQL connections of the inbox writers (`federation::ingest` runs four).
-const INGEST_CONNECTIONS: u32 = 4;
+/// Inbox writers on PostgreSQL (`federation::ingest`), each with a connection of its own: as
+/// many as the machine has cores, from 2 to 4. PostgreSQL runs each batch statement on one
+/// core, and a statement costs about as much for one note as for ten; more writers than cores
+/// only split the queue into smaller batches (measured on two cores: 2 writers took
+/// 6,000-6,100 notes/s with batches of 6-7, 4 writers 4,500-4,700/s with batches of 5 and
+/// 40 % more of PostgreSQL's CPU per note; 1 writer waited on each commit's flush).
+pub fn postgres_ingest_writers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
 
 pub mod accounts;
 pub mod actors;
@@ -145,7 +152,7 @@ impl Db {
             // outside a transaction (`ingest::write_alone`).
             ingest = Some(
                 PgPoolOptions::new()
-                    .max_connections(INGEST_CONNECTIONS)
+                    .max_connections(postgres_ingest_writers() as u32)
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(base.options([("plan_cache_mode", "force_generic_plan")]))

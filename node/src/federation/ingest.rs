@@ -22,8 +22,6 @@ const QUEUE: usize = 4096;
 /// Most jobs in one transaction: bounds the statement size and the time a batch holds the
 /// SQLite writer from other writers.
 const MAX_BATCH: usize = 128;
-/// Writers on PostgreSQL (see `run`).
-const POSTGRES_WRITERS: usize = 4;
 /// Notes stored after which PostgreSQL's statistics are first refreshed; then each time the
 /// count doubles (`db::notes::analyze_ingest_tables`), so a few times in a node's first hours
 /// and about never after.
@@ -133,7 +131,7 @@ pub async fn run(state: AppState) {
 async fn writers(state: AppState, receiver: mpsc::Receiver<Job>) {
     let writers = match state.db.backend() {
         Backend::Sqlite => 1,
-        Backend::Postgres => POSTGRES_WRITERS,
+        Backend::Postgres => db::postgres_ingest_writers(),
     };
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let tasks: Vec<_> =

@@ -514,6 +514,71 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     }
 }
 
+/// Batches of every shape (with or without claims, mentions and tags; PostgreSQL prepares a
+/// statement per shape) store what they carry and nothing else.
+#[tokio::test]
+async fn ingest_batches_of_every_shape() {
+    for (name, db) in backends().await.iter() {
+        let (carol, alice, _) = ingest_fixture(&db).await;
+        for shape in 0..8 {
+            let (claims, mentioning, tagged) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+            let plain = new_note(&db, &alice, "public");
+            let direct = new_note(&db, &alice, "direct");
+            let mentions = [carol.id];
+            let tags = [format!("shape{shape}")];
+            let claim = format!("https://r.example/shape/{shape}");
+            let mut entries = vec![
+                ingest::Entry {
+                    claim: None,
+                    note: Some(ingest::NewNote { row: &plain, mentions: &[], tags: &[] }),
+                },
+                ingest::Entry {
+                    claim: None,
+                    note: Some(ingest::NewNote {
+                        row: &direct,
+                        mentions: if mentioning { &mentions } else { &[] },
+                        tags: if tagged { &tags } else { &[] },
+                    }),
+                },
+            ];
+            if claims {
+                entries.push(ingest::Entry { claim: Some(&claim), note: None });
+            }
+            let written = match ingest::write_alone(&db, &entries, 3).await.expect("write_alone") {
+                Some(written) => written,
+                None => {
+                    let mut tx = db.begin().await.expect("begin");
+                    let written = ingest::write(&mut tx, &entries, 3).await.expect("write");
+                    tx.commit().await.expect("commit");
+                    written
+                }
+            };
+            assert!(written.fresh.iter().all(|f| *f), "{name} shape {shape}: all new");
+            assert_eq!(written.stored.iter().flatten().count(), 2, "{name} shape {shape}");
+            assert_eq!(received::seen(&db, &claim).await.expect("seen"), claims, "{name} {shape}");
+            let want_mentions = if mentioning { vec![(direct.id, carol.id)] } else { vec![] };
+            assert_eq!(
+                notes::mentions_of(&db, &[plain.id, direct.id]).await.expect("mentions_of"),
+                want_mentions,
+                "{name} shape {shape}: mentions"
+            );
+            let want_tags = if tagged { vec![(direct.id, tags[0].clone())] } else { vec![] };
+            assert_eq!(
+                notes::tags_of(&db, &[plain.id, direct.id]).await.expect("tags_of"),
+                want_tags,
+                "{name} shape {shape}: tags"
+            );
+            let feed = home(&db, carol.id, &newest(50)).await;
+            assert!(feed.contains(&plain.id), "{name} shape {shape}: a followed author's note");
+            assert_eq!(
+                feed.contains(&direct.id),
+                mentioning,
+                "{name} shape {shape}: a direct note only when it mentions carol"
+            );
+        }
+    }
+}
+
 /// A batch with nothing that needs a second statement in its transaction is one statement on
 /// its own; a note it leaves out (its id taken) is stored after it, with its mentions and tags,
 /// and a note it skips gets none of them. What needs a transaction, `write_alone` declines,
