@@ -250,24 +250,8 @@ fn postgres_sql(shape: usize) -> String {
     };
     let fresh =
         if claims { "claim IS NULL OR claim IN (SELECT ap_id FROM claimed)" } else { "true" };
-    let mentioned = if mentions {
-        ", mentioned AS (
-            INSERT INTO mentions (note_id, actor_id)
-            SELECT m.note_id, m.actor_id FROM given_mentions m JOIN batch b ON b.id = m.note_id
-            ON CONFLICT DO NOTHING
-        )"
-    } else {
-        ""
-    };
-    let tagged = if tags {
-        ", tagged AS (
-            INSERT INTO note_tags (note_id, name)
-            SELECT t.note_id, t.name FROM given_tags t JOIN batch b ON b.id = t.note_id
-            ON CONFLICT DO NOTHING
-        )"
-    } else {
-        ""
-    };
+    let mentioned = if mentions { PG_MENTIONED } else { "" };
+    let tagged = if tags { PG_TAGGED } else { "" };
     let fan_out = feed::fan_out_batch(mentions)
         .replace("BATCH", "batch")
         .replace("MENTIONS", "given_mentions");
@@ -302,6 +286,20 @@ fn postgres_sql(shape: usize) -> String {
         COLUMNS = notes::COLUMNS,
     )
 }
+
+/// The mentions a PostgreSQL batch carries, when it carries any.
+const PG_MENTIONED: &str = ", mentioned AS (
+            INSERT INTO mentions (note_id, actor_id)
+            SELECT m.note_id, m.actor_id FROM given_mentions m JOIN batch b ON b.id = m.note_id
+            ON CONFLICT DO NOTHING
+        )";
+
+/// The tags a PostgreSQL batch carries, when it carries any.
+const PG_TAGGED: &str = ", tagged AS (
+            INSERT INTO note_tags (note_id, name)
+            SELECT t.note_id, t.name FROM given_tags t JOIN batch b ON b.id = t.note_id
+            ON CONFLICT DO NOTHING
+        )";
 
 /// `postgres_sql` for each shape: bit 0 claims, bit 1 mentions, bit 2 tags.
 static POSTGRES: LazyLock<[String; 8]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
