@@ -73,7 +73,7 @@ async fn write_postgres(
 
 /// When the batch allows: its one statement outside a transaction, so that the batch costs
 /// one round trip instead of three or four (`BEGIN`, a read on SQLite, the statement,
-/// `COMMIT`). On PostgreSQL the round trips kept the server waiting on 4 writers; on SQLite
+/// `COMMIT`). On PostgreSQL the round trips kept the server waiting on the writers; on SQLite
 /// each is a pair of thread switches between the writer and the connection's thread. The
 /// statement is atomic by itself. A note it left out (its id taken) is stored afterwards in a
 /// transaction of its own, before anyone is told it was stored. None, and nothing written,
@@ -157,9 +157,7 @@ async fn postgres_statement<'a>(
         sent.iter().flat_map(|(_, n)| n.mentions.iter().map(|actor| (n.row.id, *actor))).collect();
     let tags: Vec<(i64, &str)> =
         sent.iter().flat_map(|(_, n)| n.tags.iter().map(|t| (n.row.id, t.as_str()))).collect();
-    let shape = usize::from(!claims.is_empty())
-        | usize::from(!mentions.is_empty()) << 1
-        | usize::from(!tags.is_empty()) << 2;
+    let shape = postgres_shape(!claims.is_empty(), !mentions.is_empty(), !tags.is_empty());
     let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES[shape].as_str()))
         .bind(&claims)
         .bind(now)
@@ -240,7 +238,7 @@ async fn postgres_statement<'a>(
 /// CTE that is not needed is left unreferenced, so the planner drops it, and it only gives its
 /// parameters their types.
 fn postgres_sql(shape: usize) -> String {
-    let (claims, mentions, tags) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+    let [claims, mentions, tags] = [1, 2, 4].map(|bit| shape & bit != 0);
     let claimed = if claims {
         "INSERT INTO received_activities (ap_id, received_at)
             SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
@@ -301,7 +299,12 @@ const PG_TAGGED: &str = ", tagged AS (
             ON CONFLICT DO NOTHING
         )";
 
-/// `postgres_sql` for each shape: bit 0 claims, bit 1 mentions, bit 2 tags.
+/// A batch's shape, the index of its statement in `POSTGRES`.
+fn postgres_shape(claims: bool, mentions: bool, tags: bool) -> usize {
+    usize::from(claims) | usize::from(mentions) << 1 | usize::from(tags) << 2
+}
+
+/// `postgres_sql` for each shape (`postgres_shape`).
 static POSTGRES: LazyLock<[String; 8]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
 
 /// SQLite: one read, one statement (see the module's comment).
