@@ -7,16 +7,21 @@
 
 mod common;
 
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
-use common::{Percentiles, closed_loop, cpu_seconds, load_client, ms, verdict};
+use common::{Percentiles, cpu_seconds, ms, verdict};
 use ferry_node::services::accounts::CreateAccount;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use url::Url;
 
 /// Remote actors that send activities.
@@ -117,43 +122,188 @@ fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
     })
 }
 
-/// POSTs `corpus[range]` to `url` with `concurrency` connections; 202 is success.
+/// Threads the load generator runs on, each with a single-threaded runtime of its own, apart
+/// from the node's runtime, as remote senders would be.
+const GENERATOR_THREADS: usize = 2;
+
+/// POSTs `corpus[offset..offset + count]` (wrapping) to `/inbox` at `addr` over `concurrency`
+/// keep-alive connections, closed loop; 202 is success.
+///
+/// The requests are written as raw HTTP/1.1 and the answers read with `httparse`: the generator
+/// shares the node's two cores, and an HTTP client library cost about a quarter of the
+/// machine's CPU per activity (session 8's profile), which real senders spend on their own
+/// machines. The bare HTTP ceiling is driven by the same generator.
 async fn drive(
-    url: String,
+    addr: SocketAddr,
     corpus: Arc<Vec<SignedPost>>,
     offset: usize,
     count: usize,
     concurrency: usize,
     budget: Duration,
 ) -> common::LoadResult {
-    let client = load_client(concurrency);
-    closed_loop(concurrency, count, budget, move |i| {
-        let client = client.clone();
-        let corpus = corpus.clone();
-        let url = url.clone();
-        async move {
-            let post = &corpus[(offset + i) % corpus.len()];
-            let res = client
-                .post(url)
-                .header("Host", DOMAIN)
-                .header("Content-Type", "application/activity+json")
-                .header("Date", &post.date)
-                .header("Digest", &post.digest)
-                .header("Signature", &post.signature)
-                .body(post.body.clone())
-                .send()
-                .await
-                .map_err(|e| format!("transport: {e}"))?;
-            let status = res.status();
-            if status == reqwest::StatusCode::ACCEPTED {
-                Ok(())
-            } else {
-                let text = res.text().await.unwrap_or_default();
-                Err(format!("{status} {}", text.chars().take(200).collect::<String>()))
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let threads = GENERATOR_THREADS.min(concurrency);
+    let mut waiting = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let connections = concurrency / threads + usize::from(t < concurrency % threads);
+        let (corpus, next) = (corpus.clone(), next.clone());
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("generator runtime");
+            let outcomes = runtime.block_on(async move {
+                let tasks: Vec<_> = (0..connections)
+                    .map(|_| {
+                        let load = Load {
+                            addr,
+                            corpus: corpus.clone(),
+                            offset,
+                            count,
+                            budget,
+                            start,
+                            next: next.clone(),
+                        };
+                        tokio::spawn(load.connection())
+                    })
+                    .collect();
+                let mut outcomes = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    outcomes.push(task.await.expect("generator connection"));
+                }
+                outcomes
+            });
+            let _ = done.send(outcomes);
+        });
+        waiting.push(result);
+    }
+    let mut result = common::LoadResult {
+        ok: 0,
+        errors: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+        error_samples: Vec::new(),
+    };
+    for outcomes in waiting {
+        for (latencies, ok, errors) in outcomes.await.expect("generator thread") {
+            result.latencies.extend(latencies);
+            result.ok += ok;
+            result.errors += errors.len() as u64;
+            for e in errors {
+                if result.error_samples.len() < 5 && !result.error_samples.contains(&e) {
+                    result.error_samples.push(e);
+                }
             }
         }
-    })
-    .await
+    }
+    result.elapsed = start.elapsed();
+    result
+}
+
+/// One connection of the generator, and the run it takes part in.
+struct Load {
+    addr: SocketAddr,
+    corpus: Arc<Vec<SignedPost>>,
+    offset: usize,
+    count: usize,
+    budget: Duration,
+    start: Instant,
+    next: Arc<AtomicUsize>,
+}
+
+impl Load {
+    /// Sends requests until the run is over: latencies, successes and error messages.
+    async fn connection(self) -> (Vec<Duration>, u64, Vec<String>) {
+        let (mut latencies, mut ok, mut errors) = (Vec::new(), 0u64, Vec::new());
+        let mut stream = None;
+        let mut request = Vec::with_capacity(4096);
+        let mut answer = Vec::with_capacity(4096);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.count || self.start.elapsed() >= self.budget {
+                break;
+            }
+            let post = &self.corpus[(self.offset + i) % self.corpus.len()];
+            request.clear();
+            write!(
+                request,
+                "POST /inbox HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Type: application/activity+json\r\n\
+                 Date: {}\r\nDigest: {}\r\nSignature: {}\r\nContent-Length: {}\r\n\r\n",
+                post.date,
+                post.digest,
+                post.signature,
+                post.body.len()
+            )
+            .expect("writing to a Vec");
+            request.extend_from_slice(&post.body);
+            let sent = Instant::now();
+            let outcome = match &mut stream {
+                Some(stream) => exchange(stream, &request, &mut answer).await,
+                None => match TcpStream::connect(self.addr).await {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        exchange(stream.insert(s), &request, &mut answer).await
+                    }
+                    Err(e) => Err(format!("connect: {e}")),
+                },
+            };
+            latencies.push(sent.elapsed());
+            match outcome {
+                Ok((202, _)) => ok += 1,
+                Ok((status, body)) => errors.push(format!("{status} {body}")),
+                Err(e) => {
+                    stream = None;
+                    errors.push(format!("transport: {e}"));
+                }
+            }
+        }
+        (latencies, ok, errors)
+    }
+}
+
+/// Writes one request and reads its answer: the status and up to 200 characters of the body.
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    answer: &mut Vec<u8>,
+) -> Result<(u16, String), String> {
+    stream.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    answer.clear();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) =
+            parsed.parse(answer).map_err(|e| format!("answer: {e}"))?
+        {
+            let status = parsed.code.unwrap_or(0);
+            let length = parsed
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                .ok_or("answer without Content-Length")?;
+            while answer.len() < head + length {
+                read_more(stream, answer).await?;
+            }
+            let body = String::from_utf8_lossy(&answer[head..head + length]);
+            return Ok((status, body.chars().take(200).collect()));
+        }
+        read_more(stream, answer).await?;
+    }
+}
+
+async fn read_more(stream: &mut TcpStream, answer: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = [0u8; 4096];
+    match stream.read(&mut chunk).await {
+        Ok(0) => Err("connection closed".to_owned()),
+        Ok(n) => {
+            answer.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e) => Err(format!("read: {e}")),
+    }
 }
 
 /// The bare HTTP ceiling: axum on the same machine parsing the same bodies as JSON and
@@ -174,15 +324,7 @@ async fn bare_http(corpus: Arc<Vec<SignedPost>>) -> (common::LoadResult, f64) {
         let _ = axum::serve(listener, app).await;
     });
     let cpu = cpu_seconds(None);
-    let result = drive(
-        format!("http://{addr}/inbox"),
-        corpus,
-        0,
-        usize::MAX,
-        CONCURRENCY,
-        Duration::from_secs(4),
-    )
-    .await;
+    let result = drive(addr, corpus, 0, usize::MAX, CONCURRENCY, Duration::from_secs(4)).await;
     let cpu = cpu_seconds(None) - cpu;
     server.abort();
     (result, cpu)
@@ -272,13 +414,11 @@ async fn main() -> anyhow::Result<()> {
         let node = common::start_in_process(Some(DOMAIN), &url, &sub, &[]).await?;
         populate(&node.state, &keys).await?;
         common::wait_idle(None, Duration::from_secs(10)).await;
-        let inbox = format!("{}/inbox", node.base());
+        let inbox = node.addr;
 
         let warm =
-            drive(inbox.clone(), corpus.clone(), 0, ACTORS, CONCURRENCY, Duration::from_secs(60))
-                .await;
-        let probe =
-            drive(inbox.clone(), corpus.clone(), ACTORS, PROBE, 1, Duration::from_secs(30)).await;
+            drive(inbox, corpus.clone(), 0, ACTORS, CONCURRENCY, Duration::from_secs(60)).await;
+        let probe = drive(inbox, corpus.clone(), ACTORS, PROBE, 1, Duration::from_secs(30)).await;
         let notes_before = common::scalar(&url, "SELECT COUNT(*) FROM notes").await.unwrap_or(0);
         println!("\n[{}]", db.name);
         println!("  warm-up: {} accepted, {} errors ({:.0}/s)", warm.ok, warm.errors, warm.rate());
@@ -301,7 +441,7 @@ async fn main() -> anyhow::Result<()> {
             let switches = common::context_switches(None);
             let cpu = cpu_seconds(None);
             let run = drive(
-                inbox.clone(),
+                inbox,
                 corpus.clone(),
                 offset,
                 CORPUS.saturating_sub(offset),
