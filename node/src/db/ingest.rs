@@ -81,14 +81,33 @@ async fn write_postgres(
 /// (threading it needs a second statement in the same transaction), on SQLite a batch that
 /// repeats a claim, a note or an id, or has an entry with both a claim and a note (the
 /// trigger checks against what is stored, not against the rest of the batch).
+///
+/// The statement runs on the writer's `held` connection, which is kept for the next batch; it
+/// is given back before a transaction is opened, and after an error, so that the pool tests
+/// it before lending it again.
 pub async fn write_alone(
     db: &super::Db,
+    held: &mut super::Held,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Option<Written>, sqlx::Error> {
-    if db.backend() == super::Backend::Sqlite {
-        return write_sqlite_alone(db, entries, now).await;
+    let written = if db.backend() == super::Backend::Sqlite {
+        write_sqlite_alone(db, held, entries, now).await
+    } else {
+        write_postgres_alone(db, held, entries, now).await
+    };
+    if written.is_err() {
+        held.release();
     }
+    written
+}
+
+async fn write_postgres_alone(
+    db: &super::Db,
+    held: &mut super::Held,
+    entries: &[Entry<'_>],
+    now: i64,
+) -> Result<Option<Written>, sqlx::Error> {
     let ap_ids: HashSet<&str> =
         entries.iter().filter_map(|e| e.note.map(|n| n.row.ap_id.as_str())).collect();
     let parent_in_batch = entries
@@ -98,12 +117,12 @@ pub async fn write_alone(
     if parent_in_batch {
         return Ok(None);
     }
-    let Some(mut conn) = db.ingest_connection().await? else { return Ok(None) };
-    let statement = postgres_statement(&mut conn, entries, now).await?;
-    drop(conn);
+    let Some(conn) = db.ingest_connection(held).await? else { return Ok(None) };
+    let statement = postgres_statement(conn, entries, now).await?;
     if statement.left_out.is_empty() && statement.parents.is_empty() {
         return Ok(Some(Written { fresh: statement.fresh, stored: statement.stored }));
     }
+    held.release();
     let mut tx = db.begin_ingest().await?;
     let written = statement.finish(&mut tx).await?;
     tx.commit().await?;
@@ -384,6 +403,7 @@ async fn write_sqlite(
 /// SQLite, for `write_alone`: the trigger decides against what is stored, so no read first.
 async fn write_sqlite_alone(
     db: &super::Db,
+    held: &mut super::Held,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Option<Written>, sqlx::Error> {
@@ -409,13 +429,13 @@ async fn write_sqlite_alone(
     if script.is_empty() {
         return Ok(Some(written));
     }
-    let Some(mut conn) = db.sqlite_writer().await? else { return Ok(None) };
-    let skipped = script.run(&mut conn, now).await?;
-    drop(conn);
+    let Some(conn) = db.sqlite_writer(held).await? else { return Ok(None) };
+    let skipped = script.run(conn, now).await?;
     let clashed = skipped.apply(&mut written);
     if clashed.is_empty() {
         return Ok(Some(written));
     }
+    held.release();
     let mut tx = db.begin().await?;
     store_left_out(&mut tx, with_notes(entries, clashed), &mut written).await?;
     tx.commit().await?;

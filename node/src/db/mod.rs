@@ -8,8 +8,11 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -71,7 +74,54 @@ pub struct Db {
     pub(crate) pool: Pool,
     /// PostgreSQL: the inbox writers' own connections (`begin_ingest`, `ingest_connection`).
     ingest: Option<PgPool>,
+    /// SQLite: transactions waiting for the writer connection, which an inbox writer holding
+    /// it (`Held`) gives back after its batch.
+    write_waiting: Arc<AtomicUsize>,
     ids: Arc<IdGen>,
+}
+
+/// The connection an inbox writer keeps from one batch to the next (`ingest::write_alone`).
+///
+/// sqlx tests a pooled connection with a round trip each time it goes back to the pool, and
+/// only then lends it again: on SQLite two more thread switches between the writer and the
+/// connection's thread before the next batch could start, on PostgreSQL a round trip to the
+/// server. A writer keeps its connection while batches keep coming (`Db::release_if_wanted`
+/// gives SQLite's single writer connection back as soon as a transaction waits for it).
+#[derive(Default)]
+pub struct Held(Option<HeldConnection>);
+
+enum HeldConnection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Held {
+    /// Gives the connection back to its pool (before the writer opens a transaction, which
+    /// takes a connection from the same pool, and when it has nothing to write).
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether a connection is held.
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Counts a transaction waiting for SQLite's writer connection while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An open write transaction on either backend.
@@ -221,7 +271,7 @@ impl Db {
                 .await?;
             Pool::Sqlite { read, write, checkpoint }
         };
-        Ok(Db { pool, ingest, ids: Arc::new(IdGen::default()) })
+        Ok(Db { pool, ingest, write_waiting: Arc::default(), ids: Arc::new(IdGen::default()) })
     }
 
     /// The engine behind this handle.
@@ -240,7 +290,10 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match &self.pool {
-            Pool::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Pool::Sqlite { write, .. } => {
+                let _waiting = Waiting::new(&self.write_waiting);
+                Tx::Sqlite(write.begin().await?)
+            }
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -254,25 +307,45 @@ impl Db {
         }
     }
 
-    /// PostgreSQL: one of the inbox writers' connections, for a batch written by one
-    /// statement in its own implicit transaction (`ingest::write_alone`). None on SQLite.
-    pub(crate) async fn ingest_connection(
+    /// PostgreSQL: an inbox writer's connection, for a batch written by one statement in its
+    /// own implicit transaction (`ingest::write_alone`): the one `held` from the last batch, or
+    /// one from the writers' pool. None on SQLite.
+    pub(crate) async fn ingest_connection<'h>(
         &self,
-    ) -> Result<Option<sqlx::pool::PoolConnection<Postgres>>, sqlx::Error> {
-        match &self.ingest {
-            Some(pool) => Ok(Some(pool.acquire().await?)),
-            None => Ok(None),
+        held: &'h mut Held,
+    ) -> Result<Option<&'h mut PgConnection>, sqlx::Error> {
+        let Some(pool) = &self.ingest else { return Ok(None) };
+        if !matches!(held.0, Some(HeldConnection::Postgres(_))) {
+            held.0 = Some(HeldConnection::Postgres(pool.acquire().await?));
+        }
+        match &mut held.0 {
+            Some(HeldConnection::Postgres(conn)) => Ok(Some(&mut **conn)),
+            _ => unreachable!("a PostgreSQL connection was just put there"),
         }
     }
 
-    /// SQLite: the writer connection, for a batch written by one statement in its own
-    /// implicit transaction (`ingest::write_alone`). None on PostgreSQL.
-    pub(crate) async fn sqlite_writer(
+    /// SQLite: the writer connection, for a batch written by one statement in its own implicit
+    /// transaction (`ingest::write_alone`): `held` from the last batch, or taken from the
+    /// pool. None on PostgreSQL.
+    pub(crate) async fn sqlite_writer<'h>(
         &self,
-    ) -> Result<Option<sqlx::pool::PoolConnection<Sqlite>>, sqlx::Error> {
-        match &self.pool {
-            Pool::Sqlite { write, .. } => Ok(Some(write.acquire().await?)),
-            Pool::Postgres(_) => Ok(None),
+        held: &'h mut Held,
+    ) -> Result<Option<&'h mut SqliteConnection>, sqlx::Error> {
+        let Pool::Sqlite { write, .. } = &self.pool else { return Ok(None) };
+        if !matches!(held.0, Some(HeldConnection::Sqlite(_))) {
+            held.0 = Some(HeldConnection::Sqlite(write.acquire().await?));
+        }
+        match &mut held.0 {
+            Some(HeldConnection::Sqlite(conn)) => Ok(Some(&mut **conn)),
+            _ => unreachable!("a SQLite connection was just put there"),
+        }
+    }
+
+    /// Gives SQLite's writer connection back if a transaction is waiting for it. PostgreSQL's
+    /// inbox writers have a pool of their own, one connection each, and keep theirs.
+    pub fn release_if_wanted(&self, held: &mut Held) {
+        if self.write_waiting.load(Ordering::Relaxed) > 0 {
+            held.release();
         }
     }
 

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -26,6 +27,9 @@ const MAX_BATCH: usize = 128;
 /// count doubles (`db::notes::analyze_ingest_tables`), so a few times in a node's first hours
 /// and about never after.
 const FIRST_ANALYZE: u64 = 1_000;
+/// How long a writer keeps its connection (`db::Held`) with nothing to write: a busy inbox
+/// sends the next job sooner, and other writes wait for SQLite's writer connection meanwhile.
+const IDLE_HOLD: Duration = Duration::from_millis(2);
 
 /// What a job writes.
 #[derive(Debug)]
@@ -144,6 +148,7 @@ async fn writers(state: AppState, receiver: mpsc::Receiver<Job>) {
 async fn writer(state: AppState, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut stop = state.ingest.stop.subscribe();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut held = db::Held::default();
     loop {
         {
             let mut receiver = receiver.lock().await;
@@ -159,17 +164,32 @@ async fn writer(state: AppState, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver
                         return;
                     }
                 }
+                () = idle(held.is_held()) => {
+                    held.release();
+                    continue;
+                }
             }
         }
-        write_batch(&state, std::mem::take(&mut jobs)).await;
+        write_batch(&state, &mut held, std::mem::take(&mut jobs)).await;
+        state.db.release_if_wanted(&mut held);
+    }
+}
+
+/// Ends `IDLE_HOLD` after the writer ran out of work while holding a connection; never if it
+/// holds none.
+async fn idle(holding: bool) {
+    if holding {
+        tokio::time::sleep(IDLE_HOLD).await;
+    } else {
+        std::future::pending::<()>().await;
     }
 }
 
 /// Writes a batch in one transaction. If it fails, each job is tried alone, so one bad job
 /// fails by itself and takes nothing else with it.
-async fn write_batch(state: &AppState, jobs: Vec<Job>) {
+async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
     let batch: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
-    match apply(state, &batch).await {
+    match apply(state, held, &batch).await {
         Ok(claims) => {
             for (job, claim) in jobs.into_iter().zip(claims) {
                 let _ = job.done.send(Ok(claim));
@@ -182,15 +202,16 @@ async fn write_batch(state: &AppState, jobs: Vec<Job>) {
         Err(e) => {
             tracing::warn!(jobs = jobs.len(), "batch failed, retrying its jobs one by one: {e}");
             for job in jobs {
-                let result = apply(state, &[&job.write]).await;
+                let result = apply(state, held, &[&job.write]).await;
                 let _ = job.done.send(result.map(|claims| claims[0]));
             }
         }
     }
 }
 
-/// One transaction: claim the ids, store the notes not stored yet (`db::ingest`).
-async fn apply(state: &AppState, batch: &[&Write]) -> AppResult<Vec<Claim>> {
+/// One transaction: claim the ids, store the notes not stored yet (`db::ingest`). The batch
+/// statement runs on the `held` connection when it can; a transaction gets one from the pool.
+async fn apply(state: &AppState, held: &mut db::Held, batch: &[&Write]) -> AppResult<Vec<Claim>> {
     let entries: Vec<(Option<&str>, Option<&PreparedNote>)> = batch
         .iter()
         .map(|write| match write {
@@ -198,9 +219,10 @@ async fn apply(state: &AppState, batch: &[&Write]) -> AppResult<Vec<Claim>> {
             Write::Note(note) => (None, Some(&**note)),
         })
         .collect();
-    let written = match claim_and_store_alone(state, &entries).await? {
+    let written = match claim_and_store_alone(state, held, &entries).await? {
         Some(written) => written,
         None => {
+            held.release();
             let mut tx = state.db.begin_ingest().await?;
             let written = claim_and_store(&mut tx, state, &entries).await?;
             tx.commit().await?;

@@ -406,6 +406,7 @@ pub async fn claim_and_store(
 /// None, and nothing written, otherwise.
 pub async fn claim_and_store_alone(
     state: &AppState,
+    held: &mut db::Held,
     batch: &[(Option<&str>, Option<&PreparedNote>)],
 ) -> AppResult<Option<db::ingest::Written>> {
     if batch
@@ -416,7 +417,7 @@ pub async fn claim_and_store_alone(
         return Ok(None);
     }
     let entries = ingest_entries(batch);
-    Ok(db::ingest::write_alone(&state.db, &entries, now_ms()).await?)
+    Ok(db::ingest::write_alone(&state.db, held, &entries, now_ms()).await?)
 }
 
 fn ingest_entries<'a>(

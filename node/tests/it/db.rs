@@ -8,7 +8,7 @@ use ferry_node::db::favourites::{self, FavouriteRow};
 use ferry_node::db::notes::{self, NoteRow, Page};
 use ferry_node::db::notifications::{self, NotificationRow};
 use ferry_node::db::oauth::{self, AppRow, CodeRow, TokenRow};
-use ferry_node::db::{Backend, Db, actors, feed, follows, ingest, keys, moves, received};
+use ferry_node::db::{Backend, Db, Held, actors, feed, follows, ingest, keys, moves, received};
 use ferry_node::ids::now_ms;
 
 use crate::support::{
@@ -544,7 +544,10 @@ async fn ingest_batches_of_every_shape() {
             if claims {
                 entries.push(ingest::Entry { claim: Some(&claim), note: None });
             }
-            let written = match ingest::write_alone(&db, &entries, 3).await.expect("write_alone") {
+            let written = match ingest::write_alone(&db, &mut Held::default(), &entries, 3)
+                .await
+                .expect("write_alone")
+            {
                 Some(written) => written,
                 None => {
                     let mut tx = db.begin().await.expect("begin");
@@ -612,7 +615,9 @@ async fn an_ingest_batch_without_a_transaction() {
             ]]
         };
         for entries in declined {
-            let written = ingest::write_alone(&db, &entries, 1).await.expect("write_alone");
+            let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
+                .await
+                .expect("write_alone");
             assert!(written.is_none(), "{name}: declined");
         }
         assert!(notes::by_ap_id(&db, &parent.ap_id).await.expect("by_ap_id").is_none(), "{name}");
@@ -638,7 +643,8 @@ async fn an_ingest_batch_without_a_transaction() {
             // The trigger threads a reply to a note of the same statement.
             entries.push(ingest::Entry { claim: None, note: note(&reply) });
         }
-        let written = ingest::write_alone(&db, &entries, 2).await.expect("write_alone");
+        let written =
+            ingest::write_alone(&db, &mut Held::default(), &entries, 2).await.expect("write_alone");
         let written = written.expect("one statement");
         assert_eq!(written.fresh[..5], [true, true, true, true, false], "{name}");
         let stored: Vec<Option<i64>> =
@@ -665,9 +671,62 @@ async fn an_ingest_batch_without_a_transaction() {
         feed.sort_unstable();
         want.sort_unstable();
         assert_eq!(feed, want, "{name}: fanned out, the late note too");
-        let again = ingest::write_alone(&db, &entries[..1], 3).await.expect("write_alone");
+        let again = ingest::write_alone(&db, &mut Held::default(), &entries[..1], 3)
+            .await
+            .expect("write_alone");
         let again = again.expect("one statement");
         assert!(again.stored[0].is_none(), "{name}: stored once");
+    }
+}
+
+/// The inbox writer keeps its connection from one batch to the next; on SQLite, where it is
+/// the only writer connection, it gives it back to a transaction that waits for it.
+#[tokio::test]
+async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
+    for (name, db) in backends().await.iter() {
+        let (carol, alice, _) = ingest_fixture(&db).await;
+        let mut held = Held::default();
+        for n in 0..2 {
+            let row = new_note(&db, &alice, "public");
+            let entries = [ingest::Entry {
+                claim: None,
+                note: Some(ingest::NewNote { row: &row, mentions: &[], tags: &[] }),
+            }];
+            let written = ingest::write_alone(&db, &mut held, &entries, n).await.expect("write");
+            assert!(written.expect("one statement").stored[0].is_some(), "{name}: batch {n}");
+            assert!(held.is_held(), "{name}: the connection is kept after batch {n}");
+        }
+
+        let waiting = {
+            let (db, note) = (db.clone(), new_note(&db, &alice, "public"));
+            tokio::spawn(async move { insert_note(&db, &note).await })
+        };
+        if db.backend() == Backend::Sqlite {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            assert!(!waiting.is_finished(), "{name}: the transaction waits for the writer");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while held.is_held() && std::time::Instant::now() < deadline {
+                db.release_if_wanted(&mut held);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(!held.is_held(), "{name}: given back to the waiting transaction");
+        }
+        let note = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the transaction did not get a connection"))
+            .expect("insert task");
+        db.release_if_wanted(&mut held);
+        assert_eq!(
+            held.is_held(),
+            db.backend() == Backend::Postgres,
+            "{name}: PostgreSQL keeps it"
+        );
+        assert_eq!(
+            home(&db, carol.id, &newest(20)).await.len(),
+            2,
+            "{name}: both batches fanned out"
+        );
+        assert!(notes::by_id(&db, note.id).await.expect("by_id").is_some(), "{name}");
     }
 }
 
