@@ -179,23 +179,10 @@ async fn drive(
         });
         waiting.push(result);
     }
-    let mut result = common::LoadResult {
-        ok: 0,
-        errors: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-        error_samples: Vec::new(),
-    };
+    let mut result = common::LoadResult::empty();
     for outcomes in waiting {
         for (latencies, ok, errors) in outcomes.await.expect("generator thread") {
-            result.latencies.extend(latencies);
-            result.ok += ok;
-            result.errors += errors.len() as u64;
-            for e in errors {
-                if result.error_samples.len() < 5 && !result.error_samples.contains(&e) {
-                    result.error_samples.push(e);
-                }
-            }
+            result.add(latencies, ok, errors);
         }
     }
     result.elapsed = start.elapsed();

@@ -197,6 +197,29 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
+    /// Nothing yet: add workers' outcomes with `add`, then set `elapsed`.
+    pub(crate) fn empty() -> LoadResult {
+        LoadResult {
+            ok: 0,
+            errors: 0,
+            latencies: Vec::new(),
+            elapsed: Duration::ZERO,
+            error_samples: Vec::new(),
+        }
+    }
+
+    /// Adds one worker's latencies, successes and error messages (keeping five distinct ones).
+    pub(crate) fn add(&mut self, latencies: Vec<Duration>, ok: u64, errors: Vec<String>) {
+        self.latencies.extend(latencies);
+        self.ok += ok;
+        self.errors += errors.len() as u64;
+        for e in errors {
+            if self.error_samples.len() < 5 && !self.error_samples.contains(&e) {
+                self.error_samples.push(e);
+            }
+        }
+    }
+
     /// Successful requests per second.
     pub(crate) fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
@@ -243,23 +266,10 @@ where
             (latencies, ok, errors)
         }));
     }
-    let mut result = LoadResult {
-        ok: 0,
-        errors: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-        error_samples: Vec::new(),
-    };
+    let mut result = LoadResult::empty();
     for worker in workers {
         let (latencies, ok, errors) = worker.await.expect("load worker");
-        result.latencies.extend(latencies);
-        result.ok += ok;
-        result.errors += errors.len() as u64;
-        for e in errors {
-            if result.error_samples.len() < 5 && !result.error_samples.contains(&e) {
-                result.error_samples.push(e);
-            }
-        }
+        result.add(latencies, ok, errors);
     }
     result.elapsed = start.elapsed();
     result

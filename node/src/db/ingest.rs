@@ -102,6 +102,7 @@ pub async fn write_alone(
     written
 }
 
+/// PostgreSQL, for `write_alone`: a reply to a note of the same batch needs `write`.
 async fn write_postgres_alone(
     db: &super::Db,
     held: &mut super::Held,
