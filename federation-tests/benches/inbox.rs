@@ -360,8 +360,16 @@ async fn main() -> anyhow::Result<()> {
     common::init_logs();
     println!("B1 inbox ingest: {ACTORS} remote actors, closed loop over 64 then 16 connections");
 
-    let verify_1 = common::rsa_verify_rate(1, Duration::from_secs(3));
-    println!("raw RSA-2048 verify, one core (pre-parsed key): {verify_1:.0}/s");
+    // The best of three, as for the bare HTTP ceiling: on this shared machine one run can come
+    // out a fifth below the others, and a low limit would flatter the ratio.
+    let verifies: Vec<f64> =
+        (0..3).map(|_| common::rsa_verify_rate(1, Duration::from_secs(1))).collect();
+    let verify_1 = verifies.iter().copied().fold(0.0, f64::max);
+    let runs: Vec<String> = verifies.iter().map(|v| format!("{v:.0}")).collect();
+    println!(
+        "raw RSA-2048 verify, one core (pre-parsed key), best of 3 runs ({}/s): {verify_1:.0}/s",
+        runs.join(", ")
+    );
 
     let started = Instant::now();
     let keys = common::generate_keys(KEYS);
