@@ -18,7 +18,6 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 use common::{Percentiles, cpu_seconds, ms, verdict};
-use ferry_node::services::accounts::CreateAccount;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -319,30 +318,9 @@ async fn bare_http(corpus: Arc<Vec<SignedPost>>) -> (common::LoadResult, f64) {
 
 /// Stores the remote actors, one local account and its follows of every remote actor.
 async fn populate(state: &ferry_node::state::AppState, keys: &[PrivateKey]) -> anyhow::Result<()> {
-    let local = ferry_node::services::accounts::create(
-        state,
-        CreateAccount {
-            username: "reader".to_owned(),
-            password: common::PASSWORD.to_owned(),
-            email: None,
-            admin: false,
-        },
-    )
-    .await?;
     let pems: Vec<String> = keys.iter().map(PrivateKey::public_key_pem).collect();
-    let mut tx = state.db.begin().await?;
-    for n in 0..ACTORS {
-        let ap_id = actor_url(n);
-        let remote = common::RemoteActor {
-            ap_id: &ap_id,
-            username: format!("r{n}"),
-            domain: "127.0.0.1:1",
-            shared_inbox: format!("{REMOTE}/inbox"),
-            public_key_pem: pems[(n % ACTORS) % KEYS].clone(),
-        };
-        common::store_remote_follow(&mut tx, &state.db, remote, local.id, false).await?;
-    }
-    tx.commit().await?;
+    let actors = common::reader_following(state, ACTORS, &pems).await?;
+    debug_assert_eq!(actors[0].0, actor_url(0), "the corpus signs as these actors");
     Ok(())
 }
 

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use ferry_node::db::notes::NoteRow;
 use ferry_node::db::{Held, ingest};
-use ferry_node::services::accounts::CreateAccount;
 use ferry_protocol::signatures::PrivateKey;
 
 /// Remote authors of the notes.
@@ -40,33 +39,7 @@ async fn main() -> anyhow::Result<()> {
     for (db, sub, url) in common::selected_databases(dir.path()).await? {
         let node = common::start_in_process(Some("ferry.bench"), &url, &sub, &[]).await?;
         let state = node.state.clone();
-        let reader = ferry_node::services::accounts::create(
-            &state,
-            CreateAccount {
-                username: "reader".to_owned(),
-                password: common::PASSWORD.to_owned(),
-                email: None,
-                admin: false,
-            },
-        )
-        .await?;
-        let mut authors = Vec::with_capacity(AUTHORS);
-        let mut tx = state.db.begin().await?;
-        for n in 0..AUTHORS {
-            let ap_id = format!("http://127.0.0.1:1/users/r{n}");
-            let remote = common::RemoteActor {
-                ap_id: &ap_id,
-                username: format!("r{n}"),
-                domain: "127.0.0.1:1",
-                shared_inbox: "http://127.0.0.1:1/inbox".to_owned(),
-                public_key_pem: pem.clone(),
-            };
-            authors.push((
-                ap_id.clone(),
-                common::store_remote_follow(&mut tx, &state.db, remote, reader.id, false).await?,
-            ));
-        }
-        tx.commit().await?;
+        let authors = common::reader_following(&state, AUTHORS, std::slice::from_ref(&pem)).await?;
 
         println!("\n[{}]", db.name);
         let mut held = Held::default();

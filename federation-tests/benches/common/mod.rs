@@ -818,6 +818,42 @@ pub(crate) struct RemoteActor<'a> {
     pub public_key_pem: String,
 }
 
+/// Signs up a local account `reader` that follows `count` remote actors, which live at
+/// `http://127.0.0.1:1/users/rN` (nothing listens there; nothing is fetched) with the public
+/// keys `pems[N % pems.len()]`. Returns each actor's URL and row id.
+pub(crate) async fn reader_following(
+    state: &AppState,
+    count: usize,
+    pems: &[String],
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let reader = ferry_node::services::accounts::create(
+        state,
+        ferry_node::services::accounts::CreateAccount {
+            username: "reader".to_owned(),
+            password: PASSWORD.to_owned(),
+            email: None,
+            admin: false,
+        },
+    )
+    .await?;
+    let mut actors = Vec::with_capacity(count);
+    let mut tx = state.db.begin().await?;
+    for n in 0..count {
+        let ap_id = format!("http://127.0.0.1:1/users/r{n}");
+        let remote = RemoteActor {
+            ap_id: &ap_id,
+            username: format!("r{n}"),
+            domain: "127.0.0.1:1",
+            shared_inbox: "http://127.0.0.1:1/inbox".to_owned(),
+            public_key_pem: pems[n % pems.len()].clone(),
+        };
+        let id = store_remote_follow(&mut tx, &state.db, remote, reader.id, false).await?;
+        actors.push((ap_id, id));
+    }
+    tx.commit().await?;
+    Ok(actors)
+}
+
 /// Stores `remote` and an accepted follow between it and the local actor `local`
 /// (`remote_follows`: the remote actor follows; otherwise the local one does). Returns the
 /// remote actor's id.
