@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -255,6 +255,9 @@ impl TestNode {
     }
 }
 
+/// Where a `ProcessNode` logs, in its directory.
+const NODE_LOG: &str = "node.log";
+
 /// A node run as its own `ferry serve` process, for tests that kill it; killed when dropped.
 pub struct ProcessNode {
     /// The process.
@@ -264,18 +267,32 @@ pub struct ProcessNode {
 }
 
 impl ProcessNode {
-    /// Starts `ferry serve` with the test settings for `domain`, storing in `dir`.
+    /// Starts `ferry serve` with the test settings for `domain`, storing in `dir`. Its logs
+    /// go to `dir/node.log` (appended to across restarts; `log_tail`), for a failing test to
+    /// show.
     pub fn start(domain: &str, dir: &std::path::Path) -> ProcessNode {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(NODE_LOG))
+            .expect("the node's log file");
         let mut command = Command::new(ferry_binary().expect("ferry binary"));
         command
             .arg("serve")
             .envs(test_env(domain, dir))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log.try_clone().expect("the node's log file"))
+            .stderr(log);
         ProcessNode {
             child: command.spawn().expect("ferry starts"),
             base: format!("http://{domain}"),
         }
+    }
+
+    /// The last `lines` lines the node (and its earlier runs on the same `dir`) logged.
+    pub fn log_tail(dir: &std::path::Path, lines: usize) -> String {
+        let text = std::fs::read_to_string(dir.join(NODE_LOG)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Waits until the node answers HTTP.
