@@ -178,7 +178,7 @@ async fn drive(
         });
         waiting.push(result);
     }
-    let mut result = common::LoadResult::empty();
+    let mut result = common::LoadResult::default();
     for outcomes in waiting {
         for (latencies, ok, errors) in outcomes.await.expect("generator thread") {
             result.add(latencies, ok, errors);

@@ -183,6 +183,7 @@ pub(crate) fn epoch_ns() -> u64 {
 // Closed-loop load
 
 /// What a closed-loop run produced.
+#[derive(Default)]
 pub(crate) struct LoadResult {
     /// Requests that got the expected answer.
     pub ok: u64,
@@ -197,17 +198,6 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
-    /// Nothing yet: add workers' outcomes with `add`, then set `elapsed`.
-    pub(crate) fn empty() -> LoadResult {
-        LoadResult {
-            ok: 0,
-            errors: 0,
-            latencies: Vec::new(),
-            elapsed: Duration::ZERO,
-            error_samples: Vec::new(),
-        }
-    }
-
     /// Adds one worker's latencies, successes and error messages (keeping five distinct ones).
     pub(crate) fn add(&mut self, latencies: Vec<Duration>, ok: u64, errors: Vec<String>) {
         self.latencies.extend(latencies);
@@ -266,7 +256,7 @@ where
             (latencies, ok, errors)
         }));
     }
-    let mut result = LoadResult::empty();
+    let mut result = LoadResult::default();
     for worker in workers {
         let (latencies, ok, errors) = worker.await.expect("load worker");
         result.add(latencies, ok, errors);

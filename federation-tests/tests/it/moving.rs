@@ -187,24 +187,21 @@ async fn followers_on_every_server_follow_the_moved_account() {
     // alice@B has every follower alice@A had.
     let d = ProcessNode::start(&d_domain, d_dir.path());
     d.wait_up().await;
-    // Seen once in CI (2026-12-06), and not since in 20 runs: this wait timed out. Say what
+    // Seen once in CI (2026-12-06), and not since in 24 runs: this wait timed out. Say what
     // each side shows if it happens again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    let followers = eventually("alice@B has all three followers", 120, || async {
         let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
-        if account["followers_count"] == 3 {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let (_, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;
-            panic!(
-                "timed out after 60s waiting for alice@B's three followers: B counts {}; \
-                 A's move progress: {progress}\nD's log:\n{}",
-                account["followers_count"],
-                ProcessNode::log_tail(d_dir.path(), 60)
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        (account["followers_count"] == 3).then_some(())
+    });
+    if tokio::time::timeout(std::time::Duration::from_secs(60), followers).await.is_err() {
+        let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
+        let (_, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;
+        panic!(
+            "timed out after 60s waiting for alice@B's three followers: B counts {}; \
+             A's move progress: {progress}\nD's log:\n{}",
+            account["followers_count"],
+            ProcessNode::log_tail(d_dir.path(), 60)
+        );
     }
     eventually("the move's progress shows D moved", 30, || async {
         let (_, progress) = a.get("/api/v1/accounts/move", Some(&old.token)).await;

@@ -88,23 +88,22 @@ pub struct Db {
 /// server. A writer keeps its connection while batches keep coming (`Db::release_if_wanted`
 /// gives SQLite's single writer connection back as soon as a transaction waits for it).
 #[derive(Default)]
-pub struct Held(Option<HeldConnection>);
-
-enum HeldConnection {
-    Sqlite(PoolConnection<Sqlite>),
-    Postgres(PoolConnection<Postgres>),
+pub struct Held {
+    sqlite: Option<PoolConnection<Sqlite>>,
+    postgres: Option<PoolConnection<Postgres>>,
 }
 
 impl Held {
     /// Gives the connection back to its pool (before the writer opens a transaction, which
     /// takes a connection from the same pool, and when it has nothing to write).
     pub fn release(&mut self) {
-        self.0 = None;
+        self.sqlite = None;
+        self.postgres = None;
     }
 
     /// Whether a connection is held.
     pub fn is_held(&self) -> bool {
-        self.0.is_some()
+        self.sqlite.is_some() || self.postgres.is_some()
     }
 }
 
@@ -315,13 +314,10 @@ impl Db {
         held: &'h mut Held,
     ) -> Result<Option<&'h mut PgConnection>, sqlx::Error> {
         let Some(pool) = &self.ingest else { return Ok(None) };
-        if !matches!(held.0, Some(HeldConnection::Postgres(_))) {
-            held.0 = Some(HeldConnection::Postgres(pool.acquire().await?));
+        if held.postgres.is_none() {
+            held.postgres = Some(pool.acquire().await?);
         }
-        match &mut held.0 {
-            Some(HeldConnection::Postgres(conn)) => Ok(Some(&mut **conn)),
-            _ => unreachable!("a PostgreSQL connection was just put there"),
-        }
+        Ok(held.postgres.as_deref_mut())
     }
 
     /// SQLite: the writer connection, for a batch written by one statement in its own implicit
@@ -332,13 +328,10 @@ impl Db {
         held: &'h mut Held,
     ) -> Result<Option<&'h mut SqliteConnection>, sqlx::Error> {
         let Pool::Sqlite { write, .. } = &self.pool else { return Ok(None) };
-        if !matches!(held.0, Some(HeldConnection::Sqlite(_))) {
-            held.0 = Some(HeldConnection::Sqlite(write.acquire().await?));
+        if held.sqlite.is_none() {
+            held.sqlite = Some(write.acquire().await?);
         }
-        match &mut held.0 {
-            Some(HeldConnection::Sqlite(conn)) => Ok(Some(&mut **conn)),
-            _ => unreachable!("a SQLite connection was just put there"),
-        }
+        Ok(held.sqlite.as_deref_mut())
     }
 
     /// Gives SQLite's writer connection back if a transaction is waiting for it. PostgreSQL's
