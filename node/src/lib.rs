@@ -22,6 +22,15 @@ pub mod state;
 pub mod telemetry;
 pub mod urls;
 
+/// The allocator of the `ferry` binary, and of the benchmarks that run a node in their own
+/// process, so that they measure what the binary does. Under inbox load glibc's malloc took a
+/// seventh of the workers' CPU, much of it freeing on one thread what another allocated (a
+/// request's note is built on a worker and dropped by the writer); jemalloc's per-thread caches
+/// cut B1's CPU per activity by a tenth (docs/benchmarks.md, session 11). jemalloc does not
+/// build with MSVC, which keeps the system allocator.
+#[cfg(not(target_env = "msvc"))]
+pub use tikv_jemallocator::Jemalloc as Allocator;
+
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::{AppState, Inner, InstanceKey, KeyCache};

@@ -9,6 +9,10 @@ use ferry_node::config::{Config, LogFormat};
 use ferry_node::services::accounts::CreateAccount;
 use ferry_node::{Server, open_files, open_state, services, telemetry};
 
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: ferry_node::Allocator = ferry_node::Allocator;
+
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "A federated social node")]
 struct Cli {

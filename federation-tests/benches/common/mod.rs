@@ -9,6 +9,10 @@
 // Each benchmark binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+/// The `ferry` binary's allocator: a node run in this process measures what the binary does.
+#[global_allocator]
+static ALLOCATOR: ferry_node::Allocator = ferry_node::Allocator;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
