@@ -18,18 +18,20 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
 /// `(note_id, actor_id)`).
 pub(crate) fn fan_out_batch(mentions: bool) -> String {
     let mentioned = if mentions {
-        "UNION
+        "UNION ALL
     SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
         JOIN accounts a ON a.actor_id = m.actor_id
         WHERE true"
     } else {
         ""
     };
+    // `UNION ALL`: an entry given twice (an author who follows themselves) is dropped by the
+    // primary key, and `UNION` would first sort every entry through a B-tree of its own.
     format!(
         "INSERT INTO home_feed (account_id, note_id)
     SELECT a.actor_id, b.id FROM BATCH b JOIN accounts a ON a.actor_id = b.author_id
         WHERE true
-    UNION
+    UNION ALL
     SELECT f.follower_id, b.id FROM BATCH b
         JOIN follows f ON f.followee_id = b.author_id AND f.accepted
         JOIN accounts a ON a.actor_id = f.follower_id

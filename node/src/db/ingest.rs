@@ -587,10 +587,20 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
     let (id, ap_id) = (position("id"), position("ap_id"));
     let columns: Vec<String> =
         notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
-    // What the trigger wrote: the notes not skipped, and their ids.
-    let written = "key NOT IN (SELECT position FROM ingest_skipped WHERE kind > 0)";
-    let written_ids = "NOT IN (SELECT note_id FROM ingest_skipped WHERE kind > 0)";
-    let ids = format!("(SELECT value FROM json_each(NEW.ids) WHERE value {written_ids})");
+    // What the trigger wrote: the notes not skipped, their ids, and the mentions and tags of
+    // those. Each is a lookup in an index of `ingest_skipped`, not `NOT IN (SELECT …)`: SQLite
+    // builds every `IN` list as a B-tree of its own, with a page cache made and freed for it,
+    // several times per batch.
+    let not_skipped = |column: &str, value: &str| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM ingest_skipped s
+                WHERE s.{column} = {value} AND s.kind > 0)"
+        )
+    };
+    let written = not_skipped("position", "key");
+    let ids =
+        format!("(SELECT value FROM json_each(NEW.ids) WHERE {})", not_skipped("note_id", "value"));
+    let note_written = not_skipped("note_id", "value->>0");
     // The fan-out reads the notes from the batch itself; a trigger may not use `WITH`.
     let batch = format!(
         "(SELECT value->>{id} AS id, value->>{} AS author_id, value->>{} AS visibility
@@ -603,6 +613,8 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
             SELECT NULL, NULL, NULL, NULL, NULL, NULL;
          CREATE TEMP TABLE ingest_skipped (
             kind INTEGER NOT NULL, position INTEGER NOT NULL, note_id INTEGER);
+         CREATE INDEX ingest_skipped_position ON ingest_skipped (position);
+         CREATE INDEX ingest_skipped_note ON ingest_skipped (note_id);
          CREATE TEMP TRIGGER ingest_batch_write INSTEAD OF INSERT ON ingest_batch BEGIN
          DELETE FROM ingest_skipped;
          INSERT INTO ingest_skipped (kind, position)
@@ -620,9 +632,9 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
          {};
          INSERT INTO mentions (note_id, actor_id)
             SELECT value->>0, value->>1 FROM json_each(NEW.mentions)
-            WHERE value->>0 {written_ids} ON CONFLICT DO NOTHING;
+            WHERE {note_written} ON CONFLICT DO NOTHING;
          INSERT INTO note_tags (note_id, name) SELECT value->>0, value->>1 FROM json_each(NEW.tags)
-            WHERE value->>0 {written_ids} ON CONFLICT DO NOTHING;
+            WHERE {note_written} ON CONFLICT DO NOTHING;
          {};
          END",
         notes::COLUMNS,
