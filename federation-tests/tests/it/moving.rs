@@ -188,7 +188,8 @@ async fn followers_on_every_server_follow_the_moved_account() {
     let d = ProcessNode::start(&d_domain, d_dir.path());
     d.wait_up().await;
     // Seen once in CI (2026-12-06), and not since in 24 runs: this wait timed out. Say what
-    // each side shows if it happens again.
+    // each side shows if it happens again: the timeout below ends the wait at 60 s, before
+    // `eventually`'s own longer limit would panic without that.
     let followers = eventually("alice@B has all three followers", 120, || async {
         let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
         (account["followers_count"] == 3).then_some(())
