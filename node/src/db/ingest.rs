@@ -5,15 +5,17 @@
 //! and SQLite alike, its id is free; a note whose id is taken (ids come from the published
 //! time, so two notes can draw the same one) goes through `notes::insert`, which draws again.
 //!
-//! On SQLite each statement is a round trip to the connection's worker thread, and under load
-//! the wait for that thread and the writer to be scheduled, not SQLite's work, made up most of a
-//! batch's time (measured: about 100 µs per statement on two busy cores, ten statements per
-//! batch). There a batch is one statement of fixed text that takes the batch as JSON, checks it
-//! against what is stored and says what it left out (`SQLITE_WRITER_SETUP`), in one round trip
-//! and outside any transaction (`write_alone`); a batch that repeats itself is read first, in a
-//! transaction (`write`).
+//! On SQLite a batch is one statement of fixed text that takes the batch as JSON, checks it
+//! against what is stored and says what it left out (`SQLITE_WRITER_SETUP`), outside any
+//! transaction (`write_alone`), run by the inbox writer's thread on a connection of its own
+//! (`SqliteWriter`); a batch that repeats itself is read first, in a transaction (`write`).
+//! Through sqlx every statement was a round trip to the connection's worker thread, and under
+//! load the thread switches, not SQLite's work, made up most of a batch's time (measured: about
+//! 100 µs per statement on two busy cores with ten statements per batch; with one, 15 % of
+//! that thread's CPU still went to handing results back).
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::LazyLock;
 
 use serde::ser::{Serialize, SerializeTuple, Serializer};
@@ -430,8 +432,15 @@ async fn write_sqlite_alone(
     if script.is_empty() {
         return Ok(Some(written));
     }
-    let Some(conn) = db.sqlite_writer(held).await? else { return Ok(None) };
-    let skipped = script.run(conn, now).await?;
+    let Some(writer) = db.sqlite_writer(held).await? else { return Ok(None) };
+    let skipped = match writer.run(script, now) {
+        Ok(skipped) => skipped,
+        Err(e) => {
+            // Opened afresh for the next batch, whatever state the error left it in.
+            held.sqlite_writer = None;
+            return Err(e);
+        }
+    };
     let clashed = skipped.apply(&mut written);
     if clashed.is_empty() {
         return Ok(Some(written));
@@ -505,23 +514,138 @@ impl<'a> Script<'a> {
         self.claims.is_empty() && self.notes.is_empty()
     }
 
-    /// One round trip: a row for the writer connection's `ingest_batch` view, whose trigger
-    /// does the writing, and what it skipped (`SQLITE_WRITER_SETUP`).
+    /// The batch statement's parameters after `now`, as JSON: claims, notes, ids, mentions and
+    /// tags.
+    fn json(&self) -> [String; 5] {
+        [
+            json_array(&self.claims),
+            json_array(&self.notes),
+            json_array(&self.ids),
+            json_array(&self.mentions),
+            json_array(&self.tags),
+        ]
+    }
+
+    fn skipped(self, skipped: Vec<(i64, i64)>) -> Skipped {
+        Skipped { skipped, claim_entries: self.claim_entries, note_entries: self.note_entries }
+    }
+
+    /// The batch statement in a transaction, on the pool's writer connection (`write`).
     async fn run(
         self,
         conn: &mut sqlx::SqliteConnection,
         now: i64,
     ) -> Result<Skipped, sqlx::Error> {
-        let skipped = sqlx::query_as::<_, (i64, i64)>(SQLITE_BATCH)
-            .bind(json_array(&self.claims))
+        let [claims, notes, ids, mentions, tags] = self.json();
+        sqlx::query(SQLITE_BATCH)
+            .bind(claims)
             .bind(now)
-            .bind(json_array(&self.notes))
-            .bind(json_array(&self.ids))
-            .bind(json_array(&self.mentions))
-            .bind(json_array(&self.tags))
-            .fetch_all(conn)
+            .bind(notes)
+            .bind(ids)
+            .bind(mentions)
+            .bind(tags)
+            .execute(&mut *conn)
             .await?;
-        Ok(Skipped { skipped, claim_entries: self.claim_entries, note_entries: self.note_entries })
+        let skipped = sqlx::query_as(SQLITE_SKIPPED).fetch_all(conn).await?;
+        Ok(self.skipped(skipped))
+    }
+}
+
+/// The SQLite inbox writer's own connection, used on its thread (`federation::ingest`) while it
+/// holds the pool's writer connection, which is the right to write (`Held`). A blocking call
+/// on the calling thread, so the batch costs no thread switch: through sqlx's connection
+/// thread each batch was a command and its answers sent between two threads, with a wake-up
+/// each way (measured in B1: 15 % of that thread's CPU, and the writer's thread waiting on the
+/// channel's lock).
+pub(crate) struct SqliteWriter(rusqlite::Connection);
+
+impl SqliteWriter {
+    /// Opens the database file with the writer pools' settings (`Db::connect`), and the batch's
+    /// view and trigger.
+    pub(crate) fn open(path: &Path) -> Result<SqliteWriter, sqlx::Error> {
+        let conn = rusqlite::Connection::open(path).map_err(writer_error)?;
+        conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT).map_err(writer_error)?;
+        let mut setup = format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {};",
+            super::SQLITE_MMAP_SIZE
+        );
+        for (name, value) in super::SQLITE_WRITER_PRAGMAS {
+            setup.push_str(&format!(" PRAGMA {name} = {value};"));
+        }
+        conn.execute_batch(&setup).map_err(writer_error)?;
+        conn.execute_batch(&SQLITE_WRITER_SETUP).map_err(writer_error)?;
+        Ok(SqliteWriter(conn))
+    }
+
+    /// A row for the connection's `ingest_batch` view, whose trigger does the writing, and what
+    /// it skipped (`SQLITE_WRITER_SETUP`).
+    fn run(&mut self, script: Script<'_>, now: i64) -> Result<Skipped, sqlx::Error> {
+        let conn = &self.0;
+        let [claims, notes, ids, mentions, tags] = script.json();
+        conn.prepare_cached(SQLITE_BATCH)
+            .and_then(|mut insert| {
+                insert.execute(rusqlite::params![claims, now, notes, ids, mentions, tags])
+            })
+            .map_err(writer_error)?;
+        let skipped = conn
+            .prepare_cached(SQLITE_SKIPPED)
+            .and_then(|mut select| {
+                select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
+            })
+            .map_err(writer_error)?;
+        Ok(script.skipped(skipped))
+    }
+}
+
+/// An error of `SqliteWriter`, reported as sqlx reports a database's.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct WriterError {
+    message: String,
+    kind: sqlx::error::ErrorKind,
+}
+
+fn writer_error(e: rusqlite::Error) -> sqlx::Error {
+    use rusqlite::ffi;
+    use sqlx::error::ErrorKind;
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        },
+        _ => ErrorKind::Other,
+    };
+    sqlx::Error::Database(Box::new(WriterError { message: e.to_string(), kind }))
+}
+
+impl sqlx::error::DatabaseError for WriterError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        // `ErrorKind` is not `Clone`.
+        match self.kind {
+            ErrorKind::UniqueViolation => ErrorKind::UniqueViolation,
+            ErrorKind::ForeignKeyViolation => ErrorKind::ForeignKeyViolation,
+            ErrorKind::NotNullViolation => ErrorKind::NotNullViolation,
+            ErrorKind::CheckViolation => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
     }
 }
 
@@ -560,7 +684,8 @@ impl Skipped {
     }
 }
 
-/// Run on the SQLite writer connection when it opens: a view `ingest_batch` whose
+/// Run on SQLite's writer connections when they open (the pool's, and the inbox writer's own,
+/// `SqliteWriter::open`): a view `ingest_batch` whose
 /// `INSTEAD OF INSERT` trigger writes a batch. Its row carries the claims (`claims`, received
 /// at `now`), the notes (`notes`, arrays in `notes::COLUMNS` order), their ids for threading
 /// (`ids`), the mentions (`[note, actor]`) and the tags (`[note, name]`).
@@ -572,10 +697,9 @@ impl Skipped {
 /// the batch repeats itself (a claim or note given twice) the trigger cannot see: the caller
 /// decides that.
 ///
-/// One statement rather than a script of six, because sqlx's SQLite thread answers each
-/// statement with a message of its own, and each message woke the writer's thread (a write
-/// to an event descriptor and a switch between threads): about ten wake-ups per batch. Its
-/// text never changes, so it is prepared once. The notes are parsed once, by `jsonb_each`,
+/// One statement rather than a script of six: through sqlx's connection thread each statement
+/// was a message of its own, and each message woke the writer's thread (about ten wake-ups per
+/// batch); the statement, prepared once, runs its six parts with no step between them. The notes are parsed once, by `jsonb_each`,
 /// whose values `->>` reads as they are; `json_each` hands each note back as text to parse
 /// again (measured: a quarter of the script's CPU). The objects are `TEMP`, made from the
 /// same column lists as the rest of `db`, so no migration has to repeat them. They are made
@@ -644,12 +768,13 @@ pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The batch statement and, in the same round trip to the connection's thread, what it left
-/// out (`SQLITE_WRITER_SETUP`): `(kind, position)`. The notes go in as JSONB: the trigger
-/// walks them three times, and each walk of JSON text parsed it anew (measured: 16 % of the
-/// statement's instructions, `ingest_batch` benchmark).
-const SQLITE_BATCH: &str = "INSERT INTO ingest_batch VALUES ($1, $2, jsonb($3), $4, $5, $6);
-    SELECT kind, position FROM ingest_skipped";
+/// The batch statement; what it left out is then read from `ingest_skipped`
+/// (`SQLITE_WRITER_SETUP`). The notes go in as JSONB: the trigger walks them three times, and
+/// each walk of JSON text parsed it anew (measured: 16 % of the statement's instructions,
+/// `ingest_batch` benchmark).
+const SQLITE_BATCH: &str = "INSERT INTO ingest_batch VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?6)";
+/// What the batch statement left out: `(kind, position)`.
+const SQLITE_SKIPPED: &str = "SELECT kind, position FROM ingest_skipped";
 
 /// A note as a JSON array, in `notes::COLUMNS` order.
 struct NoteJson<'a>(&'a NoteRow);

@@ -4,8 +4,10 @@
 //! Every query is written once in portable SQL with `$n` placeholders; `on_db!` and `on_tx!` run
 //! it on whichever backend is live. SQLite gets a single-connection writer pool, so writes queue
 //! in-process instead of failing with `SQLITE_BUSY`, and a separate pool for reads (WAL lets
-//! readers run beside the writer).
+//! readers run beside the writer). The inbox writer writes on a SQLite connection of its own
+//! (`ingest::SqliteWriter`), only while it holds the pool's writer connection.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +22,25 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::ids::IdGen;
+
+/// How long a SQLite connection waits for a lock before it fails with `SQLITE_BUSY`.
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages are read through a shared memory map instead of a read() and a copy into each
+/// connection's own cache.
+pub(crate) const SQLITE_MMAP_SIZE: u64 = 128 << 20;
+/// The pragmas of SQLite's writer connections (the pool's, and the inbox writer's own), beyond
+/// those of every connection.
+/// - A small cache (4 MiB): the writer keeps the pages it wrote there, in the heap, while
+///   clean pages are read through the memory map anyway. 32 MiB bought no ingest throughput
+///   and held up to 886 B per queued delivery (B2).
+/// - Statement journals (the undo of one statement inside a transaction, which every multi-row
+///   insert keeps) in memory: on file they spilled to a temporary file past 64 KiB, write calls
+///   that were 4 % of the inbox's CPU under load. They hold at most the pages one statement
+///   changes.
+/// - Checkpoints run on their own connection (`Db::checkpoint`); `wal_autocheckpoint` is only
+///   the backstop for a process that runs none (a CLI command).
+pub(crate) const SQLITE_WRITER_PRAGMAS: [(&str, &str); 3] =
+    [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", "20000")];
 
 /// Inbox writers on PostgreSQL (`federation::ingest`), each with a connection of its own: as
 /// many as the machine has cores, from 2 to 4. PostgreSQL runs each batch statement on one
@@ -60,10 +81,12 @@ pub enum Backend {
 pub(crate) enum Pool {
     /// `checkpoint`: one connection that copies the WAL into the database file, so the writer
     /// does not (see `Db::checkpoint`).
+    /// `path`: the database file, for the inbox writer's own connection (`ingest::SqliteWriter`).
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
         checkpoint: SqlitePool,
+        path: PathBuf,
     },
     Postgres(PgPool),
 }
@@ -87,10 +110,15 @@ pub struct Db {
 /// connection's thread before the next batch could start, on PostgreSQL a round trip to the
 /// server. A writer keeps its connection while batches keep coming (`Db::release_if_wanted`
 /// gives SQLite's single writer connection back as soon as a transaction waits for it).
+///
+/// On SQLite the pool's writer connection is only the right to write: the batch runs on the
+/// writer's own connection (`sqlite_writer`), on the writer's thread, and that one is kept when
+/// the right is given back.
 #[derive(Default)]
 pub struct Held {
     sqlite: Option<PoolConnection<Sqlite>>,
     postgres: Option<PoolConnection<Postgres>>,
+    sqlite_writer: Option<ingest::SqliteWriter>,
 }
 
 impl Held {
@@ -216,10 +244,8 @@ impl Db {
                 // can take the last transactions, and never corrupts the file.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                // Pages are read through a shared memory map instead of a read() and a copy
-                // into each connection's own cache.
-                .pragma("mmap_size", (128 << 20).to_string());
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string());
             // Migrations first, on a connection of their own: the writer's connections get
             // `TEMP` objects that name tables, and SQLite re-checks those when a migration
             // renames a table.
@@ -231,7 +257,8 @@ impl Db {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
-                // The inbox's batch statement (`ingest::SQLITE_WRITER_SETUP`).
+                // The inbox's batch statement (`ingest::SQLITE_WRITER_SETUP`), for a batch
+                // written in a transaction (`ingest::write`).
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::raw_sql(AssertSqlSafe(ingest::SQLITE_WRITER_SETUP.as_str()))
@@ -240,24 +267,13 @@ impl Db {
                             .map(|_| ())
                     })
                 })
-                // A small cache (4 MiB): the writer keeps the pages it wrote there, in the
-                // heap, while clean pages are read through the memory map anyway. 32 MiB bought
-                // no ingest throughput and held up to 886 B per queued delivery (B2).
                 .connect_with(
-                    options
-                        .clone()
-                        .pragma("cache_size", "-4096")
-                        // Statement journals (the undo of one statement inside a transaction,
-                        // which every multi-row insert keeps) in memory: on file they spilled
-                        // to a temporary file past 64 KiB, write calls that were 4 % of the
-                        // inbox's CPU under load. They hold at most the pages one statement
-                        // changes.
-                        .pragma("temp_store", "memory")
-                        // Checkpoints run on their own connection (`Db::checkpoint`); this
-                        // is only the backstop for a process that runs none (a CLI command).
-                        .pragma("wal_autocheckpoint", "20000"),
+                    SQLITE_WRITER_PRAGMAS
+                        .iter()
+                        .fold(options.clone(), |options, (name, value)| options.pragma(*name, *value)),
                 )
                 .await?;
+            let path = options.get_filename().to_owned();
             let checkpoint = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -268,7 +284,7 @@ impl Db {
                 .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?;
-            Pool::Sqlite { read, write, checkpoint }
+            Pool::Sqlite { read, write, checkpoint, path }
         };
         Ok(Db { pool, ingest, write_waiting: Arc::default(), ids: Arc::new(IdGen::default()) })
     }
@@ -320,18 +336,22 @@ impl Db {
         Ok(held.postgres.as_deref_mut())
     }
 
-    /// SQLite: the writer connection, for a batch written by one statement in its own implicit
-    /// transaction (`ingest::write_alone`): `held` from the last batch, or taken from the
-    /// pool. None on PostgreSQL.
+    /// SQLite: the inbox writer's own connection, for a batch written by one statement in its
+    /// own implicit transaction (`ingest::write_alone`), once `held` has the right to write
+    /// (the pool's writer connection, kept from the last batch or taken from the pool). It is
+    /// opened on first use. None on PostgreSQL.
     pub(crate) async fn sqlite_writer<'h>(
         &self,
         held: &'h mut Held,
-    ) -> Result<Option<&'h mut SqliteConnection>, sqlx::Error> {
-        let Pool::Sqlite { write, .. } = &self.pool else { return Ok(None) };
+    ) -> Result<Option<&'h mut ingest::SqliteWriter>, sqlx::Error> {
+        let Pool::Sqlite { write, path, .. } = &self.pool else { return Ok(None) };
         if held.sqlite.is_none() {
             held.sqlite = Some(write.acquire().await?);
         }
-        Ok(held.sqlite.as_deref_mut())
+        if held.sqlite_writer.is_none() {
+            held.sqlite_writer = Some(ingest::SqliteWriter::open(path)?);
+        }
+        Ok(held.sqlite_writer.as_mut())
     }
 
     /// Gives SQLite's writer connection back if a transaction is waiting for it. PostgreSQL's
@@ -358,7 +378,7 @@ impl Db {
     /// Closes every connection (used before exit so SQLite checkpoints its WAL).
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite { read, write, checkpoint } => {
+            Pool::Sqlite { read, write, checkpoint, .. } => {
                 read.close().await;
                 checkpoint.close().await;
                 write.close().await;

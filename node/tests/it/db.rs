@@ -730,6 +730,40 @@ async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
     }
 }
 
+/// A batch the database refuses (here a note by an author it does not know) is a database
+/// error that says why, writes nothing of the batch, and leaves the writer able to write the
+/// next one on the same `Held` (on SQLite, its own connection is opened again).
+#[tokio::test]
+async fn a_refused_ingest_batch_writes_nothing_and_the_next_one_is_written() {
+    for (name, db) in backends().await.iter() {
+        let (carol, alice, _) = ingest_fixture(&db).await;
+        let mut held = Held::default();
+        let good = new_note(&db, &alice, "public");
+        let mut orphan = new_note(&db, &alice, "public");
+        orphan.author_id = i64::MAX;
+        let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
+        let entries = [
+            ingest::Entry { claim: None, note: note(&good) },
+            ingest::Entry { claim: None, note: note(&orphan) },
+            ingest::Entry { claim: Some("https://r.example/refused"), note: None },
+        ];
+        let error = ingest::write_alone(&db, &mut held, &entries, 1)
+            .await
+            .expect_err("a note by an unknown author is refused");
+        let refused = error.as_database_error().expect("a database error");
+        assert!(refused.is_foreign_key_violation(), "{name}: {refused}");
+        assert!(notes::by_ap_id(&db, &good.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+        assert!(!received::seen(&db, "https://r.example/refused").await.expect("seen"), "{name}");
+
+        let written = ingest::write_alone(&db, &mut held, &entries[..1], 2)
+            .await
+            .expect("the next batch")
+            .expect("one statement");
+        assert_eq!(written.stored[0].as_ref().map(|n| n.id), Some(good.id), "{name}");
+        assert_eq!(home(&db, carol.id, &newest(20)).await, vec![good.id], "{name}: fanned out");
+    }
+}
+
 #[tokio::test]
 async fn replies_that_arrive_before_their_parent_are_threaded_when_it_arrives() {
     for (name, db) in backends().await.iter() {
