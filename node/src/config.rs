@@ -227,6 +227,18 @@ impl Config {
         {
             return Err(err("database_url", "must start with sqlite: or postgres://"));
         }
+        // The node opens several connections to a SQLite database (readers, the writer, the
+        // inbox writer's own, the checkpointer); each in-memory database is private to its
+        // connection, so the others would not see what one wrote.
+        if database_url.starts_with("sqlite:")
+            && (database_url.contains(":memory:") || database_url.contains("mode=memory"))
+        {
+            return Err(err(
+                "database_url",
+                "an in-memory SQLite database is private to one connection, and the node opens \
+                 several; use a file (sqlite://ferry.db)",
+            ));
+        }
         let log_format = match l.string("log_format", raw.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -356,5 +368,10 @@ mod tests {
         assert!(e.reason.contains("no_such_key"), "{e}");
         let e = load(None, &[("FERRY_DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(e.key, "database_url");
+        for memory in ["sqlite::memory:", "sqlite://ferry.db?mode=memory"] {
+            let e = load(None, &[("FERRY_DATABASE_URL", memory)]).unwrap_err();
+            assert_eq!(e.key, "database_url", "{memory}");
+            assert!(e.reason.contains("in-memory"), "{e}");
+        }
     }
 }
