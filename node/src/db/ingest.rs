@@ -100,6 +100,8 @@ pub async fn write_alone(
     };
     if written.is_err() {
         held.release();
+        // Opened afresh for the next batch, whatever state the error left it in.
+        held.sqlite_writer = None;
     }
     written
 }
@@ -433,14 +435,7 @@ async fn write_sqlite_alone(
         return Ok(Some(written));
     }
     let Some(writer) = db.sqlite_writer(held).await? else { return Ok(None) };
-    let skipped = match writer.run(script, now) {
-        Ok(skipped) => skipped,
-        Err(e) => {
-            // Opened afresh for the next batch, whatever state the error left it in.
-            held.sqlite_writer = None;
-            return Err(e);
-        }
-    };
+    let skipped = writer.run(script, now)?;
     let clashed = skipped.apply(&mut written);
     if clashed.is_empty() {
         return Ok(Some(written));
@@ -602,25 +597,16 @@ impl SqliteWriter {
 #[error("{message}")]
 pub(crate) struct WriterError {
     message: String,
-    kind: sqlx::error::ErrorKind,
+    /// SQLite's extended result code, when SQLite gave one.
+    code: Option<i32>,
 }
 
 fn writer_error(e: rusqlite::Error) -> sqlx::Error {
-    use rusqlite::ffi;
-    use sqlx::error::ErrorKind;
-    let kind = match &e {
-        rusqlite::Error::SqliteFailure(failure, _) => match failure.extended_code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                ErrorKind::UniqueViolation
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
-            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
-            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
-        },
-        _ => ErrorKind::Other,
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code),
+        _ => None,
     };
-    sqlx::Error::Database(Box::new(WriterError { message: e.to_string(), kind }))
+    sqlx::Error::Database(Box::new(WriterError { message: e.to_string(), code }))
 }
 
 impl sqlx::error::DatabaseError for WriterError {
@@ -637,13 +623,15 @@ impl sqlx::error::DatabaseError for WriterError {
         self
     }
     fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
         use sqlx::error::ErrorKind;
-        // `ErrorKind` is not `Clone`.
-        match self.kind {
-            ErrorKind::UniqueViolation => ErrorKind::UniqueViolation,
-            ErrorKind::ForeignKeyViolation => ErrorKind::ForeignKeyViolation,
-            ErrorKind::NotNullViolation => ErrorKind::NotNullViolation,
-            ErrorKind::CheckViolation => ErrorKind::CheckViolation,
+        match self.code {
+            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                ErrorKind::UniqueViolation
+            }
+            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+            Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+            Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
             _ => ErrorKind::Other,
         }
     }
@@ -685,10 +673,10 @@ impl Skipped {
 }
 
 /// Run on SQLite's writer connections when they open (the pool's, and the inbox writer's own,
-/// `SqliteWriter::open`): a view `ingest_batch` whose
-/// `INSTEAD OF INSERT` trigger writes a batch. Its row carries the claims (`claims`, received
-/// at `now`), the notes (`notes`, arrays in `notes::COLUMNS` order), their ids for threading
-/// (`ids`), the mentions (`[note, actor]`) and the tags (`[note, name]`).
+/// `SqliteWriter::open`): a view `ingest_batch` whose `INSTEAD OF INSERT` trigger writes a
+/// batch. Its row carries the claims (`claims`, received at `now`), the notes (`notes`, arrays
+/// in `notes::COLUMNS` order), their ids for threading (`ids`), the mentions
+/// (`[note, actor]`) and the tags (`[note, name]`).
 ///
 /// The trigger checks each claim and note against what is stored and writes only the new
 /// ones. What it left out it lists in the `TEMP` table `ingest_skipped`: a claim already
@@ -699,12 +687,12 @@ impl Skipped {
 ///
 /// One statement rather than a script of six: through sqlx's connection thread each statement
 /// was a message of its own, and each message woke the writer's thread (about ten wake-ups per
-/// batch); the statement, prepared once, runs its six parts with no step between them. The notes are parsed once, by `jsonb_each`,
-/// whose values `->>` reads as they are; `json_each` hands each note back as text to parse
-/// again (measured: a quarter of the script's CPU). The objects are `TEMP`, made from the
-/// same column lists as the rest of `db`, so no migration has to repeat them. They are made
-/// after the migrations have run (`Db::connect`): a migration that renames a table re-checks
-/// every trigger the connection has.
+/// batch); the statement, prepared once, runs its six parts with no step between them. The
+/// notes are parsed once, by `jsonb_each`, whose values `->>` reads as they are; `json_each`
+/// hands each note back as text to parse again (measured: a quarter of the script's CPU). The
+/// objects are `TEMP`, made from the same column lists as the rest of `db`, so no migration
+/// has to repeat them. They are made after the migrations have run (`Db::connect`): a
+/// migration that renames a table re-checks every trigger the connection has.
 pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
     let position =
         |name: &str| notes::COLUMNS.split(", ").position(|c| c == name).expect("a column of notes");

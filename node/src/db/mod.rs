@@ -257,6 +257,9 @@ impl Db {
             migrating.close().await?;
             // No ping before each acquire: for SQLite it is a round trip to the connection's
             // thread per query, and an embedded connection does not go stale.
+            let writer_options = SQLITE_WRITER_PRAGMAS
+                .iter()
+                .fold(options.clone(), |options, (name, value)| options.pragma(*name, *value));
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -270,11 +273,7 @@ impl Db {
                             .map(|_| ())
                     })
                 })
-                .connect_with(
-                    SQLITE_WRITER_PRAGMAS
-                        .iter()
-                        .fold(options.clone(), |options, (name, value)| options.pragma(*name, *value)),
-                )
+                .connect_with(writer_options)
                 .await?;
             let path = options.get_filename().to_owned();
             let checkpoint = SqlitePoolOptions::new()
