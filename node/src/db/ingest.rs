@@ -3,26 +3,26 @@
 //!
 //! A note is stored only if its claim is new, its `ap_id` is not stored yet and, on PostgreSQL
 //! and SQLite alike, its id is free; a note whose id is taken (ids come from the published
-//! time, so two notes can draw the same one) goes through `notes::insert`, which draws again.
+//! time, so two notes can draw the same one) gets another (`notes::another_id`).
 //!
-//! On SQLite a batch is one statement of fixed text that takes the batch as JSON, checks it
-//! against what is stored and says what it left out (`SQLITE_WRITER_SETUP`), outside any
-//! transaction (`write_alone`), run by the inbox writer's thread on a connection of its own
-//! (`SqliteWriter`); a batch that repeats itself is read first, in a transaction (`write`).
-//! Through sqlx every statement was a round trip to the connection's worker thread, and under
-//! load the thread switches, not SQLite's work, made up most of a batch's time (measured: about
-//! 100 µs per statement on two busy cores with ten statements per batch; with one, 15 % of
-//! that thread's CPU still went to handing results back).
+//! On SQLite the inbox writer writes a batch itself, on its thread, through a connection of its
+//! own (`SqliteWriter`): prepared statements, a few per note, in one transaction. Through
+//! sqlx every statement was a round trip to the connection's worker thread, and under load the
+//! thread switches, not SQLite's work, made up most of a batch's time (measured: about 100 µs
+//! per statement on two busy cores with ten statements per batch), so the batch used to be one
+//! statement taking it as JSON; that cost more than twice the instructions of the statements
+//! it stood for. A batch with media or local mentions is written in the caller's transaction,
+//! an entry at a time (`write`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use serde::ser::{Serialize, SerializeTuple, Serializer};
+use rusqlite::OptionalExtension;
 use sqlx::AssertSqlSafe;
 
 use super::notes::{self, NoteRow};
-use super::{Tx, feed, json_array};
+use super::{Tx, feed, received};
 
 /// A note to store, with the actors it mentions and its hashtags.
 #[derive(Clone, Copy, Debug)]
@@ -73,19 +73,17 @@ async fn write_postgres(
     postgres_statement(conn, entries, now).await?.finish(tx).await
 }
 
-/// When the batch allows: its one statement outside a transaction, so that the batch costs
-/// one round trip instead of three or four (`BEGIN`, a read on SQLite, the statement,
-/// `COMMIT`). On PostgreSQL the round trips kept the server waiting on the writers; on SQLite
-/// each is a pair of thread switches between the writer and the connection's thread. The
+/// When the batch allows, without a transaction of the caller's. On PostgreSQL the batch's one
+/// statement, outside a transaction, so that the batch costs one round trip instead of three
+/// (`BEGIN`, the statement, `COMMIT`), which kept the server waiting on the writers; the
 /// statement is atomic by itself. A note it left out (its id taken) is stored afterwards in a
 /// transaction of its own, before anyone is told it was stored. None, and nothing written,
-/// when the batch needs `write`: on PostgreSQL a reply whose parent is in the same batch
-/// (threading it needs a second statement in the same transaction), on SQLite a batch that
-/// repeats a claim, a note or an id, or has an entry with both a claim and a note (the
-/// trigger checks against what is stored, not against the rest of the batch).
+/// when a reply's parent is in the same batch (threading it needs a second statement in the
+/// same transaction). On SQLite the inbox writer's own connection writes any batch, in a
+/// transaction of its own (`SqliteWriter`).
 ///
-/// The statement runs on the writer's `held` connection, which is kept for the next batch; it
-/// is given back before a transaction is opened, and after an error, so that the pool tests
+/// The writer's `held` connection (on SQLite, the right to write) is kept for the next batch;
+/// it is given back before a transaction is opened, and after an error, so that the pool tests
 /// it before lending it again.
 pub async fn write_alone(
     db: &super::Db,
@@ -331,128 +329,40 @@ fn postgres_shape(claims: bool, mentions: bool, tags: bool) -> usize {
 /// `postgres_sql` for each shape (`postgres_shape`).
 static POSTGRES: LazyLock<[String; 8]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
 
-/// SQLite: one read, one statement (see the module's comment).
+/// SQLite, in the caller's transaction: an entry at a time, through the statements every other
+/// write uses. Only batches with media or local mentions come here (`write_alone` takes the
+/// rest), and those write a row or more per note through `tx` anyway.
 async fn write_sqlite(
     tx: &mut Tx,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Written, sqlx::Error> {
-    let Tx::Sqlite(conn) = tx else { unreachable!("write_sqlite on SQLite") };
-    let claims: Vec<&str> = entries.iter().filter_map(|e| e.claim).collect();
-    let notes: Vec<&NoteRow> = entries.iter().filter_map(|e| e.note.map(|n| n.row)).collect();
-    let taken = if claims.is_empty() && notes.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT 0, ap_id, 0 FROM received_activities
-                WHERE ap_id IN (SELECT value FROM json_each($1))
-             UNION ALL SELECT 1, ap_id, 0 FROM notes
-                WHERE ap_id IN (SELECT value FROM json_each($2))
-             UNION ALL SELECT 2, '', id FROM notes
-                WHERE id IN (SELECT value FROM json_each($3))",
-        )
-        .bind(json_array(&claims))
-        .bind(json_array(&notes.iter().map(|n| n.ap_id.as_str()).collect::<Vec<_>>()))
-        .bind(json_array(&notes.iter().map(|n| n.id).collect::<Vec<_>>()))
-        .fetch_all(&mut **conn)
-        .await?
-    };
-    let mut seen_claims: HashSet<&str> = HashSet::new();
-    let mut seen_ap_ids: HashSet<&str> = HashSet::new();
-    let mut taken_ids: HashSet<i64> = HashSet::new();
-    for (kind, ap_id, id) in &taken {
-        match kind {
-            0 => seen_claims.insert(ap_id.as_str()),
-            1 => seen_ap_ids.insert(ap_id.as_str()),
-            _ => taken_ids.insert(*id),
-        };
-    }
-
-    // Decided here, in the writer's transaction, so the script meets no conflict.
-    let mut script = Script::default();
-    let mut fresh = Vec::with_capacity(entries.len());
-    let mut stored = Vec::with_capacity(entries.len());
-    let mut clashed = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let new = match entry.claim {
+    let mut written = Written::default();
+    for entry in entries {
+        let fresh = match entry.claim {
+            Some(claim) => received::insert_if_new(tx, claim, now).await?,
             None => true,
-            Some(claim) => {
-                let new = seen_claims.insert(claim);
-                if new {
-                    script.claim(i, claim);
-                }
-                new
-            }
         };
-        fresh.push(new);
-        let note = entry.note.filter(|n| new && seen_ap_ids.insert(&n.row.ap_id));
-        stored.push(None);
-        let Some(note) = note else { continue };
-        if !taken_ids.insert(note.row.id) {
-            clashed.push(i);
-            continue;
-        }
-        script.add(i, note);
-        stored[i] = Some(note.row.clone());
+        let stored = match entry.note {
+            Some(note) if fresh => store_one(tx, note).await?,
+            _ => None,
+        };
+        written.fresh.push(fresh);
+        written.stored.push(stored);
     }
-    let mut written = Written { fresh, stored };
-    if !script.is_empty() {
-        // The read saw what the statement sees (the transaction holds the only writer), so
-        // the trigger skips no note the read let through; were it to, `apply` says so.
-        clashed.extend(script.run(conn, now).await?.apply(&mut written));
-    }
-    store_left_out(tx, with_notes(entries, clashed), &mut written).await?;
     Ok(written)
 }
 
-/// SQLite, for `write_alone`: the trigger decides against what is stored, so no read first.
+/// SQLite, for `write_alone`: the whole batch, in a transaction of the inbox writer's own
+/// connection (`SqliteWriter`).
 async fn write_sqlite_alone(
     db: &super::Db,
     held: &mut super::Held,
     entries: &[Entry<'_>],
     now: i64,
 ) -> Result<Option<Written>, sqlx::Error> {
-    let mut claims = HashSet::new();
-    let mut ap_ids = HashSet::new();
-    let mut ids = HashSet::new();
-    let mut script = Script::default();
-    for (i, entry) in entries.iter().enumerate() {
-        match (entry.claim, entry.note) {
-            (Some(_), Some(_)) => return Ok(None),
-            (Some(claim), None) if claims.insert(claim) => script.claim(i, claim),
-            (None, Some(note)) if ap_ids.insert(&note.row.ap_id) && ids.insert(note.row.id) => {
-                script.add(i, note);
-            }
-            (None, None) => {}
-            _ => return Ok(None),
-        }
-    }
-    let mut written = Written {
-        fresh: vec![true; entries.len()],
-        stored: entries.iter().map(|e| e.note.map(|n| n.row.clone())).collect(),
-    };
-    if script.is_empty() {
-        return Ok(Some(written));
-    }
     let Some(writer) = db.sqlite_writer(held).await? else { return Ok(None) };
-    let skipped = writer.run(script, now)?;
-    let clashed = skipped.apply(&mut written);
-    if clashed.is_empty() {
-        return Ok(Some(written));
-    }
-    held.release();
-    let mut tx = db.begin().await?;
-    store_left_out(&mut tx, with_notes(entries, clashed), &mut written).await?;
-    tx.commit().await?;
-    Ok(Some(written))
-}
-
-/// The entries `positions` with their notes.
-fn with_notes<'a>(
-    entries: &[Entry<'a>],
-    positions: Vec<usize>,
-) -> impl Iterator<Item = (usize, NewNote<'a>)> {
-    positions.into_iter().map(|i| (i, entries[i].note.expect("a left-out entry has a note")))
+    writer.write(entries, now).map(Some).map_err(writer_error)
 }
 
 /// Stores, one at a time, the notes a batch statement left out because their id was taken.
@@ -477,86 +387,23 @@ async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sq
     Ok(Some(row))
 }
 
-/// The SQLite statement's parameters: the batch as JSON arrays, and the entry each claim and
-/// note came from.
-#[derive(Default)]
-struct Script<'a> {
-    claims: Vec<&'a str>,
-    claim_entries: Vec<usize>,
-    notes: Vec<NoteJson<'a>>,
-    note_entries: Vec<usize>,
-    ids: Vec<i64>,
-    mentions: Vec<(i64, i64)>,
-    tags: Vec<(i64, &'a str)>,
-}
-
-impl<'a> Script<'a> {
-    fn claim(&mut self, entry: usize, claim: &'a str) {
-        self.claims.push(claim);
-        self.claim_entries.push(entry);
-    }
-
-    fn add(&mut self, entry: usize, note: NewNote<'a>) {
-        let id = note.row.id;
-        self.notes.push(NoteJson(note.row));
-        self.note_entries.push(entry);
-        self.ids.push(id);
-        self.mentions.extend(note.mentions.iter().map(|actor| (id, *actor)));
-        self.tags.extend(note.tags.iter().map(|name| (id, name.as_str())));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.claims.is_empty() && self.notes.is_empty()
-    }
-
-    /// The batch statement's parameters after `now`, as JSON: claims, notes, ids, mentions and
-    /// tags.
-    fn json(&self) -> [String; 5] {
-        [
-            json_array(&self.claims),
-            json_array(&self.notes),
-            json_array(&self.ids),
-            json_array(&self.mentions),
-            json_array(&self.tags),
-        ]
-    }
-
-    fn skipped(self, skipped: Vec<(i64, i64)>) -> Skipped {
-        Skipped { skipped, claim_entries: self.claim_entries, note_entries: self.note_entries }
-    }
-
-    /// The batch statement in a transaction, on the pool's writer connection (`write`).
-    async fn run(
-        self,
-        conn: &mut sqlx::SqliteConnection,
-        now: i64,
-    ) -> Result<Skipped, sqlx::Error> {
-        let [claims, notes, ids, mentions, tags] = self.json();
-        sqlx::query(SQLITE_BATCH)
-            .bind(claims)
-            .bind(now)
-            .bind(notes)
-            .bind(ids)
-            .bind(mentions)
-            .bind(tags)
-            .execute(&mut *conn)
-            .await?;
-        let skipped = sqlx::query_as(SQLITE_SKIPPED).fetch_all(conn).await?;
-        Ok(self.skipped(skipped))
-    }
-}
-
 /// The SQLite inbox writer's own connection, used on its thread (`federation::ingest`) while it
 /// holds the pool's writer connection, which is the right to write (`Held`). A blocking call
 /// on the calling thread, so the batch costs no thread switch: through sqlx's connection
-/// thread each batch was a command and its answers sent between two threads, with a wake-up
-/// each way (measured in B1: 15 % of that thread's CPU, and the writer's thread waiting on the
-/// channel's lock).
+/// thread each statement was a command and its answers sent between two threads, with a
+/// wake-up each way (measured in B1: 15 % of that thread's CPU with one statement per batch,
+/// and the writer's thread waiting on the channel's lock).
+///
+/// Here a statement is a function call, so the batch is plain prepared statements, a few per
+/// note, in one transaction: each sees what the ones before it wrote, so a batch that repeats
+/// a claim or a note needs no read first, and a note whose id is taken draws another at once.
+/// Until the writer had its own connection, a batch was one statement taking it as JSON, whose
+/// trigger took the notes apart again; the same batches now cost less than half the
+/// instructions (`ingest_batch` benchmark, docs/benchmarks.md).
 pub(crate) struct SqliteWriter(rusqlite::Connection);
 
 impl SqliteWriter {
-    /// Opens the database file with the writer pools' settings (`Db::connect`), and the batch's
-    /// view and trigger.
+    /// Opens the database file with the writer pools' settings (`Db::connect`).
     pub(crate) fn open(path: &Path) -> Result<SqliteWriter, sqlx::Error> {
         let conn = rusqlite::Connection::open(path).map_err(writer_error)?;
         conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT).map_err(writer_error)?;
@@ -568,29 +415,129 @@ impl SqliteWriter {
             setup.push_str(&format!(" PRAGMA {name} = {value};"));
         }
         conn.execute_batch(&setup).map_err(writer_error)?;
-        conn.execute_batch(&SQLITE_WRITER_SETUP).map_err(writer_error)?;
         Ok(SqliteWriter(conn))
     }
 
-    /// A row for the connection's `ingest_batch` view, whose trigger does the writing, and what
-    /// it skipped (`SQLITE_WRITER_SETUP`).
-    fn run(&mut self, script: Script<'_>, now: i64) -> Result<Skipped, sqlx::Error> {
-        let conn = &self.0;
-        let [claims, notes, ids, mentions, tags] = script.json();
-        conn.prepare_cached(SQLITE_BATCH)
-            .and_then(|mut insert| {
-                insert.execute(rusqlite::params![claims, now, notes, ids, mentions, tags])
-            })
-            .map_err(writer_error)?;
-        let skipped = conn
-            .prepare_cached(SQLITE_SKIPPED)
-            .and_then(|mut select| {
-                select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
-            })
-            .map_err(writer_error)?;
-        Ok(script.skipped(skipped))
+    /// Claims the batch's ids and stores the notes of the new ones, as `write` does. Rolled
+    /// back whole on an error.
+    fn write(&mut self, entries: &[Entry<'_>], now: i64) -> rusqlite::Result<Written> {
+        let tx = self.0.transaction()?;
+        let mut written = Written::default();
+        {
+            let mut claim = tx.prepare_cached(received::INSERT_IF_NEW)?;
+            let mut statements = NoteStatements::prepare(&tx)?;
+            for entry in entries {
+                let fresh = match entry.claim {
+                    Some(id) => claim.execute(rusqlite::params![id, now])? == 1,
+                    None => true,
+                };
+                let stored = match entry.note {
+                    Some(note) if fresh => statements.store(note)?,
+                    _ => None,
+                };
+                written.fresh.push(fresh);
+                written.stored.push(stored);
+            }
+        }
+        tx.commit()?;
+        Ok(written)
     }
 }
+
+/// The statements that store a note, prepared once per connection (rusqlite's cache).
+struct NoteStatements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    ap_id_taken: rusqlite::CachedStatement<'c>,
+    parent_id: rusqlite::CachedStatement<'c>,
+    mention: rusqlite::CachedStatement<'c>,
+    tag: rusqlite::CachedStatement<'c>,
+    thread: rusqlite::CachedStatement<'c>,
+    fan_out: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> NoteStatements<'c> {
+    fn prepare(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(NoteStatements {
+            insert: conn.prepare_cached(&SQLITE_INSERT_NOTE)?,
+            ap_id_taken: conn.prepare_cached(notes::AP_ID_TAKEN)?,
+            parent_id: conn.prepare_cached(notes::PARENT_ID)?,
+            mention: conn.prepare_cached(notes::INSERT_MENTION)?,
+            tag: conn.prepare_cached(notes::INSERT_TAG)?,
+            thread: conn.prepare_cached(notes::THREAD_REPLIES_TO)?,
+            fan_out: conn.prepare_cached(&SQLITE_FAN_OUT)?,
+        })
+    }
+
+    /// Stores `note` unless its `ap_id` is stored, under another id if its own is taken, and
+    /// threaded to its parent if that is stored now, as `notes::insert` does; then its
+    /// mentions, tags, the replies waiting for it and the fan-out. The row stored, if any.
+    fn store(&mut self, note: NewNote<'_>) -> rusqlite::Result<Option<NoteRow>> {
+        let mut row = note.row.clone();
+        if let (None, Some(parent)) = (row.in_reply_to_id, &row.in_reply_to_ap_id) {
+            row.in_reply_to_id = self.parent_id.query_row([parent], |r| r.get(0)).optional()?;
+        }
+        let mut attempts = 0;
+        while self.insert(&row)? == 0 {
+            attempts += 1;
+            if attempts == notes::INSERT_ATTEMPTS
+                || self.ap_id_taken.query_row([&row.ap_id], |r| r.get::<_, i64>(0))? > 0
+            {
+                return Ok(None);
+            }
+            row.id = notes::another_id(row.id);
+        }
+        for actor in note.mentions {
+            self.mention.execute(rusqlite::params![row.id, actor])?;
+        }
+        for name in note.tags {
+            self.tag.execute(rusqlite::params![row.id, name])?;
+        }
+        self.thread.execute(rusqlite::params![row.id, row.ap_id])?;
+        self.fan_out.execute(rusqlite::params![row.id, row.author_id, row.visibility])?;
+        Ok(Some(row))
+    }
+
+    /// Inserts the row unless its id or `ap_id` is taken; 1 if it did.
+    fn insert(&mut self, n: &NoteRow) -> rusqlite::Result<usize> {
+        self.insert.execute(rusqlite::params![
+            n.id,
+            n.ap_id,
+            n.author_id,
+            n.is_local,
+            n.visibility,
+            n.content,
+            n.summary,
+            n.sensitive,
+            n.language,
+            n.url,
+            n.in_reply_to_ap_id,
+            n.in_reply_to_id,
+            n.reblog_of_id,
+            n.audience,
+            n.published_at,
+            n.updated_at,
+            n.deleted_at,
+        ])
+    }
+}
+
+/// A note, in `notes::COLUMNS` order; any conflict (id or `ap_id`) does nothing.
+static SQLITE_INSERT_NOTE: LazyLock<String> = LazyLock::new(|| {
+    let values: Vec<String> = (1..=notes::COLUMN_COUNT).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO notes ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+        notes::COLUMNS,
+        values.join(", ")
+    )
+});
+
+/// One note's fan-out (`feed::fan_out_batch`): `?1` its id, `?2` its author, `?3` its
+/// visibility.
+static SQLITE_FAN_OUT: LazyLock<String> = LazyLock::new(|| {
+    feed::fan_out_batch(true)
+        .replace("BATCH", "(SELECT ?1 AS id, ?2 AS author_id, ?3 AS visibility)")
+        .replace("MENTIONS", "mentions")
+});
 
 /// An error of `SqliteWriter`, reported as sqlx reports a database's.
 #[derive(Debug, thiserror::Error)]
@@ -634,201 +581,5 @@ impl sqlx::error::DatabaseError for WriterError {
             Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
             _ => ErrorKind::Other,
         }
-    }
-}
-
-/// What the SQLite statement left out, by position in its arrays.
-struct Skipped {
-    skipped: Vec<(i64, i64)>,
-    claim_entries: Vec<usize>,
-    note_entries: Vec<usize>,
-}
-
-impl Skipped {
-    /// Marks the claims already received as not fresh and the notes not stored as such (the
-    /// trigger decides claims and notes apart: a claim's note is the caller's to decide).
-    /// Returns the entries whose note's id was taken, to store alone.
-    fn apply(self, written: &mut Written) -> Vec<usize> {
-        let mut clashed = Vec::new();
-        for (kind, position) in self.skipped {
-            let Ok(position) = usize::try_from(position) else { continue };
-            match kind {
-                0 => {
-                    if let Some(&entry) = self.claim_entries.get(position) {
-                        written.fresh[entry] = false;
-                    }
-                }
-                _ => {
-                    if let Some(&entry) = self.note_entries.get(position) {
-                        written.stored[entry] = None;
-                        if kind == 2 {
-                            clashed.push(entry);
-                        }
-                    }
-                }
-            }
-        }
-        clashed
-    }
-}
-
-/// Run on SQLite's writer connections when they open (the pool's, and the inbox writer's own,
-/// `SqliteWriter::open`): a view `ingest_batch` whose `INSTEAD OF INSERT` trigger writes a
-/// batch. Its row carries the claims (`claims`, received at `now`), the notes (`notes`, arrays
-/// in `notes::COLUMNS` order), their ids for threading (`ids`), the mentions
-/// (`[note, actor]`) and the tags (`[note, name]`).
-///
-/// The trigger checks each claim and note against what is stored and writes only the new
-/// ones. What it left out it lists in the `TEMP` table `ingest_skipped`: a claim already
-/// received (kind 0, its position in `claims`), and a note whose `ap_id` is stored (kind 1) or
-/// whose id is taken (kind 2, to store alone with another id), by position in `notes`. What
-/// the batch repeats itself (a claim or note given twice) the trigger cannot see: the caller
-/// decides that.
-///
-/// One statement rather than a script of six: through sqlx's connection thread each statement
-/// was a message of its own, and each message woke the writer's thread (about ten wake-ups per
-/// batch); the statement, prepared once, runs its six parts with no step between them. The
-/// notes are parsed once, by `jsonb_each`, whose values `->>` reads as they are; `json_each`
-/// hands each note back as text to parse again (measured: a quarter of the script's CPU). The
-/// objects are `TEMP`, made from the same column lists as the rest of `db`, so no migration
-/// has to repeat them. They are made after the migrations have run (`Db::connect`): a
-/// migration that renames a table re-checks every trigger the connection has.
-pub(crate) static SQLITE_WRITER_SETUP: LazyLock<String> = LazyLock::new(|| {
-    let position =
-        |name: &str| notes::COLUMNS.split(", ").position(|c| c == name).expect("a column of notes");
-    let (id, ap_id) = (position("id"), position("ap_id"));
-    let columns: Vec<String> =
-        notes::COLUMNS.split(", ").enumerate().map(|(i, _)| format!("value->>{i}")).collect();
-    // What the trigger wrote: the notes not skipped, their ids, and the mentions and tags of
-    // those. Each is a lookup in an index of `ingest_skipped`, not `NOT IN (SELECT …)`: SQLite
-    // builds every `IN` list as a B-tree of its own, with a page cache made and freed for it,
-    // several times per batch.
-    let not_skipped = |column: &str, value: &str| {
-        format!(
-            "NOT EXISTS (SELECT 1 FROM ingest_skipped s
-                WHERE s.{column} = {value} AND s.kind > 0)"
-        )
-    };
-    let written = not_skipped("position", "key");
-    let ids =
-        format!("(SELECT value FROM json_each(NEW.ids) WHERE {})", not_skipped("note_id", "value"));
-    let note_written = not_skipped("note_id", "value->>0");
-    // The fan-out reads the notes from the batch itself; a trigger may not use `WITH`.
-    let batch = format!(
-        "(SELECT value->>{id} AS id, value->>{} AS author_id, value->>{} AS visibility
-            FROM jsonb_each(NEW.notes) WHERE {written})",
-        position("author_id"),
-        position("visibility"),
-    );
-    format!(
-        "CREATE TEMP VIEW ingest_batch (claims, now, notes, ids, mentions, tags) AS
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL;
-         CREATE TEMP TABLE ingest_skipped (
-            kind INTEGER NOT NULL, position INTEGER NOT NULL, note_id INTEGER);
-         CREATE INDEX ingest_skipped_position ON ingest_skipped (position);
-         CREATE INDEX ingest_skipped_note ON ingest_skipped (note_id);
-         CREATE TEMP TRIGGER ingest_batch_write INSTEAD OF INSERT ON ingest_batch BEGIN
-         DELETE FROM ingest_skipped;
-         INSERT INTO ingest_skipped (kind, position)
-            SELECT 0, key FROM json_each(NEW.claims) c
-            WHERE EXISTS (SELECT 1 FROM received_activities r WHERE r.ap_id = c.value);
-         INSERT INTO received_activities (ap_id, received_at)
-            SELECT value, NEW.now FROM json_each(NEW.claims) WHERE true ON CONFLICT DO NOTHING;
-         INSERT INTO ingest_skipped (kind, position, note_id)
-            SELECT CASE WHEN stored THEN 1 ELSE 2 END, key, note_id FROM (
-                SELECT key, value->>{id} AS note_id, EXISTS (
-                    SELECT 1 FROM notes n WHERE n.ap_id = value->>{ap_id}) AS stored
-                FROM jsonb_each(NEW.notes))
-            WHERE stored OR EXISTS (SELECT 1 FROM notes n WHERE n.id = note_id);
-         INSERT INTO notes ({}) SELECT {} FROM jsonb_each(NEW.notes) WHERE {written};
-         {};
-         INSERT INTO mentions (note_id, actor_id)
-            SELECT value->>0, value->>1 FROM json_each(NEW.mentions)
-            WHERE {note_written} ON CONFLICT DO NOTHING;
-         INSERT INTO note_tags (note_id, name) SELECT value->>0, value->>1 FROM json_each(NEW.tags)
-            WHERE {note_written} ON CONFLICT DO NOTHING;
-         {};
-         END",
-        notes::COLUMNS,
-        columns.join(", "),
-        notes::THREAD_REPLIES.replace("(LIST)", &ids),
-        feed::fan_out_batch(true).replace("BATCH", &batch).replace("MENTIONS", "mentions"),
-    )
-});
-
-/// The batch statement; what it left out is then read from `ingest_skipped`
-/// (`SQLITE_WRITER_SETUP`). The notes go in as JSONB: the trigger walks them three times, and
-/// each walk of JSON text parsed it anew (measured: 16 % of the statement's instructions,
-/// `ingest_batch` benchmark).
-const SQLITE_BATCH: &str = "INSERT INTO ingest_batch VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?6)";
-/// What the batch statement left out: `(kind, position)`.
-const SQLITE_SKIPPED: &str = "SELECT kind, position FROM ingest_skipped";
-
-/// A note as a JSON array, in `notes::COLUMNS` order.
-struct NoteJson<'a>(&'a NoteRow);
-
-impl Serialize for NoteJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let n = self.0;
-        let mut t = serializer.serialize_tuple(notes::COLUMN_COUNT)?;
-        t.serialize_element(&n.id)?;
-        t.serialize_element(&n.ap_id)?;
-        t.serialize_element(&n.author_id)?;
-        t.serialize_element(&n.is_local)?;
-        t.serialize_element(&n.visibility)?;
-        t.serialize_element(&n.content)?;
-        t.serialize_element(&n.summary)?;
-        t.serialize_element(&n.sensitive)?;
-        t.serialize_element(&n.language)?;
-        t.serialize_element(&n.url)?;
-        t.serialize_element(&n.in_reply_to_ap_id)?;
-        t.serialize_element(&n.in_reply_to_id)?;
-        t.serialize_element(&n.reblog_of_id)?;
-        t.serialize_element(&n.audience)?;
-        t.serialize_element(&n.published_at)?;
-        t.serialize_element(&n.updated_at)?;
-        t.serialize_element(&n.deleted_at)?;
-        t.end()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_note_as_json_has_one_value_per_column_in_order() {
-        let note = NoteRow {
-            id: 7,
-            ap_id: "https://r.example/n/7".to_owned(),
-            author_id: 3,
-            is_local: false,
-            visibility: "public".to_owned(),
-            content: "<p>hi</p>".to_owned(),
-            summary: String::new(),
-            sensitive: true,
-            language: Some("en".to_owned()),
-            url: None,
-            in_reply_to_ap_id: None,
-            in_reply_to_id: None,
-            reblog_of_id: None,
-            audience: "{}".to_owned(),
-            published_at: 11,
-            updated_at: None,
-            deleted_at: Some(13),
-        };
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(&json_array(&[NoteJson(&note)])).expect("JSON");
-        let values = values[0].as_array().expect("an array");
-        let columns: Vec<&str> = notes::COLUMNS.split(", ").collect();
-        assert_eq!(notes::COLUMN_COUNT, columns.len());
-        assert_eq!(values.len(), columns.len());
-        let at = |name: &str| &values[columns.iter().position(|c| *c == name).expect(name)];
-        assert_eq!(at("id"), 7);
-        assert_eq!(at("ap_id"), "https://r.example/n/7");
-        assert_eq!(at("sensitive"), true);
-        assert_eq!(at("language"), "en");
-        assert_eq!(at("published_at"), 11);
-        assert_eq!(at("deleted_at"), 13);
     }
 }

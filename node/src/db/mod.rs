@@ -249,9 +249,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string());
-            // Migrations first, on a connection of their own: the writer's connections get
-            // `TEMP` objects that name tables, and SQLite re-checks those when a migration
-            // renames a table.
+            // Migrations first, on a connection of their own, before any pool opens.
             let mut migrating = SqliteConnection::connect_with(&options).await?;
             sqlx::migrate!("../migrations/sqlite").run(&mut migrating).await?;
             migrating.close().await?;
@@ -263,16 +261,6 @@ impl Db {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
-                // The inbox's batch statement (`ingest::SQLITE_WRITER_SETUP`), for a batch
-                // written in a transaction (`ingest::write`).
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::raw_sql(AssertSqlSafe(ingest::SQLITE_WRITER_SETUP.as_str()))
-                            .execute(conn)
-                            .await
-                            .map(|_| ())
-                    })
-                })
                 .connect_with(writer_options)
                 .await?;
             let path = options.get_filename().to_owned();

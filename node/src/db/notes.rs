@@ -83,19 +83,44 @@ pub async fn insert(tx: &mut Tx, note: &NoteRow) -> Result<Option<NoteRow>, sqlx
     // Any conflict does nothing (a PostgreSQL error would abort the whole transaction); which
     // one it was is told apart below.
     let mut candidate = note.clone();
+    if let (None, Some(parent)) = (&candidate.in_reply_to_id, &candidate.in_reply_to_ap_id) {
+        candidate.in_reply_to_id = on_tx!(tx, |conn| {
+            sqlx::query_scalar(PARENT_ID).bind(parent).fetch_optional(conn).await
+        })?;
+    }
     let mut inserted = None;
-    for _ in 0..16 {
+    for _ in 0..INSERT_ATTEMPTS {
         inserted = insert_many(tx, &[&candidate]).await?.pop();
         if inserted.is_some() || ap_id_taken(tx, &note.ap_id).await? {
             break;
         }
-        candidate.id = (candidate.id & !0xffff) | i64::from(rand::random::<u16>());
+        candidate.id = another_id(candidate.id);
     }
     if let Some(row) = &inserted {
         // Replies that arrived before their parent are threaded now.
-        thread_replies(tx, &[row.id]).await?;
+        on_tx!(tx, |conn| {
+            sqlx::query(THREAD_REPLIES_TO)
+                .bind(row.id)
+                .bind(&row.ap_id)
+                .execute(conn)
+                .await
+                .map(|_| ())
+        })?;
     }
     Ok(inserted)
+}
+
+/// The id of the note whose `ap_id` is `$1`: a reply's parent, when it came before the reply
+/// was prepared (earlier in the same batch, say).
+pub(crate) const PARENT_ID: &str = "SELECT id FROM notes WHERE ap_id = $1";
+
+/// How many ids `insert` tries for a note before it gives up.
+pub(crate) const INSERT_ATTEMPTS: usize = 16;
+
+/// Another id in the same millisecond as `id` (ids are `ms << 16 | 16 random bits`, `ids`), for
+/// a note whose id is taken.
+pub(crate) fn another_id(id: i64) -> i64 {
+    (id & !0xffff) | i64::from(rand::random::<u16>())
 }
 
 /// Stores many notes and returns those stored. A note left out clashed on its `ap_id` or its
@@ -206,6 +231,10 @@ pub async fn analyze_ingest_tables(db: &Db) -> Result<(), sqlx::Error> {
 /// `thread_replies`, with `(LIST)` for the parents' ids. No `in_reply_to_id IS NULL` test: a
 /// reply naming a parent stored only now cannot have been threaded yet, and that test leads
 /// SQLite to walk every unthreaded note.
+/// Threads the replies to one note that arrived before it: `$1` its id, `$2` its `ap_id`.
+pub(crate) const THREAD_REPLIES_TO: &str =
+    "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2";
+
 pub(crate) const THREAD_REPLIES: &str = "UPDATE notes SET in_reply_to_id = p.id FROM notes p
      WHERE p.id IN (LIST) AND notes.in_reply_to_ap_id = p.ap_id";
 
@@ -217,14 +246,13 @@ pub async fn thread_replies(tx: &mut Tx, ids: &[i64]) -> Result<(), sqlx::Error>
     super::execute_with_ids(tx, THREAD_REPLIES, ids).await.map(|_| ())
 }
 
+/// How many notes have the `ap_id` `$1` (one or none).
+pub(crate) const AP_ID_TAKEN: &str = "SELECT COUNT(*) FROM notes WHERE ap_id = $1";
+
 /// Whether a note with this ActivityPub id exists, as the transaction sees it.
 async fn ap_id_taken(tx: &mut Tx, ap_id: &str) -> Result<bool, sqlx::Error> {
     on_tx!(tx, |conn| {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notes WHERE ap_id = $1")
-            .bind(ap_id)
-            .fetch_one(conn)
-            .await
-            .map(|n| n > 0)
+        sqlx::query_scalar::<_, i64>(AP_ID_TAKEN).bind(ap_id).fetch_one(conn).await.map(|n| n > 0)
     })
 }
 
@@ -477,18 +505,18 @@ pub async fn descendants(
         .await)
 }
 
+/// A mention: `$1` the note, `$2` the actor.
+pub(crate) const INSERT_MENTION: &str =
+    "INSERT INTO mentions (note_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+/// A hashtag: `$1` the note, `$2` the name.
+pub(crate) const INSERT_TAG: &str =
+    "INSERT INTO note_tags (note_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
 /// Records who a note mentions.
 pub async fn insert_mentions(tx: &mut Tx, note: i64, actors: &[i64]) -> Result<(), sqlx::Error> {
     for actor in actors {
         on_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO mentions (note_id, actor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(note)
-            .bind(actor)
-            .execute(conn)
-            .await
-            .map(|_| ())
+            sqlx::query(INSERT_MENTION).bind(note).bind(actor).execute(conn).await.map(|_| ())
         })?;
     }
     Ok(())
@@ -498,14 +526,7 @@ pub async fn insert_mentions(tx: &mut Tx, note: i64, actors: &[i64]) -> Result<(
 pub async fn insert_tags(tx: &mut Tx, note: i64, names: &[String]) -> Result<(), sqlx::Error> {
     for name in names {
         on_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO note_tags (note_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(note)
-            .bind(name)
-            .execute(conn)
-            .await
-            .map(|_| ())
+            sqlx::query(INSERT_TAG).bind(note).bind(name).execute(conn).await.map(|_| ())
         })?;
     }
     Ok(())

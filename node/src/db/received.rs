@@ -2,10 +2,14 @@
 
 use super::{Db, Tx, on_db, on_tx};
 
+/// Records an activity id (`$1`) received at `$2`, unless it is recorded.
+pub(crate) const INSERT_IF_NEW: &str = "INSERT INTO received_activities (ap_id, received_at)
+    VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
 /// Records an activity id; returns false if it was already recorded.
 pub async fn insert_if_new(tx: &mut Tx, ap_id: &str, now: i64) -> Result<bool, sqlx::Error> {
     on_tx!(tx, |conn| {
-        sqlx::query("INSERT INTO received_activities (ap_id, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        sqlx::query(INSERT_IF_NEW)
             .bind(ap_id)
             .bind(now)
             .execute(conn)

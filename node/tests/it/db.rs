@@ -582,11 +582,12 @@ async fn ingest_batches_of_every_shape() {
     }
 }
 
-/// A batch with nothing that needs a second statement in its transaction is one statement on
-/// its own; a note it leaves out (its id taken) is stored after it, with its mentions and tags,
-/// and a note it skips gets none of them. What needs a transaction, `write_alone` declines,
-/// writing nothing: on PostgreSQL a reply to a note of the same batch, on SQLite a batch that
-/// repeats itself or has an entry with both a claim and a note.
+/// A batch with nothing to record beside it is written without a transaction of the caller's;
+/// a note whose id is taken is stored under another, with its mentions and tags, and a note
+/// left out gets none of them. On PostgreSQL, where the batch is one statement, a reply to a
+/// note of the same batch needs a transaction, and `write_alone` declines it, writing nothing.
+/// On SQLite the writer's statements see the ones before them, so a batch that repeats a note
+/// or a claim, or pairs a claim with a note, is written alone too, each thing once.
 #[tokio::test]
 async fn an_ingest_batch_without_a_transaction() {
     for (name, db) in backends().await.iter() {
@@ -595,34 +596,42 @@ async fn an_ingest_batch_without_a_transaction() {
         let parent = new_note(&db, &alice, "public");
         let mut reply = new_note(&db, &alice, "public");
         reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
+        let (twin, claimed) = (new_note(&db, &alice, "public"), new_note(&db, &alice, "public"));
         let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
-        let declined: Vec<Vec<ingest::Entry<'_>>> = if sqlite {
-            vec![
-                vec![
-                    ingest::Entry { claim: None, note: note(&parent) },
-                    ingest::Entry { claim: None, note: note(&parent) },
-                ],
-                vec![
-                    ingest::Entry { claim: Some("https://r.example/twice"), note: None },
-                    ingest::Entry { claim: Some("https://r.example/twice"), note: None },
-                ],
-                vec![ingest::Entry { claim: Some("https://r.example/both"), note: note(&parent) }],
-            ]
+        let mut repeated = Vec::new();
+        if sqlite {
+            let entries = [
+                ingest::Entry { claim: None, note: note(&twin) },
+                ingest::Entry { claim: None, note: note(&twin) },
+                ingest::Entry { claim: Some("https://r.example/twice"), note: None },
+                ingest::Entry { claim: Some("https://r.example/twice"), note: None },
+                ingest::Entry { claim: Some("https://r.example/both"), note: note(&claimed) },
+            ];
+            let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
+                .await
+                .expect("write_alone")
+                .expect("written alone");
+            assert_eq!(written.fresh, [true, true, true, false, true], "{name}: claims once");
+            let stored: Vec<Option<i64>> =
+                written.stored.iter().map(|n| n.as_ref().map(|n| n.id)).collect();
+            assert_eq!(stored, [Some(twin.id), None, None, None, Some(claimed.id)], "{name}");
+            for id in ["https://r.example/twice", "https://r.example/both"] {
+                assert!(received::seen(&db, id).await.expect("seen"), "{name}: {id}");
+            }
+            repeated = vec![twin.id, claimed.id];
         } else {
-            vec![vec![
+            let entries = [
                 ingest::Entry { claim: None, note: note(&parent) },
                 ingest::Entry { claim: None, note: note(&reply) },
-            ]]
-        };
-        for entries in declined {
+            ];
             let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
                 .await
                 .expect("write_alone");
             assert!(written.is_none(), "{name}: declined");
-        }
-        assert!(notes::by_ap_id(&db, &parent.ap_id).await.expect("by_ap_id").is_none(), "{name}");
-        for id in ["https://r.example/twice", "https://r.example/both"] {
-            assert!(!received::seen(&db, id).await.expect("seen"), "{name}: {id}");
+            assert!(
+                notes::by_ap_id(&db, &parent.ap_id).await.expect("by_ap_id").is_none(),
+                "{name}: nothing written"
+            );
         }
 
         let mentions = [carol.id];
@@ -640,7 +649,7 @@ async fn an_ingest_batch_without_a_transaction() {
             ingest::Entry { claim: Some("https://r.example/seen"), note: None },
         ];
         if sqlite {
-            // The trigger threads a reply to a note of the same statement.
+            // A reply to a note of the same batch, after it: threaded as it is stored.
             entries.push(ingest::Entry { claim: None, note: note(&reply) });
         }
         let written =
@@ -651,7 +660,7 @@ async fn an_ingest_batch_without_a_transaction() {
             written.stored.iter().map(|n| n.as_ref().map(|n| n.id)).collect();
         assert_eq!(stored[0], Some(parent.id), "{name}: a new note");
         assert_eq!(stored[1], None, "{name}: the replay changed nothing");
-        let clash_id = stored[2].expect("the clashing note was stored after the statement");
+        let clash_id = stored[2].expect("the clashing note was stored");
         assert_ne!(clash_id, known.id, "{name}: with another id");
         assert_eq!(stored[3..5], [None, None], "{name}: claims store no note");
         assert!(received::seen(&db, "https://r.example/alone").await.expect("seen"), "{name}");
@@ -661,6 +670,7 @@ async fn an_ingest_batch_without_a_transaction() {
         let tagged = notes::tags_of(&db, &[known.id, replay.id, clash_id]).await.expect("tags_of");
         assert_eq!(tagged, vec![(clash_id, "ferry".to_owned())], "{name}: and tags");
         let mut want = vec![parent.id, clash_id];
+        want.extend(repeated);
         if sqlite {
             assert_eq!(stored[5], Some(reply.id), "{name}");
             let reply = notes::by_id(&db, reply.id).await.expect("by_id").expect("stored");
@@ -674,7 +684,7 @@ async fn an_ingest_batch_without_a_transaction() {
         let again = ingest::write_alone(&db, &mut Held::default(), &entries[..1], 3)
             .await
             .expect("write_alone");
-        let again = again.expect("one statement");
+        let again = again.expect("written alone");
         assert!(again.stored[0].is_none(), "{name}: stored once");
     }
 }
