@@ -6,7 +6,7 @@
 //!
 //! Wall time per note moves by a fifth between runs on a shared machine; for a steadier
 //! comparison of two versions of the SQL, count instructions (docs/benchmarks.md):
-//! `INGEST_BATCHES=200 BENCH_BACKENDS=sqlite valgrind --tool=callgrind --toggle-collect=sqlite3_step <bench binary> --bench`
+//! `INGEST_BATCHES=200 BENCH_BACKENDS=sqlite valgrind --tool=callgrind --toggle-collect='*SqliteWriter::write*' <bench binary> --bench`
 
 mod common;
 
