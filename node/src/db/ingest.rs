@@ -377,8 +377,8 @@ async fn store_left_out<'a>(
     Ok(())
 }
 
-/// A note the batch left out, alone: `notes::insert` draws another id on a clash and returns
-/// none if the `ap_id` is stored.
+/// A note alone, with its mentions, tags and fan-out: `notes::insert` threads it, draws another
+/// id on a clash and returns none if the `ap_id` is stored.
 async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sqlx::Error> {
     let Some(row) = notes::insert(tx, note.row).await? else { return Ok(None) };
     notes::insert_mentions(tx, row.id, note.mentions).await?;

@@ -228,13 +228,13 @@ pub async fn analyze_ingest_tables(db: &Db) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// `thread_replies`, with `(LIST)` for the parents' ids. No `in_reply_to_id IS NULL` test: a
-/// reply naming a parent stored only now cannot have been threaded yet, and that test leads
-/// SQLite to walk every unthreaded note.
 /// Threads the replies to one note that arrived before it: `$1` its id, `$2` its `ap_id`.
 pub(crate) const THREAD_REPLIES_TO: &str =
     "UPDATE notes SET in_reply_to_id = $1 WHERE in_reply_to_ap_id = $2";
 
+/// `thread_replies`, with `(LIST)` for the parents' ids. No `in_reply_to_id IS NULL` test: a
+/// reply naming a parent stored only now cannot have been threaded yet, and that test leads
+/// SQLite to walk every unthreaded note.
 pub(crate) const THREAD_REPLIES: &str = "UPDATE notes SET in_reply_to_id = p.id FROM notes p
      WHERE p.id IN (LIST) AND notes.in_reply_to_ap_id = p.ap_id";
 
