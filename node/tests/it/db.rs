@@ -597,6 +597,7 @@ async fn an_ingest_batch_without_a_transaction() {
         let mut reply = new_note(&db, &alice, "public");
         reply.in_reply_to_ap_id = Some(parent.ap_id.clone());
         let (twin, claimed) = (new_note(&db, &alice, "public"), new_note(&db, &alice, "public"));
+        let unheard = new_note(&db, &alice, "public");
         let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
         let mut repeated = Vec::new();
         if sqlite {
@@ -606,15 +607,24 @@ async fn an_ingest_batch_without_a_transaction() {
                 ingest::Entry { claim: Some("https://r.example/twice"), note: None },
                 ingest::Entry { claim: Some("https://r.example/twice"), note: None },
                 ingest::Entry { claim: Some("https://r.example/both"), note: note(&claimed) },
+                ingest::Entry { claim: Some("https://r.example/seen"), note: note(&unheard) },
             ];
             let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
                 .await
                 .expect("write_alone")
                 .expect("written alone");
-            assert_eq!(written.fresh, [true, true, true, false, true], "{name}: claims once");
+            assert_eq!(
+                written.fresh,
+                [true, true, true, false, true, false],
+                "{name}: claims once"
+            );
             let stored: Vec<Option<i64>> =
                 written.stored.iter().map(|n| n.as_ref().map(|n| n.id)).collect();
-            assert_eq!(stored, [Some(twin.id), None, None, None, Some(claimed.id)], "{name}");
+            assert_eq!(stored, [Some(twin.id), None, None, None, Some(claimed.id), None], "{name}");
+            assert!(
+                notes::by_ap_id(&db, &unheard.ap_id).await.expect("by_ap_id").is_none(),
+                "{name}: a seen claim's note is not stored"
+            );
             for id in ["https://r.example/twice", "https://r.example/both"] {
                 assert!(received::seen(&db, id).await.expect("seen"), "{name}: {id}");
             }
