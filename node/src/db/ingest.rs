@@ -407,13 +407,11 @@ impl SqliteWriter {
     pub(crate) fn open(path: &Path) -> Result<SqliteWriter, sqlx::Error> {
         let conn = rusqlite::Connection::open(path).map_err(writer_error)?;
         conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT).map_err(writer_error)?;
-        let mut setup = format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {};",
-            super::SQLITE_MMAP_SIZE
-        );
-        for (name, value) in super::SQLITE_WRITER_PRAGMAS {
-            setup.push_str(&format!(" PRAGMA {name} = {value};"));
-        }
+        let setup: String = super::SQLITE_PRAGMAS
+            .iter()
+            .chain(&super::SQLITE_WRITER_PRAGMAS)
+            .map(|(name, value)| format!("PRAGMA {name} = {value};"))
+            .collect();
         conn.execute_batch(&setup).map_err(writer_error)?;
         Ok(SqliteWriter(conn))
     }
@@ -580,6 +578,42 @@ impl sqlx::error::DatabaseError for WriterError {
             Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
             Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
             _ => ErrorKind::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sqlx's connections and the inbox writer's own get the same settings, from the same
+    /// constants.
+    #[tokio::test]
+    async fn every_sqlite_writer_connection_has_the_shared_pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ferry.db");
+        let db = super::super::Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("connect");
+        let super::super::Pool::Sqlite { write, .. } = &db.pool else {
+            unreachable!("a SQLite database")
+        };
+        let writer = SqliteWriter::open(&path).expect("open the inbox writer's connection");
+        for (name, value) in
+            super::super::SQLITE_PRAGMAS.iter().chain(&super::super::SQLITE_WRITER_PRAGMAS)
+        {
+            let want: i64 = match *value {
+                "NORMAL" | "ON" => 1,
+                "memory" => 2,
+                number => number.parse().expect("a number"),
+            };
+            let pooled: i64 = sqlx::query_scalar(AssertSqlSafe(format!("PRAGMA {name}")))
+                .fetch_one(write)
+                .await
+                .expect(name);
+            assert_eq!(pooled, want, "{name} on the pool's writer connection");
+            let own: i64 = writer.0.pragma_query_value(None, name, |r| r.get(0)).expect(name);
+            assert_eq!(own, want, "{name} on the inbox writer's own connection");
         }
     }
 }

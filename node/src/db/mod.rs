@@ -16,18 +16,21 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::ids::IdGen;
 
 /// How long a SQLite connection waits for a lock before it fails with `SQLITE_BUSY`.
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pages are read through a shared memory map instead of a read() and a copy into each
-/// connection's own cache.
-pub(crate) const SQLITE_MMAP_SIZE: u64 = 128 << 20;
+/// The pragmas of every SQLite connection (sqlx's, and the inbox writer's own):
+/// - `synchronous = NORMAL` in WAL mode: a commit survives a process crash; only a power loss
+///   can take the last transactions, and never corrupts the file.
+/// - Foreign keys checked.
+/// - Pages read through a shared memory map of 128 MiB instead of a read() and a copy into
+///   each connection's own cache.
+pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
+    [("synchronous", "NORMAL"), ("foreign_keys", "ON"), ("mmap_size", "134217728")];
 /// The pragmas of SQLite's writer connections (the pool's, and the inbox writer's own), beyond
 /// those of every connection.
 /// - A small cache (4 MiB): the writer keeps the pages it wrote there, in the heap, while
@@ -240,15 +243,13 @@ impl Db {
             );
             Pool::Postgres(pool)
         } else {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // NORMAL in WAL mode: a commit survives a process crash; only a power loss
-                // can take the last transactions, and never corrupts the file.
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string());
+            let options = SQLITE_PRAGMAS.iter().fold(
+                SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT),
+                |options, (name, value)| options.pragma(*name, *value),
+            );
             // Migrations first, on a connection of their own, before any pool opens.
             let mut migrating = SqliteConnection::connect_with(&options).await?;
             sqlx::migrate!("../migrations/sqlite").run(&mut migrating).await?;
@@ -326,10 +327,10 @@ impl Db {
         Ok(held.postgres.as_deref_mut())
     }
 
-    /// SQLite: the inbox writer's own connection, for a batch written by one statement in its
-    /// own implicit transaction (`ingest::write_alone`), once `held` has the right to write
-    /// (the pool's writer connection, kept from the last batch or taken from the pool). It is
-    /// opened on first use. None on PostgreSQL.
+    /// SQLite: the inbox writer's own connection, for a batch written in a transaction of its
+    /// own (`ingest::write_alone`), once `held` has the right to write (the pool's writer
+    /// connection, kept from the last batch or taken from the pool). It is opened on first use.
+    /// None on PostgreSQL.
     pub(crate) async fn sqlite_writer<'h>(
         &self,
         held: &'h mut Held,

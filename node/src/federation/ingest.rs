@@ -106,7 +106,7 @@ impl Ingest {
 /// answer wakes the writer; on the shared runtime that wake-up queued behind every inbox
 /// request being verified, so under load a batch spent most of its time waiting for its turn
 /// (measured: 2 ms per batch, a third of it in SQLite) and the writer, not the CPU, capped
-/// ingest. On SQLite the writer runs its batch statement on this thread itself
+/// ingest. On SQLite the writer runs its batch on this thread itself
 /// (`db::ingest::SqliteWriter`), a blocking call that nothing else on this runtime waits for.
 pub async fn run(state: AppState) {
     let Some(receiver) = state.ingest.receiver.lock().expect("ingest lock").take() else {
