@@ -44,6 +44,7 @@ pub enum Outcome {
 
 /// Runs one inbox POST through the whole pipeline.
 pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
+    let preparing = data.ingest.preparing();
     let head: Head<'_> = serde_json::from_slice(post.body)
         .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
     let id = head.id.0.ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
@@ -82,6 +83,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         // `verify` made sure the note's author is the actor.
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
+        drop(preparing);
         return Ok(match data.ingest.submit(Write::Note(Box::new(prepared))).await? {
             Claim::New => Outcome::Processed,
             Claim::Seen => Outcome::Duplicate,
@@ -91,6 +93,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     // crash), axum drops this request's future, and a claimed but unhandled id would make every
     // retry look like a duplicate. The task always ends by handling the activity or forgetting
     // its id.
+    drop(preparing);
     let data = data.clone();
     let task = tokio::spawn(async move {
         // Claim the id before handling, so two copies arriving at once (shared inbox and
