@@ -235,7 +235,8 @@ pub fn sanitize(html: &str) -> String {
 /// Whether `html` is text in well-formed, unnested `<p>` paragraphs, with `<br>` and the
 /// `&amp;`, `&lt;` and `&gt;` entities, and nothing the sanitiser would rewrite: no other
 /// markup, no bare `&`, `<` or `>`, no no-break space (written back as `&nbsp;`), no carriage
-/// return or other control character (normalised by the HTML parser). For such input the
+/// return or other control character, C1 controls included (the HTML parser normalises or
+/// reports them), and no byte order mark (the parser drops a leading one). For such input the
 /// sanitiser's output is the input itself (`plain_paragraphs_are_what_the_sanitiser_writes`).
 fn is_plain_paragraphs(html: &str) -> bool {
     let bytes = html.as_bytes();
@@ -252,8 +253,10 @@ fn is_plain_paragraphs(html: &str) -> bool {
             b'<' | b'>' | b'&' => return false,
             b'\n' | b'\t' => i += 1,
             0..0x20 | 0x7f => return false,
-            // U+00A0 is 0xC2 0xA0 in UTF-8; 0xA0 never starts a character, so this is exact.
-            0xc2 if rest.get(1) == Some(&0xa0) => return false,
+            // U+0080-U+00A0 (C1 controls and the no-break space) are 0xC2 0x80-0xA0 in UTF-8,
+            // U+FEFF is 0xEF 0xBB 0xBF; continuation bytes never start a character.
+            0xc2 if rest.get(1).is_some_and(|b| (0x80..=0xa0).contains(b)) => return false,
+            0xef if rest.starts_with(b"\xef\xbb\xbf") => return false,
             _ => i += 1,
         }
     }
@@ -323,13 +326,14 @@ mod tests {
     /// no-break space, carriage returns, stray brackets).
     #[test]
     fn plain_paragraphs_are_what_the_sanitiser_writes() {
-        const FRAGMENTS: [&str; 24] = [
+        const FRAGMENTS: [&str; 27] = [
             "<p>", "</p>", "<br>", "a", " ", "\n", "\t", "&amp;", "&lt;", "&gt;", "\"", "'", "é",
             "🎉", ">", "<", "&", "<b>", "\u{a0}", "\r", "&quot;", "<br/>", "&nbsp;", "\u{1}",
+            "\u{85}", "\u{feff}", "\u{a1}",
         ];
         let mut taken = 0;
         let mut sequence = [0usize; 5];
-        // Every sequence of up to five fragments: 24^5 is too many, so the first two positions
+        // Every sequence of up to five fragments: 27^5 is too many, so the first two positions
         // run over all fragments and the rest over the structural ones and a letter.
         let tail = [0, 1, 2, 3, 7, 14];
         for a in 0..FRAGMENTS.len() {
