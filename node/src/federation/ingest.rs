@@ -165,22 +165,17 @@ async fn writers(state: AppState, receiver: mpsc::Receiver<Job>) {
         Backend::Sqlite => 1,
         Backend::Postgres => db::postgres_ingest_writers(),
     };
-    // Only a lone writer may sleep: PostgreSQL's writers share this thread.
-    let gather = writers == 1;
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-    let tasks: Vec<_> = (0..writers)
-        .map(|_| tokio::spawn(writer(state.clone(), receiver.clone(), gather)))
-        .collect();
+    let tasks: Vec<_> =
+        (0..writers).map(|_| tokio::spawn(writer(state.clone(), receiver.clone()))).collect();
     for task in tasks {
         let _ = task.await;
     }
 }
 
-async fn writer(
-    state: AppState,
-    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    gather: bool,
-) {
+async fn writer(state: AppState, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    // Only a lone writer may sleep: PostgreSQL's writers share this thread.
+    let gather = state.db.backend() == Backend::Sqlite;
     let mut stop = state.ingest.stop.subscribe();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut held = db::Held::default();
@@ -192,17 +187,8 @@ async fn writer(
                     if received == 0 {
                         return;
                     }
-                    if gather
-                        && jobs.len() < GATHER_BELOW
-                        && state.ingest.preparing.load(Ordering::Relaxed) > 0
-                    {
-                        // This thread runs nothing else, so it may block.
-                        std::thread::sleep(GATHER_WAIT);
-                        while jobs.len() < MAX_BATCH
-                            && let Ok(job) = receiver.try_recv()
-                        {
-                            jobs.push(job);
-                        }
+                    if gather {
+                        gather_more(&state, &mut receiver, &mut jobs);
                     }
                 }
                 () = async { drop(stop.wait_for(|stop| *stop).await) } => {
@@ -219,6 +205,21 @@ async fn writer(
         }
         write_batch(&state, &mut held, std::mem::take(&mut jobs)).await;
         state.db.release_if_wanted(&mut held);
+    }
+}
+
+/// A batch of fewer than `GATHER_BELOW` jobs, taken while inbox requests are still on their
+/// way, waits `GATHER_WAIT` for them and takes what queued meanwhile.
+fn gather_more(state: &AppState, receiver: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    if jobs.len() >= GATHER_BELOW || state.ingest.preparing.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    // The writer's thread runs nothing else, so it may block.
+    std::thread::sleep(GATHER_WAIT);
+    while jobs.len() < MAX_BATCH
+        && let Ok(job) = receiver.try_recv()
+    {
+        jobs.push(job);
     }
 }
 

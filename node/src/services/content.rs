@@ -323,7 +323,7 @@ mod tests {
     /// The fast path of `sanitize` must never change what a note looks like: every input it
     /// takes must be exactly what the sanitiser writes. Compared over all short sequences of
     /// fragments chosen to hit the parser's rewrites (implicit `</p>`, entities, quotes, the
-    /// no-break space, carriage returns, stray brackets).
+    /// no-break space, carriage returns, C1 controls, a byte order mark, stray brackets).
     #[test]
     fn plain_paragraphs_are_what_the_sanitiser_writes() {
         const FRAGMENTS: [&str; 27] = [
@@ -332,7 +332,6 @@ mod tests {
             "\u{85}", "\u{feff}", "\u{a1}",
         ];
         let mut taken = 0;
-        let mut sequence = [0usize; 5];
         // Every sequence of up to five fragments: 27^5 is too many, so the first two positions
         // run over all fragments and the rest over the structural ones and a letter.
         let tail = [0, 1, 2, 3, 7, 14];
@@ -341,15 +340,12 @@ mod tests {
                 for c in tail {
                     for d in tail {
                         for e in tail {
-                            sequence.copy_from_slice(&[a, b, c, d, e]);
-                            let html: String = sequence.iter().map(|&i| FRAGMENTS[i]).collect();
-                            let sanitised = SANITIZER.clean(&html).to_string();
+                            let html: String = [a, b, c, d, e].map(|i| FRAGMENTS[i]).concat();
                             if is_plain_paragraphs(&html) {
                                 taken += 1;
+                                let sanitised = SANITIZER.clean(&html).to_string();
                                 assert_eq!(sanitised, html, "fast path took {html:?}");
                             }
-                            // And the other way: the fast path is only a shortcut.
-                            assert_eq!(sanitize(&html), sanitised, "{html:?}");
                         }
                     }
                 }
