@@ -156,6 +156,11 @@ impl Percentiles {
         self.sorted[rank.clamp(1, self.sorted.len()) - 1]
     }
 
+    /// How many values the sample holds.
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
     /// `p50/p95/p99/max` in milliseconds.
     pub(crate) fn summary(&self) -> String {
         format!(

@@ -211,21 +211,30 @@ pub async fn activities(db: &Db, ids: &[i64]) -> Result<Vec<ActivityRow>, sqlx::
         .await)
 }
 
-/// Marks deliveries acknowledged.
+/// Marks deliveries acknowledged and their servers healthy (failure count and backoff
+/// cleared), in one transaction.
 pub async fn mark_delivered(db: &Db, ids: &[i64], now: i64) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let sql = format!(
+    let delivered = format!(
         "UPDATE deliveries SET status = 1, done_at = $1, last_error = NULL WHERE id IN ({list})"
     );
+    let healthy = format!(
+        "UPDATE domains SET failures = 0, backoff_until = 0, last_success_at = $1
+         WHERE domain IN (SELECT DISTINCT domain FROM deliveries WHERE id IN ({list}))
+           AND (failures > 0 OR backoff_until > 0 OR last_success_at IS NULL
+                OR last_success_at < $1 - 60000)"
+    );
     let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
+    for sql in [delivered, healthy] {
+        on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+    }
     tx.commit().await
 }
 
@@ -291,23 +300,6 @@ pub async fn release(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// A server answered: clear its failure count and backoff.
-pub async fn domain_ok(db: &Db, domain: &str, now: i64) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |conn| {
-        sqlx::query(
-            "INSERT INTO domains (domain, failures, backoff_until, last_success_at) VALUES ($1, 0, 0, $2)
-             ON CONFLICT (domain) DO UPDATE SET failures = 0, backoff_until = 0, last_success_at = $2",
-        )
-        .bind(domain)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
-    })?;
-    tx.commit().await
-}
-
 /// A server failed again; returns its failure count so far.
 pub async fn domain_failed(db: &Db, domain: &str) -> Result<i32, sqlx::Error> {
     let mut tx = db.begin().await?;
@@ -365,26 +357,6 @@ pub async fn release_stale(tx: &mut Tx) -> Result<(), sqlx::Error> {
         .execute(conn)
         .await
         .map(|_| ()))
-}
-
-/// Marks the servers of these delivered rows healthy (failure count and backoff cleared).
-pub async fn domains_ok_for(db: &Db, delivered: &[i64], now: i64) -> Result<(), sqlx::Error> {
-    if delivered.is_empty() {
-        return Ok(());
-    }
-    let list = delivered.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let sql = format!(
-        "UPDATE domains SET failures = 0, backoff_until = 0, last_success_at = $1
-         WHERE domain IN (SELECT DISTINCT domain FROM deliveries WHERE id IN ({list}))
-           AND (failures > 0 OR backoff_until > 0 OR last_success_at IS NULL OR last_success_at < $1 - 60000)"
-    );
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |conn| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
-    tx.commit().await
 }
 
 /// Deletes finished deliveries (delivered or failed) older than `before`, then activities

@@ -1436,8 +1436,8 @@ async fn backed_off_domains_are_skipped_by_claim() {
         assert_eq!(after.len(), 3, "{name}: the backoff ends");
         assert!(after.iter().all(|d| d.domain == "bad.example"), "{name}");
 
-        // Success resets the failure count.
-        deliveries::domain_ok(&db, "bad.example", now).await.expect("domain_ok");
+        // A delivery recorded as acknowledged resets its server's failure count.
+        deliveries::mark_delivered(&db, &[after[0].id], now).await.expect("mark_delivered");
         assert_eq!(
             deliveries::domain_failed(&db, "bad.example").await.expect("failed"),
             1,
