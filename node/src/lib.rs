@@ -17,6 +17,7 @@ pub mod error;
 pub mod federation;
 pub mod ids;
 pub mod open_files;
+pub mod own_runtime;
 pub mod services;
 pub mod state;
 pub mod telemetry;

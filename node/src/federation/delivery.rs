@@ -170,29 +170,14 @@ impl Windows {
 /// node's runtime gets a core within a time slice.
 pub async fn run(state: AppState) {
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let (finished, done) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name("ferry-delivery".to_owned()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let build = move || {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("ferry-deliver")
             .enable_all()
             .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!("could not start the delivery worker: {e}");
-                return;
-            }
-        };
-        runtime.block_on(work(state));
-        let _ = finished.send(());
-    });
-    match spawned {
-        Ok(_) => {
-            let _ = done.await;
-        }
-        Err(e) => tracing::error!("could not start the delivery worker's thread: {e}"),
-    }
+    };
+    crate::own_runtime::run("ferry-delivery", build, work(state)).await;
 }
 
 async fn work(state: AppState) {

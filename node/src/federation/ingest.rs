@@ -140,24 +140,8 @@ pub async fn run(state: AppState) {
         tracing::error!("ingest writer started twice");
         return;
     };
-    let (finished, done) = oneshot::channel();
-    let spawned = std::thread::Builder::new().name("ferry-ingest".to_owned()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!("could not start the ingest writer: {e}");
-                return;
-            }
-        };
-        runtime.block_on(writers(state, receiver));
-        let _ = finished.send(());
-    });
-    match spawned {
-        Ok(_) => {
-            let _ = done.await;
-        }
-        Err(e) => tracing::error!("could not start the ingest writer thread: {e}"),
-    }
+    let build = || tokio::runtime::Builder::new_current_thread().enable_all().build();
+    crate::own_runtime::run("ferry-ingest", build, writers(state, receiver)).await;
 }
 
 async fn writers(state: AppState, receiver: mpsc::Receiver<Job>) {
