@@ -242,18 +242,30 @@ pub struct ActorCounts {
     pub following: i64,
 }
 
-/// Live counts for a profile (local numbers; remote totals are what we have seen).
+/// One actor's counts as an account shows them: followers and following from the counters the
+/// triggers keep (`actor_stats`), notes from the counter for a local actor and counted live for a
+/// remote one (only what this node has seen of it; see the migration for why).
+const COUNTS: &str = "SELECT a.id,
+        CASE WHEN a.is_local THEN COALESCE(s.notes, 0) ELSE (SELECT COUNT(*) FROM notes n
+            WHERE n.author_id = a.id AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL)
+        END AS notes,
+        COALESCE(s.followers, 0) AS followers, COALESCE(s.following, 0) AS following
+    FROM actors a LEFT JOIN actor_stats s ON s.actor_id = a.id";
+
+/// Counts for a profile (zeros for an unknown id).
 pub async fn counts(db: &Db, id: i64) -> Result<ActorCounts, sqlx::Error> {
-    const SQL: &str = "SELECT
-        (SELECT COUNT(*) FROM notes WHERE author_id = $1 AND deleted_at IS NULL
-            AND reblog_of_id IS NULL) AS notes,
-        (SELECT COUNT(*) FROM follows WHERE followee_id = $1 AND accepted) AS followers,
-        (SELECT COUNT(*) FROM follows WHERE follower_id = $1 AND accepted) AS following";
-    on_db!(db, |pool| sqlx::query_as::<_, ActorCounts>(SQL).bind(id).fetch_one(pool).await)
+    let sql = format!("{COUNTS} WHERE a.id = $1");
+    let row =
+        on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64, i64)>(AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+    Ok(row
+        .map(|(_, notes, followers, following)| ActorCounts { notes, followers, following })
+        .unwrap_or_default())
 }
 
-/// `counts` for many actors in one statement (a page of accounts or of statuses): one grouped
-/// count per table instead of three subqueries per actor.
+/// `counts` for many actors in one statement (a page of accounts or of statuses).
 pub async fn counts_of(
     db: &Db,
     ids: &[i64],
@@ -264,28 +276,13 @@ pub async fn counts_of(
         return Ok(out);
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let sql = format!(
-        "SELECT 0, author_id, COUNT(*) FROM notes
-            WHERE author_id IN ({list}) AND deleted_at IS NULL AND reblog_of_id IS NULL
-            GROUP BY author_id
-         UNION ALL
-         SELECT 1, followee_id, COUNT(*) FROM follows
-            WHERE followee_id IN ({list}) AND accepted GROUP BY followee_id
-         UNION ALL
-         SELECT 2, follower_id, COUNT(*) FROM follows
-            WHERE follower_id IN ({list}) AND accepted GROUP BY follower_id"
-    );
+    let sql = format!("{COUNTS} WHERE a.id IN ({list})");
     let rows =
-        on_db!(db, |pool| sqlx::query_as::<_, (i32, i64, i64)>(AssertSqlSafe(sql.as_str()))
+        on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64, i64)>(AssertSqlSafe(sql.as_str()))
             .fetch_all(pool)
             .await)?;
-    for (kind, id, n) in rows {
-        let counts = out.entry(id).or_default();
-        match kind {
-            0 => counts.notes = n,
-            1 => counts.followers = n,
-            _ => counts.following = n,
-        }
+    for (id, notes, followers, following) in rows {
+        out.insert(id, ActorCounts { notes, followers, following });
     }
     Ok(out)
 }

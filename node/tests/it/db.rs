@@ -143,6 +143,105 @@ async fn a_deleted_actors_notes_leave_timelines_and_its_follows_end() {
     }
 }
 
+/// The counts an account shows, counted live from the rows (what the counters must equal).
+async fn live_counts(url: &str, actor: &ActorRow) -> (i64, i64, i64) {
+    let notes = count_rows(
+        url,
+        "SELECT COUNT(*) FROM notes WHERE author_id = $1 AND deleted_at IS NULL
+            AND reblog_of_id IS NULL",
+        actor.id,
+    )
+    .await;
+    let followers = count_rows(
+        url,
+        "SELECT COUNT(*) FROM follows WHERE followee_id = $1 AND accepted",
+        actor.id,
+    )
+    .await;
+    let following = count_rows(
+        url,
+        "SELECT COUNT(*) FROM follows WHERE follower_id = $1 AND accepted",
+        actor.id,
+    )
+    .await;
+    (notes, followers, following)
+}
+
+#[tokio::test]
+async fn account_counts_follow_every_change_to_follows_and_notes() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let url = backends.url(name);
+        let bob = local_account(&db, "bob").await;
+        let alice = local_account(&db, "alice").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        let everyone = [&bob, &alice, &dave];
+        let check = |step: &'static str| {
+            let db = db.clone();
+            async move {
+                let ids: Vec<i64> = everyone.iter().map(|a| a.id).collect();
+                let many = actors::counts_of(&db, &ids).await.expect("counts_of");
+                for actor in everyone {
+                    let one = actors::counts(&db, actor.id).await.expect("counts");
+                    let shown = (one.notes, one.followers, one.following);
+                    let live = live_counts(url, actor).await;
+                    assert_eq!(shown, live, "{name}: {} after {step}", actor.username);
+                    let of = many[&actor.id];
+                    assert_eq!((of.notes, of.followers, of.following), live, "{name}: {step}");
+                }
+            }
+        };
+        check("start").await;
+
+        // Follows: pending, accepted, repeated, reversed, of oneself, removed.
+        let request = follow(&db, &alice, &bob, false).await;
+        check("a follow request").await;
+        let mut tx = db.begin().await.expect("begin");
+        follows::accept(&mut tx, request.id).await.expect("accept");
+        tx.commit().await.expect("commit");
+        check("its accept").await;
+        follow(&db, &alice, &bob, false).await;
+        check("a repeated Follow").await;
+        follow(&db, &dave, &bob, true).await;
+        follow(&db, &bob, &dave, true).await;
+        follow(&db, &bob, &bob, true).await;
+        check("more follows").await;
+        assert_eq!(actors::counts(&db, bob.id).await.expect("counts").followers, 3, "{name}");
+        let mut tx = db.begin().await.expect("begin");
+        follows::delete(&mut tx, alice.id, bob.id).await.expect("delete");
+        follows::delete(&mut tx, alice.id, bob.id).await.expect("delete again");
+        tx.commit().await.expect("commit");
+        check("an unfollow").await;
+
+        // Notes: local and remote, boosts (not counted), deletes, an undone boost.
+        let mut kept = Vec::new();
+        for author in [&bob, &bob, &bob, &dave, &dave] {
+            kept.push(insert_note(&db, &new_note(&db, author, "public")).await);
+        }
+        let mut boost = new_note(&db, &bob, "public");
+        boost.reblog_of_id = Some(kept[3].id);
+        let boost = insert_note(&db, &boost).await;
+        check("notes and a boost").await;
+        let mut tx = db.begin().await.expect("begin");
+        notes::mark_deleted(&mut tx, kept[0].id, now_ms()).await.expect("mark_deleted");
+        notes::mark_deleted(&mut tx, kept[0].id, now_ms()).await.expect("mark_deleted again");
+        notes::mark_deleted(&mut tx, kept[4].id, now_ms()).await.expect("mark_deleted");
+        notes::delete_boost(&mut tx, boost.id).await.expect("delete_boost");
+        tx.commit().await.expect("commit");
+        check("deletes").await;
+        assert_eq!(actors::counts(&db, bob.id).await.expect("counts").notes, 2, "{name}");
+
+        // A Delete of the remote actor ends its follows both ways.
+        let mut tx = db.begin().await.expect("begin");
+        actors::mark_deleted(&mut tx, dave.id, now_ms()).await.expect("mark_deleted");
+        tx.commit().await.expect("commit");
+        check("the remote actor's Delete").await;
+
+        let unknown = actors::counts(&db, i64::MAX).await.expect("counts");
+        assert_eq!((unknown.notes, unknown.followers, unknown.following), (0, 0, 0), "{name}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Follows
 
