@@ -382,6 +382,28 @@ pub async fn sign_up(base: &str, username: &str) -> String {
     user["access_token"].as_str().expect("token").to_owned()
 }
 
+/// A `Create` of the public note `{base}/notes/{n}` by `{base}/users/alice`, as her server
+/// would send it to an inbox.
+pub fn create_note(base: &str, n: u32, text: &str) -> Vec<u8> {
+    let actor = format!("{base}/users/alice");
+    serde_json::to_vec(&serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{base}/notes/{n}/activity"),
+        "type": "Create",
+        "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": {
+            "id": format!("{base}/notes/{n}"),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": format!("<p>{text}</p>"),
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "published": "2026-11-21T10:00:00Z"
+        }
+    }))
+    .expect("JSON")
+}
+
 /// POSTs `body` to `inbox` signed (draft-cavage, with `Digest`) with `key` under `key_id` and
 /// dated `date`, as a peer server would; `tamper` replaces the body after signing. Returns the
 /// status and the JSON answer (Null when there is none).

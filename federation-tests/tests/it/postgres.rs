@@ -2,9 +2,9 @@
 //! and a like travel between them. Runs when `FERRY_TEST_POSTGRES_URL` is set (CI always sets
 //! it); otherwise it says it was skipped and passes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use ferry_federation_tests::{TestNode, eventually};
+use ferry_federation_tests::{TestNode, create_note, eventually, post_signed};
 use ferry_node::db::{self, Backend};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -161,5 +161,76 @@ async fn follow_post_and_like_between_two_postgres_nodes() {
     a.stop();
     b.stop();
     // Give the nodes a moment to close their pools before the schemas are dropped.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// On PostgreSQL the inbox's first writer has helpers that take the queue while its batch is
+/// slow. Here its batch is stuck (another transaction holds an uncommitted note with the same
+/// id, so the insert waits for it), and a note that arrives meanwhile is still stored and
+/// answered; the stuck one follows once the other transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_inbox_batch_does_not_hold_up_the_next_on_postgres() {
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        println!("skipped: {POSTGRES_URL_VAR} is not set");
+        return;
+    };
+    let schema = Schema::create(&admin_url).await;
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn_with(&[("FERRY_DATABASE_URL", schema.database_url())]).await;
+    a.create_user("alice").await;
+    let key = a.private_key("alice").await;
+    let key_id = format!("{}/users/alice#main-key", a.base);
+    let inbox = format!("{}/inbox", b.base);
+    let post = |n: u32| {
+        let (inbox, key_id, key, body) = (
+            inbox.clone(),
+            key_id.clone(),
+            key.clone(),
+            create_note(&a.base, n, &format!("note {n}")),
+        );
+        async move { post_signed(&inbox, &body, &key_id, &key, SystemTime::now(), None).await }
+    };
+
+    // A first note, so that B knows alice.
+    assert_eq!(post(0).await.0, 202);
+    let alice = db::actors::by_handle(&b.state().db, "alice", &a.domain).await.unwrap().unwrap();
+
+    // Another transaction inserts note 1 and keeps it uncommitted.
+    let mut blocker = PgConnection::connect(&schema.database_url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query(
+        "INSERT INTO notes (id, ap_id, author_id, is_local, visibility, published_at)
+         VALUES (1, $1, $2, FALSE, 'public', 0)",
+    )
+    .bind(format!("{}/notes/1", a.base))
+    .bind(alice.id)
+    .execute(&mut blocker)
+    .await
+    .unwrap();
+    let stuck = tokio::spawn(post(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stuck.is_finished(), "note 1's batch waits for the other transaction");
+
+    let (status, answer) = tokio::time::timeout(Duration::from_secs(10), post(2))
+        .await
+        .expect("note 2 is answered while note 1's batch is stuck");
+    assert_eq!(status, 202, "{answer}");
+    let stored = |n: u32| {
+        let (db, ap_id) = (b.state().db.clone(), format!("{}/notes/{n}", a.base));
+        async move { db::notes::by_ap_id(&db, &ap_id).await.unwrap().is_some() }
+    };
+    assert!(stored(2).await, "note 2 is stored");
+    assert!(!stuck.is_finished(), "note 1's batch is still waiting");
+
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let (status, answer) = tokio::time::timeout(Duration::from_secs(10), stuck)
+        .await
+        .expect("note 1 answered")
+        .unwrap();
+    assert_eq!(status, 202, "{answer}");
+    assert!(stored(1).await, "note 1 is stored once the other transaction is gone");
+    let _ = blocker.close().await;
+    a.stop();
+    b.stop();
     tokio::time::sleep(Duration::from_millis(200)).await;
 }

@@ -3,29 +3,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use ferry_federation_tests::{TestNode, eventually, post_signed};
+use ferry_federation_tests::{TestNode, create_note, eventually, post_signed};
 use ferry_node::db;
 use ferry_protocol::signatures::PrivateKey;
 use serde_json::json;
 
 fn create(a: &TestNode, n: u32, text: &str) -> Vec<u8> {
-    let actor = format!("{}/users/alice", a.base);
-    serde_json::to_vec(&json!({
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": format!("{}/notes/{n}/activity", a.base),
-        "type": "Create",
-        "actor": actor,
-        "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        "object": {
-            "id": format!("{}/notes/{n}", a.base),
-            "type": "Note",
-            "attributedTo": actor,
-            "content": format!("<p>{text}</p>"),
-            "to": ["https://www.w3.org/ns/activitystreams#Public"],
-            "published": "2026-11-21T10:00:00Z"
-        }
-    }))
-    .unwrap()
+    create_note(&a.base, n, text)
 }
 
 async fn stored_notes(node: &TestNode) -> i64 {

@@ -48,12 +48,12 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 pub(crate) const SQLITE_WRITER_PRAGMAS: [(&str, &str); 3] =
     [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", "50000")];
 
-/// Inbox writers on PostgreSQL (`federation::ingest`), each with a connection of its own: as
-/// many as the machine has cores, from 2 to 4. PostgreSQL runs each batch statement on one
-/// core, and a statement costs about as much for one note as for ten; more writers than cores
-/// only split the queue into smaller batches (measured on two cores: 2 writers took
-/// 6,000-6,100 notes/s with batches of 6-7, 4 writers 4,500-4,700/s with batches of 5 and
-/// 40 % more of PostgreSQL's CPU per note; 1 writer waited on each commit's flush).
+/// Inbox writers on PostgreSQL (`federation::ingest`: the first writer and its helpers), each
+/// with a connection of its own: as many as the machine has cores, from 2 to 4. PostgreSQL
+/// runs each batch statement on one core, and a statement costs about as much for one note as
+/// for ten; more writers than cores only split the queue into smaller batches (measured on two
+/// cores: 2 writers took 6,000-6,100 notes/s with batches of 6-7, 4 writers 4,500-4,700/s
+/// with batches of 5 and 40 % more of PostgreSQL's CPU per note).
 pub fn postgres_ingest_writers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
 }
