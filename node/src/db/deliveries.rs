@@ -24,6 +24,26 @@ pub struct ClaimedDelivery {
     pub domain: String,
     pub attempts: i32,
     pub created_at: i64,
+    pub next_attempt_at: i64,
+}
+
+impl ClaimedDelivery {
+    /// Where this row stands in the queue's claim order.
+    pub fn position(&self) -> QueuePosition {
+        QueuePosition { next_attempt_at: self.next_attempt_at, id: self.id }
+    }
+}
+
+/// A place in the queue's claim order, `(next_attempt_at, id)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QueuePosition {
+    pub next_attempt_at: i64,
+    pub id: i64,
+}
+
+impl QueuePosition {
+    /// Before every row.
+    pub const START: QueuePosition = QueuePosition { next_attempt_at: i64::MIN, id: i64::MIN };
 }
 
 /// A stored outbound activity.
@@ -166,6 +186,21 @@ pub async fn claim(
     limit: i64,
     skip_domains: &[String],
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    claim_after(db, now, lease_until, limit, skip_domains, QueuePosition::START).await
+}
+
+/// `claim`, taking only rows after `after` in the claim order. The worker resumes where its
+/// last claim ended: a claim from the start reads past every row already leased (still
+/// queued) and, on PostgreSQL, every index entry that rows leased or delivered since the last
+/// vacuum left behind (claims of 40-181 ms during a fan-out to 50,000 servers).
+pub async fn claim_after(
+    db: &Db,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+    skip_domains: &[String],
+    after: QueuePosition,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     let lock = match db.backend() {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
@@ -173,23 +208,26 @@ pub async fn claim(
     let skip = if skip_domains.is_empty() {
         String::new()
     } else {
-        let params: Vec<String> = (0..skip_domains.len()).map(|i| format!("${}", i + 4)).collect();
+        let params: Vec<String> = (0..skip_domains.len()).map(|i| format!("${}", i + 6)).collect();
         format!("AND domain NOT IN ({})", params.join(", "))
     };
     let sql = format!(
         "UPDATE deliveries SET locked_until = $1 WHERE id IN (
             SELECT id FROM deliveries
             WHERE status = 0 AND next_attempt_at <= $2 AND locked_until <= $2
+              AND (next_attempt_at, id) > ($4, $5)
               AND domain NOT IN (SELECT domain FROM domains WHERE backoff_until > $2) {skip}
             ORDER BY next_attempt_at, id LIMIT $3 {lock})
-         RETURNING id, activity_id, inbox, domain, attempts, created_at"
+         RETURNING id, activity_id, inbox, domain, attempts, created_at, next_attempt_at"
     );
     let mut tx = db.begin().await?;
     let rows = on_tx!(&mut tx, |conn| {
         let mut query = sqlx::query_as::<_, ClaimedDelivery>(AssertSqlSafe(sql.as_str()))
             .bind(lease_until)
             .bind(now)
-            .bind(limit);
+            .bind(limit)
+            .bind(after.next_attempt_at)
+            .bind(after.id);
         for domain in skip_domains {
             query = query.bind(domain);
         }

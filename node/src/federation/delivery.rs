@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use url::Url;
 
-use crate::db::deliveries::ClaimedDelivery;
+use crate::db::deliveries::{ClaimedDelivery, QueuePosition};
 use crate::db::{self, Backend};
 use crate::error::AppError;
 use crate::ids::now_ms;
@@ -207,6 +207,10 @@ async fn work(state: AppState) {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_delivered(state.clone(), done_rx));
     let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
+    // Where the last claim ended. Claims resume there while they come back full; a short one
+    // means the rest of the queue is read, and the next starts again from the front, where
+    // rows released or skipped meanwhile wait.
+    let mut resume = QueuePosition::START;
 
     loop {
         if *shutdown.borrow() {
@@ -225,12 +229,15 @@ async fn work(state: AppState) {
         }
         let now = now_ms();
         let skip = windows.saturated();
-        let claimed = match db::deliveries::claim(
+        let limit = room.min(1000);
+        let after = resume;
+        let claimed = match db::deliveries::claim_after(
             &state.db,
             now,
             now + LEASE_MS,
-            room.min(1000) as i64,
+            limit as i64,
             &skip,
+            after,
         )
         .await
         {
@@ -241,6 +248,13 @@ async fn work(state: AppState) {
                 continue;
             }
         };
+        resume = match claimed.iter().map(ClaimedDelivery::position).max() {
+            Some(last) if claimed.len() == limit => last,
+            _ => QueuePosition::START,
+        };
+        if claimed.is_empty() && after != QueuePosition::START {
+            continue;
+        }
         if claimed.is_empty() {
             let wait = match db::deliveries::next_due(&state.db).await {
                 Ok(Some(due)) => Duration::from_millis((due - now).clamp(5, 1000) as u64),

@@ -1378,6 +1378,57 @@ fn sorted_ids(claimed: &[ClaimedDelivery]) -> Vec<i64> {
 }
 
 #[tokio::test]
+async fn a_claim_resumes_after_a_position_and_a_claim_from_the_start_finds_what_it_passed() {
+    for (name, db) in backends().await.iter() {
+        let alice = local_account(&db, "alice").await;
+        let now = now_ms();
+        let lease = now + 60_000;
+        let inboxes: Vec<(String, String)> = (0..30)
+            .map(|i| {
+                let domain = format!("s{i}.example");
+                (format!("https://{domain}/inbox"), domain)
+            })
+            .collect();
+        queue(&db, alice.id, &inboxes, now).await;
+        // A later activity, due later: it comes after the first one's rows in claim order.
+        queue(&db, alice.id, &inboxes[..5], now + 10).await;
+
+        let first = deliveries::claim(&db, now + 10, lease, 10, &[]).await.expect("claim");
+        let last = first.iter().map(ClaimedDelivery::position).max().expect("claimed");
+        assert_eq!(first.len(), 10, "{name}");
+        assert!(
+            first.iter().all(|d| d.next_attempt_at == now && d.position() <= last),
+            "{name}: the claim order starts with the earliest due"
+        );
+        // Give two rows back: they stand before `last`, so resuming there passes them.
+        let given_back = sorted_ids(&first)[..2].to_vec();
+        deliveries::release(&db, &given_back).await.expect("release");
+
+        let resumed = deliveries::claim_after(&db, now + 10, lease, 100, &[], last)
+            .await
+            .expect("claim_after");
+        assert_eq!(resumed.len(), 25, "{name}: the 20 other rows of the first activity, then 5");
+        assert!(resumed.iter().all(|d| d.position() > last), "{name}: only rows after `last`");
+        assert_eq!(
+            resumed.iter().filter(|d| d.next_attempt_at == now + 10).count(),
+            5,
+            "{name}: the later activity's rows come last"
+        );
+        let start = deliveries::claim_after(
+            &db,
+            now + 10,
+            lease,
+            100,
+            &[],
+            deliveries::QueuePosition::START,
+        )
+        .await
+        .expect("claim_after");
+        assert_eq!(sorted_ids(&start), given_back, "{name}: from the start, the rows given back");
+    }
+}
+
+#[tokio::test]
 async fn delivery_claims_respect_the_limit_and_leases() {
     for (name, db) in backends().await.iter() {
         let alice = local_account(&db, "alice").await;
