@@ -235,7 +235,7 @@ pub async fn mark_deleted(tx: &mut Tx, id: i64, at: i64) -> Result<(), sqlx::Err
 }
 
 /// Counts of notes, followers and following for one actor.
-#[derive(Clone, Copy, Debug, Default, sqlx::FromRow)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ActorCounts {
     pub notes: i64,
     pub followers: i64,
@@ -254,15 +254,7 @@ const COUNTS: &str = "SELECT a.id,
 
 /// Counts for a profile (zeros for an unknown id).
 pub async fn counts(db: &Db, id: i64) -> Result<ActorCounts, sqlx::Error> {
-    let sql = format!("{COUNTS} WHERE a.id = $1");
-    let row =
-        on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64, i64)>(AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
-    Ok(row
-        .map(|(_, notes, followers, following)| ActorCounts { notes, followers, following })
-        .unwrap_or_default())
+    Ok(counts_of(db, &[id]).await?.remove(&id).unwrap_or_default())
 }
 
 /// `counts` for many actors in one statement (a page of accounts or of statuses).

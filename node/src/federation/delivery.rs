@@ -252,10 +252,11 @@ async fn work(state: AppState) {
             Some(last) if claimed.len() == limit => last,
             _ => QueuePosition::START,
         };
-        if claimed.is_empty() && after != QueuePosition::START {
-            continue;
-        }
         if claimed.is_empty() {
+            // Resumed past the end: look again from the front at once.
+            if after != QueuePosition::START {
+                continue;
+            }
             let wait = match db::deliveries::next_due(&state.db).await {
                 Ok(Some(due)) => Duration::from_millis((due - now).clamp(5, 1000) as u64),
                 _ => Duration::from_secs(1),

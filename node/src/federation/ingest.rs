@@ -176,43 +176,32 @@ async fn writers(state: AppState, receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// What the helpers see of the first writer: when its current batch began.
+/// What the helpers see of the first writer: its running batch.
 #[derive(Default)]
 struct FirstWriter {
-    /// Microseconds after `epoch` at which the running batch began, 0 between batches.
-    busy_since: AtomicU64,
-    /// Jobs in the running batch.
-    jobs: AtomicUsize,
-    epoch: std::sync::OnceLock<tokio::time::Instant>,
+    /// When the running batch began and how many jobs it holds; `None` between batches.
+    running: Mutex<Option<(tokio::time::Instant, u32)>>,
     /// Notified when a batch begins.
     began: tokio::sync::Notify,
 }
 
 impl FirstWriter {
-    fn epoch(&self) -> tokio::time::Instant {
-        *self.epoch.get_or_init(tokio::time::Instant::now)
-    }
-
     fn begin(&self, jobs: usize) {
-        self.jobs.store(jobs, Ordering::Relaxed);
-        let at = self.epoch().elapsed().as_micros() as u64;
-        self.busy_since.store(at.max(1), Ordering::Release);
+        *self.running.lock().expect("first writer lock") =
+            Some((tokio::time::Instant::now(), jobs as u32));
         self.began.notify_waiters();
     }
 
     fn end(&self) {
-        self.busy_since.store(0, Ordering::Release);
+        *self.running.lock().expect("first writer lock") = None;
     }
 
     /// How much longer the running batch may run before helpers take the queue (zero once it
     /// is overdue), if one is running.
     fn help_in(&self) -> Option<Duration> {
-        let since = self.busy_since.load(Ordering::Acquire);
-        let jobs = self.jobs.load(Ordering::Relaxed) as u32;
-        (since != 0).then(|| {
-            let busy = self.epoch().elapsed().saturating_sub(Duration::from_micros(since));
-            (HELP_AFTER + HELP_PER_JOB * jobs).saturating_sub(busy)
-        })
+        let running = *self.running.lock().expect("first writer lock");
+        running
+            .map(|(began, jobs)| (HELP_AFTER + HELP_PER_JOB * jobs).saturating_sub(began.elapsed()))
     }
 }
 
