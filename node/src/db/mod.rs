@@ -48,6 +48,10 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 pub(crate) const SQLITE_WRITER_PRAGMAS: [(&str, &str); 3] =
     [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", "50000")];
 
+/// The delivery worker's PostgreSQL connections: its claim loop, its recorder of
+/// acknowledgements, and the retries being written at any moment.
+const DELIVERY_CONNECTIONS: u32 = 8;
+
 /// Inbox writers on PostgreSQL (`federation::ingest`: the first writer and its helpers), each
 /// with a connection of its own: as many as the machine has cores, from 2 to 4. PostgreSQL
 /// runs each batch statement on one core, and a statement costs about as much for one note as
@@ -103,6 +107,8 @@ pub struct Db {
     pub(crate) pool: Pool,
     /// PostgreSQL: the inbox writers' own connections (`begin_ingest`, `ingest_connection`).
     ingest: Option<PgPool>,
+    /// PostgreSQL: the delivery worker's own connections (`for_delivery`).
+    delivery: Option<PgPool>,
     /// SQLite: transactions waiting for the writer connection, which an inbox writer holding
     /// it (`Held`) gives back after its batch.
     write_waiting: Arc<AtomicUsize>,
@@ -208,6 +214,7 @@ impl Db {
     /// Opens `url` (`sqlite://file.db` or `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         let mut ingest = None;
+        let mut delivery = None;
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Plan every execution with its parameters and the tables as they are now. sqlx
             // prepares each statement once per connection; PostgreSQL's cached generic plan,
@@ -215,7 +222,13 @@ impl Db {
             // after the tables have grown (measured: one batch threading update took 223 s
             // against 50,000 notes).
             let base = PgConnectOptions::from_str(url)?;
-            let options = base.clone().options([("plan_cache_mode", "force_custom_plan")]);
+            // Each pool names its connections in `pg_stat_activity` (`ferry`, `ferry-delivery`,
+            // `ferry-ingest`), unless the URL names them itself.
+            let named = |part: &str| match base.get_application_name() {
+                Some(_) => base.clone(),
+                None => base.clone().application_name(part),
+            };
+            let options = named("ferry").options([("plan_cache_mode", "force_custom_plan")]);
             // No ping before each acquire: it is a round trip per query, and a dead connection
             // shows up as an error on first use anyway.
             let pool = PgPoolOptions::new()
@@ -224,6 +237,19 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
+            // The delivery worker's connections are opened on its runtime and stay with it. A
+            // connection's socket answers to the reactor of the runtime that opened it; one the
+            // delivery runtime opened in the shared pool woke API requests only when a worker
+            // busy signing got round to polling that reactor. Opened when first needed.
+            delivery = Some(
+                PgPoolOptions::new()
+                    .max_connections(DELIVERY_CONNECTIONS)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(
+                        named("ferry-delivery").options([("plan_cache_mode", "force_custom_plan")]),
+                    ),
+            );
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             // The inbox writers' statements use generic plans: PostgreSQL kept planning the
             // batch statement anew for each batch (a custom plan), which cost more CPU than
@@ -238,7 +264,9 @@ impl Db {
                     .max_connections(postgres_ingest_writers() as u32)
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(base.options([("plan_cache_mode", "force_generic_plan")]))
+                    .connect_with(
+                        named("ferry-ingest").options([("plan_cache_mode", "force_generic_plan")]),
+                    )
                     .await?,
             );
             Pool::Postgres(pool)
@@ -277,7 +305,13 @@ impl Db {
                 .await?;
             Pool::Sqlite { read, write, checkpoint, path }
         };
-        Ok(Db { pool, ingest, write_waiting: Arc::default(), ids: Arc::new(IdGen::default()) })
+        Ok(Db {
+            pool,
+            ingest,
+            delivery,
+            write_waiting: Arc::default(),
+            ids: Arc::new(IdGen::default()),
+        })
     }
 
     /// The engine behind this handle.
@@ -286,6 +320,25 @@ impl Db {
             Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The handle the delivery worker uses: on PostgreSQL its own pool, on SQLite this one.
+    pub fn for_delivery(&self) -> Db {
+        let mut db = self.clone();
+        if let Some(delivery) = &self.delivery {
+            db.pool = Pool::Postgres(delivery.clone());
+        }
+        db
+    }
+
+    /// PostgreSQL: the name this handle's connections give the server, as
+    /// `pg_stat_activity.application_name` shows it. None on SQLite.
+    pub async fn application_name(&self) -> Result<Option<String>, sqlx::Error> {
+        let Pool::Postgres(pool) = &self.pool else { return Ok(None) };
+        sqlx::query_scalar("SELECT current_setting('application_name')")
+            .fetch_one(pool)
+            .await
+            .map(Some)
     }
 
     /// A fresh time-ordered id.
@@ -376,8 +429,8 @@ impl Db {
             }
             Pool::Postgres(pool) => pool.close().await,
         }
-        if let Some(ingest) = &self.ingest {
-            ingest.close().await;
+        for pool in [&self.ingest, &self.delivery].into_iter().flatten() {
+            pool.close().await;
         }
     }
 }

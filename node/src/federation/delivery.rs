@@ -21,7 +21,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use url::Url;
 
 use crate::db::deliveries::{ClaimedDelivery, QueuePosition};
-use crate::db::{self, Backend};
+use crate::db::{self, Backend, Db};
 use crate::error::AppError;
 use crate::ids::now_ms;
 use crate::state::{AppState, Signer};
@@ -185,9 +185,11 @@ pub async fn run(state: AppState) {
 
 async fn work(state: AppState) {
     let mut shutdown = state.shutdown.subscribe();
-    if state.db.backend() == Backend::Sqlite {
+    // Every statement of the worker's own goes through its own connections (PostgreSQL).
+    let db = state.db.for_delivery();
+    if db.backend() == Backend::Sqlite {
         // One process owns a SQLite file, so leases left by a killed run are stale: free them.
-        if let Err(e) = release_all(&state).await {
+        if let Err(e) = release_all(&db).await {
             tracing::warn!(error = %e, "could not release stale delivery leases");
         }
     }
@@ -205,7 +207,7 @@ async fn work(state: AppState) {
     // The loop waits for room until this many rows are free.
     let claim_room = (cap / CLAIM_WHEN).max(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record_delivered(state.clone(), done_rx));
+    let recorder = tokio::spawn(record_delivered(db.clone(), done_rx));
     let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
     // Where the last claim ended. Claims resume there while they come back full; a short one
     // means the rest of the queue is read, and the next starts again from the front, where
@@ -231,23 +233,17 @@ async fn work(state: AppState) {
         let skip = windows.saturated();
         let limit = room.min(1000);
         let after = resume;
-        let claimed = match db::deliveries::claim_after(
-            &state.db,
-            now,
-            now + LEASE_MS,
-            limit as i64,
-            &skip,
-            after,
-        )
-        .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming deliveries failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
+        let claimed =
+            match db::deliveries::claim_after(&db, now, now + LEASE_MS, limit as i64, &skip, after)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
         resume = match claimed.iter().map(ClaimedDelivery::position).max() {
             Some(last) if claimed.len() == limit => last,
             _ => QueuePosition::START,
@@ -257,7 +253,7 @@ async fn work(state: AppState) {
             if after != QueuePosition::START {
                 continue;
             }
-            let wait = match db::deliveries::next_due(&state.db).await {
+            let wait = match db::deliveries::next_due(&db).await {
                 Ok(Some(due)) => Duration::from_millis((due - now).clamp(5, 1000) as u64),
                 _ => Duration::from_secs(1),
             };
@@ -280,10 +276,10 @@ async fn work(state: AppState) {
             }
             continue;
         }
-        if let Err(e) = load_payloads(&state, &payloads, &claimed).await {
+        if let Err(e) = load_payloads(&db, &payloads, &claimed).await {
             tracing::warn!(error = %e, "loading activities failed");
             let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
-            let _ = db::deliveries::release(&state.db, &ids).await;
+            let _ = db::deliveries::release(&db, &ids).await;
             continue;
         }
         for delivery in claimed {
@@ -295,6 +291,7 @@ async fn work(state: AppState) {
             outstanding.fetch_add(1, Ordering::AcqRel);
             windows.enqueue(&delivery.domain);
             let state = state.clone();
+            let db = db.clone();
             let windows = windows.clone();
             let global = global.clone();
             let outstanding = outstanding.clone();
@@ -307,7 +304,7 @@ async fn work(state: AppState) {
                 let permit = global.acquire_owned().await;
                 // Boxed, here and below: a task waiting for its slot then holds a few hundred
                 // bytes, not the whole request's state (up to 2 × max_in_flight tasks wait).
-                let attempt = Box::pin(attempt(&state, &delivery, actor_id, body, busy)).await;
+                let attempt = Box::pin(attempt(&state, &db, &delivery, actor_id, body, busy)).await;
                 drop(permit);
                 let adjust = match &attempt {
                     Attempt::Delivered => Adjust::Grow,
@@ -320,12 +317,13 @@ async fn work(state: AppState) {
                         let _ = done_tx.send(delivery.id);
                     }
                     Attempt::Retry { error, retry_after, server_down, .. } => {
-                        Box::pin(retry(&state, &delivery, &error, retry_after, server_down)).await;
+                        Box::pin(retry(&state, &db, &delivery, &error, retry_after, server_down))
+                            .await;
                     }
                     Attempt::Permanent(error) => {
                         tracing::info!(inbox = %delivery.inbox, "delivery to {} failed for good: {error}", delivery.inbox);
                         let _ = Box::pin(db::deliveries::mark_failed(
-                            &state.db,
+                            &db,
                             delivery.id,
                             delivery.attempts + 1,
                             &error,
@@ -356,14 +354,14 @@ async fn work(state: AppState) {
     let _ = recorder.await;
 }
 
-async fn release_all(state: &AppState) -> Result<(), sqlx::Error> {
-    let mut tx = state.db.begin().await?;
+async fn release_all(db: &Db) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
     db::deliveries::release_stale(&mut tx).await?;
     tx.commit().await
 }
 
 async fn load_payloads(
-    state: &AppState,
+    db: &Db,
     cache: &Mutex<HashMap<i64, (i64, Bytes)>>,
     claimed: &[ClaimedDelivery],
 ) -> Result<(), sqlx::Error> {
@@ -375,7 +373,7 @@ async fn load_payloads(
         ids.dedup();
         ids
     };
-    for row in db::deliveries::activities(&state.db, &missing).await? {
+    for row in db::deliveries::activities(db, &missing).await? {
         cache
             .lock()
             .expect("payload lock")
@@ -384,20 +382,20 @@ async fn load_payloads(
     Ok(())
 }
 
-async fn signing_key(state: &AppState, actor_id: i64) -> Result<Signer, AppError> {
+async fn signing_key(state: &AppState, db: &Db, actor_id: i64) -> Result<Signer, AppError> {
     state
         .keys
         .signer_or_load(actor_id, || async {
-            let mut account = db::accounts::by_actor(&state.db, actor_id)
+            let mut account = db::accounts::by_actor(db, actor_id)
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
             if account.private_key_pem.is_empty() {
                 crate::services::accounts::ensure_key(state, actor_id).await?;
-                account = db::accounts::by_actor(&state.db, actor_id)
+                account = db::accounts::by_actor(db, actor_id)
                     .await?
                     .ok_or_else(|| AppError::NotFound(format!("no local account {actor_id}")))?;
             }
-            let actor = db::actors::by_id(&state.db, actor_id)
+            let actor = db::actors::by_id(db, actor_id)
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("no actor {actor_id}")))?;
             Ok((actor.public_key_id, account.private_key_pem))
@@ -407,6 +405,7 @@ async fn signing_key(state: &AppState, actor_id: i64) -> Result<Signer, AppError
 
 async fn attempt(
     state: &AppState,
+    db: &Db,
     delivery: &ClaimedDelivery,
     actor_id: i64,
     body: Bytes,
@@ -419,7 +418,7 @@ async fn attempt(
     if let Err(e) = super::client::check_target(&url, state.config.dev_http) {
         return Attempt::Permanent(e.to_string());
     }
-    let (key_id, key) = match signing_key(state, actor_id).await {
+    let (key_id, key) = match signing_key(state, db, actor_id).await {
         Ok(k) => k,
         Err(e) => return Attempt::Permanent(format!("no signing key: {e}")),
     };
@@ -491,6 +490,7 @@ fn backoff(state: &AppState, attempts: i32) -> Duration {
 
 async fn retry(
     state: &AppState,
+    db: &Db,
     delivery: &ClaimedDelivery,
     error: &str,
     retry_after: Option<Duration>,
@@ -501,42 +501,38 @@ async fn retry(
     let give_up_at = delivery.created_at + state.config.delivery.give_up_after.as_millis() as i64;
     if now >= give_up_at {
         tracing::info!(inbox = %delivery.inbox, attempts, "giving up on delivery to {}: {error}", delivery.inbox);
-        let _ = db::deliveries::mark_failed(&state.db, delivery.id, attempts, error, now).await;
+        let _ = db::deliveries::mark_failed(db, delivery.id, attempts, error, now).await;
         return;
     }
     let delay = retry_after.unwrap_or_else(|| backoff(state, attempts - 1));
     let next = (now + delay.as_millis() as i64).min(give_up_at);
     tracing::debug!(inbox = %delivery.inbox, attempts, "delivery to {} failed ({error}), retrying in {delay:?}", delivery.inbox);
-    if let Err(e) = db::deliveries::retry_later(&state.db, delivery.id, attempts, next, error).await
-    {
+    if let Err(e) = db::deliveries::retry_later(db, delivery.id, attempts, next, error).await {
         tracing::warn!(error = %e, "could not reschedule a delivery");
     }
     // The worker may be sleeping until a later due time (or a lease's end): it looks again.
     state.delivery_wake.notify_one();
     if server_down {
-        if let Ok(failures) = db::deliveries::domain_failed(&state.db, &delivery.domain).await
+        if let Ok(failures) = db::deliveries::domain_failed(db, &delivery.domain).await
             && failures >= DOMAIN_FAILURE_THRESHOLD
         {
             let pause = backoff(state, failures - DOMAIN_FAILURE_THRESHOLD);
             let _ = db::deliveries::domain_backoff(
-                &state.db,
+                db,
                 &delivery.domain,
                 now + pause.as_millis() as i64,
             )
             .await;
         }
     } else if let Some(pause) = retry_after {
-        let _ = db::deliveries::domain_backoff(
-            &state.db,
-            &delivery.domain,
-            now + pause.as_millis() as i64,
-        )
-        .await;
+        let _ =
+            db::deliveries::domain_backoff(db, &delivery.domain, now + pause.as_millis() as i64)
+                .await;
     }
 }
 
 /// Writes successful deliveries in batches, and marks their servers healthy.
-async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<i64>) {
+async fn record_delivered(db: Db, mut rx: mpsc::UnboundedReceiver<i64>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         // Deliveries finish one by one; a transaction each cost more than the rest of the
@@ -554,7 +550,7 @@ async fn record_delivered(state: AppState, mut rx: mpsc::UnboundedReceiver<i64>)
                 () = &mut gather => break,
             }
         }
-        if let Err(e) = db::deliveries::mark_delivered(&state.db, &batch, now_ms()).await {
+        if let Err(e) = db::deliveries::mark_delivered(&db, &batch, now_ms()).await {
             tracing::warn!(error = %e, "could not record {} deliveries; they will be re-sent", batch.len());
         }
         batch.clear();

@@ -952,6 +952,41 @@ async fn ingest_tables_get_planner_statistics_on_postgres() {
 }
 
 #[tokio::test]
+async fn the_delivery_worker_has_connections_of_its_own_on_postgres() {
+    let backends = backends().await;
+    for (name, db) in backends.iter() {
+        let delivery = db.for_delivery();
+        // The handle works like the node's: it sees the same queue.
+        assert_eq!(
+            deliveries::status_counts(&delivery).await.expect("counts"),
+            (0, 0, 0),
+            "{name}"
+        );
+        let names = (
+            db.application_name().await.expect("name"),
+            delivery.application_name().await.expect("delivery name"),
+        );
+        if name == "postgres" {
+            assert_eq!(names, (Some("ferry".into()), Some("ferry-delivery".into())), "{name}");
+            // A name given in the URL is kept, for every pool.
+            let url = format!("{}&application_name=ferry-test", backends.url(name));
+            let named = Db::connect(&url).await.expect("connect with a name");
+            assert_eq!(
+                named.application_name().await.expect("name").as_deref(),
+                Some("ferry-test")
+            );
+            assert_eq!(
+                named.for_delivery().application_name().await.expect("name").as_deref(),
+                Some("ferry-test")
+            );
+            named.close().await;
+        } else {
+            assert_eq!(names, (None, None), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn deleting_a_note_removes_it_and_its_boosts_from_home_feeds() {
     let backends = backends().await;
     for (name, db) in backends.iter() {
