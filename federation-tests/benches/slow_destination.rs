@@ -164,7 +164,7 @@ async fn queue(
         ferry_node::db::deliveries::enqueue(&mut tx, activity, &targets, now).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(())
 }
 

@@ -65,6 +65,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         ingest: Default::default(),
         hash_memory: Default::default(),
         delivery_wake: Notify::new(),
+        fanout_wake: Notify::new(),
         key_pool_wake: Notify::new(),
         hashing: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2),
@@ -133,5 +134,6 @@ impl Server {
 pub fn shutdown(state: &AppState) {
     let _ = state.shutdown.send(true);
     state.delivery_wake.notify_waiters();
+    state.fanout_wake.notify_waiters();
     state.key_pool_wake.notify_waiters();
 }

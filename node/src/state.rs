@@ -35,8 +35,10 @@ pub struct Inner {
     pub keys: KeyCache,
     /// The inbox's group-commit queue.
     pub ingest: crate::federation::ingest::Ingest,
-    /// Woken when new deliveries are queued.
+    /// Woken when new deliveries are queued (`wake_delivery`).
     pub delivery_wake: Notify,
+    /// Woken when a fan-out may have been deferred (`wake_delivery`).
+    pub fanout_wake: Notify,
     /// Woken when a pooled key was used.
     pub key_pool_wake: Notify,
     /// Password hashes running at once (one per core).
@@ -132,6 +134,13 @@ impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> AppState {
         AppState(Arc::new(inner))
+    }
+
+    /// Tells the delivery worker that a committed transaction queued work: deliveries, or a
+    /// fan-out for it to expand.
+    pub fn wake_delivery(&self) {
+        self.delivery_wake.notify_one();
+        self.fanout_wake.notify_one();
     }
 }
 

@@ -807,15 +807,7 @@ pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// A remote actor to store directly (no fetch): `ap_id` on `domain`, with a shared inbox and,
-/// when given, the PEM of its public key.
-pub(crate) struct RemoteActor<'a> {
-    pub ap_id: &'a str,
-    pub username: String,
-    pub domain: &'a str,
-    pub shared_inbox: String,
-    pub public_key_pem: String,
-}
+pub(crate) use ferry_federation_tests::{RemoteActor, store_remote_follow};
 
 /// Signs up a local account `reader` that follows `count` remote actors, which live at
 /// `http://127.0.0.1:1/users/rN` (nothing listens there; nothing is fetched) with the public
@@ -851,61 +843,4 @@ pub(crate) async fn reader_following(
     }
     tx.commit().await?;
     Ok(actors)
-}
-
-/// Stores `remote` and an accepted follow between it and the local actor `local`
-/// (`remote_follows`: the remote actor follows; otherwise the local one does). Returns the
-/// remote actor's id.
-pub(crate) async fn store_remote_follow(
-    tx: &mut ferry_node::db::Tx,
-    db: &ferry_node::db::Db,
-    remote: RemoteActor<'_>,
-    local: i64,
-    remote_follows: bool,
-) -> anyhow::Result<i64> {
-    let now = ferry_node::ids::now_ms();
-    let ap_id = remote.ap_id;
-    let actor = ferry_node::db::actors::NewActor {
-        id: db.next_id(),
-        ap_id: ap_id.to_owned(),
-        kind: "Person".to_owned(),
-        username: remote.username,
-        domain: remote.domain.to_owned(),
-        is_local: false,
-        display_name: String::new(),
-        summary: String::new(),
-        inbox_url: format!("{ap_id}/inbox"),
-        shared_inbox_url: Some(remote.shared_inbox),
-        outbox_url: Some(format!("{ap_id}/outbox")),
-        followers_url: Some(format!("{ap_id}/followers")),
-        following_url: Some(format!("{ap_id}/following")),
-        profile_url: None,
-        avatar_url: None,
-        header_url: None,
-        public_key_id: format!("{ap_id}#main-key"),
-        public_key_pem: remote.public_key_pem,
-        manually_approves: false,
-        discoverable: true,
-        also_known_as: "[]".to_owned(),
-        moved_to: None,
-        published_at: now,
-        fetched_at: now,
-        identity_did: None,
-    };
-    let row = ferry_node::db::actors::upsert(tx, &actor).await?;
-    let (follower_id, followee_id) = if remote_follows { (row.id, local) } else { (local, row.id) };
-    let id = db.next_id();
-    ferry_node::db::follows::upsert(
-        tx,
-        &ferry_node::db::follows::FollowRow {
-            id,
-            ap_id: format!("{ap_id}/follows/{id}"),
-            follower_id,
-            followee_id,
-            accepted: true,
-            created_at: now,
-        },
-    )
-    .await?;
-    Ok(row.id)
 }

@@ -10,6 +10,7 @@ mod blocks;
 mod cli;
 mod crash;
 mod crash_sender;
+mod fanout;
 mod hostile;
 mod media;
 mod moving;

@@ -133,26 +133,7 @@ pub async fn enqueue_followers(
     local_domain: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    // A delivery's domain is its inbox's host[:port], as `federation::origin` gives it. Stored
-    // inbox URLs were written by the `url` crate: scheme, `://`, host in lower case, the port
-    // only when it is not the default, then a path that starts with `/`.
-    let host = match tx {
-        Tx::Postgres(_) => "split_part(substr(t.inbox, strpos(t.inbox, '://') + 3), '/', 1)",
-        Tx::Sqlite(_) => {
-            "substr(substr(t.inbox, instr(t.inbox, '://') + 3), 1,
-                    instr(substr(t.inbox, instr(t.inbox, '://') + 3) || '/', '/') - 1)"
-        }
-    };
-    let sql = format!(
-        "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
-         SELECT $1, t.inbox, t.domain, $4, $4 FROM (
-            SELECT t.inbox, {host} AS domain FROM (
-                SELECT DISTINCT COALESCE(a.shared_inbox_url, a.inbox_url) AS inbox
-                FROM follows f JOIN actors a ON a.id = f.follower_id
-                WHERE f.followee_id = $2 AND f.accepted AND NOT a.is_local
-                  AND a.deleted_at IS NULL) t) t
-         WHERE t.domain <> $3 AND t.domain <> ''"
-    );
+    let sql = followers_insert(tx, "");
     on_tx!(tx, |conn| {
         sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(activity)
@@ -163,6 +144,165 @@ pub async fn enqueue_followers(
             .await
             .map(|r| r.rows_affected())
     })
+}
+
+/// The statement that queues `$1` for the remote followers of `$2` (`$3` the local domain,
+/// `$4` the time), those matching `filter` only.
+fn followers_insert(tx: &Tx, filter: &str) -> String {
+    // A delivery's domain is its inbox's host[:port], as `federation::origin` gives it. Stored
+    // inbox URLs were written by the `url` crate: scheme, `://`, host in lower case, the port
+    // only when it is not the default, then a path that starts with `/`.
+    let host = match tx {
+        Tx::Postgres(_) => "split_part(substr(t.inbox, strpos(t.inbox, '://') + 3), '/', 1)",
+        Tx::Sqlite(_) => {
+            "substr(substr(t.inbox, instr(t.inbox, '://') + 3), 1,
+                    instr(substr(t.inbox, instr(t.inbox, '://') + 3) || '/', '/') - 1)"
+        }
+    };
+    format!(
+        "INSERT INTO deliveries (activity_id, inbox, domain, next_attempt_at, created_at)
+         SELECT $1, t.inbox, t.domain, $4, $4 FROM (
+            SELECT t.inbox, {host} AS domain FROM (
+                SELECT DISTINCT COALESCE(a.shared_inbox_url, a.inbox_url) AS inbox
+                FROM follows f JOIN actors a ON a.id = f.follower_id
+                WHERE f.followee_id = $2 AND f.accepted AND NOT a.is_local
+                  AND a.deleted_at IS NULL {filter}) t) t
+         WHERE t.domain <> $3 AND t.domain <> ''"
+    )
+}
+
+/// How many accepted followers `actor` has (its counter).
+pub async fn follower_count(tx: &mut Tx, actor: i64) -> Result<i64, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COALESCE(MAX(followers), 0) FROM actor_stats WHERE actor_id = $1",
+        )
+        .bind(actor)
+        .fetch_one(conn)
+        .await
+    })
+}
+
+/// Queues `activity` for the remote followers of `followee` as one row, which the delivery
+/// worker expands into deliveries a chunk at a time (`expand_fanout`).
+pub async fn defer_followers(
+    tx: &mut Tx,
+    activity: i64,
+    followee: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO fanouts (activity_id, followee_id, after_follower, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(activity)
+        .bind(followee)
+        .bind(i64::MIN)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// What one `expand_fanout` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FanoutStep {
+    /// The activity expanded.
+    pub activity_id: i64,
+    /// Deliveries queued by this chunk.
+    pub queued: u64,
+    /// The last chunk: every follower has been read.
+    pub finished: bool,
+}
+
+/// Expands the oldest deferred fan-out by up to `chunk` followers, in one transaction: queues a
+/// delivery per remote inbox among them that is not queued for the activity yet, and records
+/// where the next chunk starts. After the last chunk the row goes, and so does the activity if
+/// nobody was left to deliver it to. None when no fan-out waits (or, on PostgreSQL, every one
+/// is being expanded by another process).
+pub async fn expand_fanout(
+    db: &Db,
+    local_domain: &str,
+    chunk: i64,
+    now: i64,
+) -> Result<Option<FanoutStep>, sqlx::Error> {
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let pick = format!(
+        "SELECT activity_id, followee_id, after_follower FROM fanouts
+         ORDER BY activity_id LIMIT 1 {lock}"
+    );
+    let mut tx = db.begin().await?;
+    let picked =
+        on_tx!(&mut tx, |conn| sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(pick.as_str()))
+            .fetch_optional(conn)
+            .await)?;
+    let Some((activity, followee, after)) = picked else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let followers = on_tx!(&mut tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT follower_id FROM follows WHERE followee_id = $1 AND accepted
+               AND follower_id > $2 ORDER BY follower_id LIMIT $3",
+        )
+        .bind(followee)
+        .bind(after)
+        .bind(chunk)
+        .fetch_all(conn)
+        .await
+    })?;
+    let mut queued = 0;
+    if let Some(&last) = followers.last() {
+        let sql = followers_insert(
+            &tx,
+            "AND f.follower_id > $5 AND f.follower_id <= $6
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.activity_id = $1
+                               AND d.inbox = COALESCE(a.shared_inbox_url, a.inbox_url))",
+        );
+        queued = on_tx!(&mut tx, |conn| {
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(activity)
+                .bind(followee)
+                .bind(local_domain)
+                .bind(now)
+                .bind(after)
+                .bind(last)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    let finished = (followers.len() as i64) < chunk;
+    if finished {
+        for sql in [
+            "DELETE FROM fanouts WHERE activity_id = $1",
+            "DELETE FROM activities WHERE id = $1
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.activity_id = $1)",
+        ] {
+            on_tx!(&mut tx, |conn| sqlx::query(sql)
+                .bind(activity)
+                .execute(conn)
+                .await
+                .map(|_| ()))?;
+        }
+    } else {
+        let next = followers.last().copied().unwrap_or(after);
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "UPDATE fanouts SET after_follower = $2 WHERE activity_id = $1"
+        )
+        .bind(activity)
+        .bind(next)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    }
+    tx.commit().await?;
+    Ok(Some(FanoutStep { activity_id: activity, queued, finished }))
 }
 
 /// Removes an activity that has no deliveries.
@@ -410,7 +550,8 @@ pub async fn prune(tx: &mut Tx, before: i64) -> Result<u64, sqlx::Error> {
     on_tx!(tx, |conn| {
         sqlx::query(
             "DELETE FROM activities WHERE created_at < $1
-               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.activity_id = activities.id)",
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.activity_id = activities.id)
+               AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.activity_id = activities.id)",
         )
         .bind(before)
         .execute(conn)

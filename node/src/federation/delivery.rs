@@ -38,6 +38,8 @@ const RECORD_BATCH: usize = 500;
 const RECORD_WAIT: Duration = Duration::from_millis(10);
 /// Consecutive failures after which a whole server is backed off.
 const DOMAIN_FAILURE_THRESHOLD: i32 = 3;
+/// Followers read per transaction when a deferred fan-out is expanded.
+const FANOUT_CHUNK: i64 = 1_000;
 
 /// The result of one attempt.
 #[derive(Debug)]
@@ -208,6 +210,7 @@ async fn work(state: AppState) {
     let claim_room = (cap / CLAIM_WHEN).max(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_delivered(db.clone(), done_rx));
+    let expander = tokio::spawn(expand_fanouts(state.clone(), db.clone()));
     let payloads: Arc<Mutex<HashMap<i64, (i64, Bytes)>>> = Arc::default();
     // Where the last claim ended. Claims resume there while they come back full; a short one
     // means the rest of the queue is read, and the next starts again from the front, where
@@ -352,6 +355,34 @@ async fn work(state: AppState) {
     }
     drop(done_tx);
     let _ = recorder.await;
+    let _ = expander.await;
+}
+
+/// Expands deferred fan-outs (`outbox::DEFER_FOLLOWERS_ABOVE`) into deliveries, a chunk of
+/// followers per transaction, and wakes the claim loop after each chunk, so the first servers
+/// are being sent to while the later chunks are queued.
+async fn expand_fanouts(state: AppState, db: Db) {
+    let mut shutdown = state.shutdown.subscribe();
+    while !*shutdown.borrow_and_update() {
+        match db::deliveries::expand_fanout(&db, &state.config.domain, FANOUT_CHUNK, now_ms()).await
+        {
+            Ok(Some(step)) => {
+                if step.queued > 0 {
+                    state.delivery_wake.notify_one();
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "expanding a fan-out failed; trying again"),
+        }
+        // Woken after each commit that may have deferred one; the timer covers another node
+        // process's fan-outs on a shared PostgreSQL database, and errors.
+        tokio::select! {
+            _ = state.fanout_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 async fn release_all(db: &Db) -> Result<(), sqlx::Error> {

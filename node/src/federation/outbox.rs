@@ -32,6 +32,11 @@ use crate::ids::now_ms;
 use crate::state::AppState;
 use crate::urls;
 
+/// Above this many followers, an activity to them is queued as one deferred fan-out
+/// (`db::deliveries::defer_followers`). Below it the deliveries are queued in the action's own
+/// transaction: a few milliseconds' work, and delivery can start as soon as it commits.
+pub const DEFER_FOLLOWERS_ABOVE: i64 = 1_000;
+
 fn url(s: &str) -> AppResult<Url> {
     Url::parse(s).map_err(|e| AppError::Other(anyhow::anyhow!("stored URL {s:?}: {e}")))
 }
@@ -103,14 +108,27 @@ async fn enqueue_payload(
     let activity_id =
         db::deliveries::insert_activity(tx, ap_id.as_str(), actor.id, payload, now).await?;
     let mut queued = 0;
+    let mut deferred = false;
     if let Some(followee) = followers_of {
-        queued +=
-            db::deliveries::enqueue_followers(tx, activity_id, followee, &state.config.domain, now)
-                .await?;
+        // An account with many followers queues one row now, which the delivery worker expands
+        // a chunk at a time: the action answers as quickly whatever the number of followers.
+        if db::deliveries::follower_count(tx, followee).await? > DEFER_FOLLOWERS_ABOVE {
+            db::deliveries::defer_followers(tx, activity_id, followee, now).await?;
+            deferred = true;
+        } else {
+            queued += db::deliveries::enqueue_followers(
+                tx,
+                activity_id,
+                followee,
+                &state.config.domain,
+                now,
+            )
+            .await?;
+        }
     }
     let targets: Vec<(String, String)> = targets.into_iter().collect();
     queued += db::deliveries::enqueue(tx, activity_id, &targets, now).await?;
-    if queued == 0 {
+    if queued == 0 && !deferred {
         // Nobody remote to tell (a small node's usual post): keep no activity without deliveries.
         db::deliveries::delete_activity(tx, activity_id).await?;
     }

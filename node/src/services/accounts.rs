@@ -615,6 +615,6 @@ pub async fn update_profile(
     let row = db::actors::update_profile(&mut tx, actor.id, &update).await?;
     crate::federation::outbox::person_updated(&mut tx, state, &row).await?;
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(row)
 }

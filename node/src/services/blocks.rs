@@ -57,7 +57,7 @@ pub async fn block(state: &AppState, actor: &ActorRow, target: &ActorRow) -> App
         }
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(row)
 }
 
@@ -70,7 +70,7 @@ pub async fn unblock(state: &AppState, actor: &ActorRow, target: &ActorRow) -> A
         outbox::block(&mut tx, state, &row, actor, target, true).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(())
 }
 

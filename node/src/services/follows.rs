@@ -32,7 +32,7 @@ pub async fn follow(
             let mut tx = state.db.begin().await?;
             outbox::follow(&mut tx, state, &existing, follower, target).await?;
             tx.commit().await?;
-            state.delivery_wake.notify_one();
+            state.wake_delivery();
         }
         return Ok(existing);
     }
@@ -58,7 +58,7 @@ pub async fn follow(
         outbox::follow(&mut tx, state, &row, follower, target).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(row)
 }
 
@@ -73,7 +73,7 @@ pub async fn unfollow(state: &AppState, follower: &ActorRow, target: &ActorRow) 
         outbox::unfollow(&mut tx, state, &row, follower, target).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(())
 }
 
@@ -103,7 +103,7 @@ pub async fn receive_follow(
         // Blocked: answered with `Reject`, as Mastodon does, and nothing is stored.
         outbox::answer_follow(&mut tx, state, &row, follower, target, false).await?;
         tx.commit().await?;
-        state.delivery_wake.notify_one();
+        state.wake_delivery();
         return Ok(());
     }
     let new_id = row.id;
@@ -118,7 +118,7 @@ pub async fn receive_follow(
         outbox::answer_follow(&mut tx, state, &row, follower, target, true).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(())
 }
 
@@ -149,7 +149,7 @@ pub async fn answer_request(
         outbox::answer_follow(&mut tx, state, &row, &follower, followee, accept).await?;
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(FollowRow { accepted: accept, ..row })
 }
 

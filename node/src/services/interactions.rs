@@ -52,7 +52,7 @@ pub async fn favourite(state: &AppState, actor: &ActorRow, note_id: i64) -> AppR
         }
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(note)
 }
 
@@ -67,7 +67,7 @@ pub async fn unfavourite(state: &AppState, actor: &ActorRow, note_id: i64) -> Ap
         }
     }
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(note)
 }
 
@@ -113,7 +113,7 @@ pub async fn reblog(state: &AppState, actor: &ActorRow, note_id: i64) -> AppResu
     }
     outbox::announce(&mut tx, state, &boost, actor, &note, &author, false).await?;
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(boost)
 }
 
@@ -126,7 +126,7 @@ pub async fn unreblog(state: &AppState, actor: &ActorRow, note_id: i64) -> AppRe
         db::notifications::remove_for(&mut tx, "reblog", actor.id, note.id).await?;
         outbox::announce(&mut tx, state, &boost, actor, &note, &author, true).await?;
         tx.commit().await?;
-        state.delivery_wake.notify_one();
+        state.wake_delivery();
     }
     Ok(note)
 }

@@ -232,7 +232,7 @@ pub async fn create(data: &Data, cmd: CreateNote) -> AppResult<NoteRow> {
     }
     outbox::note_created(&mut tx, data, &note, &cmd.author, &mentioned, &tags, &media).await?;
     tx.commit().await?;
-    data.delivery_wake.notify_one();
+    data.wake_delivery();
     Ok(note)
 }
 
@@ -276,7 +276,7 @@ pub async fn delete(data: &Data, author: &ActorRow, note_id: i64) -> AppResult<N
     db::notes::mark_deleted(&mut tx, note.id, now_ms()).await?;
     outbox::note_deleted(&mut tx, data, &note, author, &mentioned).await?;
     tx.commit().await?;
-    data.delivery_wake.notify_one();
+    data.wake_delivery();
     Ok(note)
 }
 

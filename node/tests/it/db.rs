@@ -365,6 +365,98 @@ async fn followers_are_queued_once_per_shared_inbox_skipping_local_and_pending_f
     }
 }
 
+#[tokio::test]
+async fn a_deferred_fan_out_is_expanded_in_chunks_once_per_inbox() {
+    for (name, db) in backends().await.iter() {
+        let bob = local_account(&db, "bob").await;
+        let shared = "https://one.example/inbox";
+        let mut want = vec![(shared.to_owned(), "one.example".to_owned())];
+        // Followers on one server with a shared inbox, spread over every chunk of 4, and
+        // followers on servers without one, between them in id order.
+        for i in 0..10 {
+            let actor = remote_actor(&db, &format!("a{i}"), "one.example", Some(shared)).await;
+            follow(&db, &actor, &bob, true).await;
+            if i % 3 == 0 {
+                let own = remote_actor(&db, &format!("b{i}"), "two.example", None).await;
+                follow(&db, &own, &bob, true).await;
+                want.push((own.inbox_url.clone(), "two.example".to_owned()));
+            }
+        }
+        // Never delivered to over HTTP: a pending follower, a local one, and a remote actor
+        // whose inbox claims to be on this node.
+        let pending = remote_actor(&db, "c1", "three.example", None).await;
+        follow(&db, &pending, &bob, false).await;
+        let carol = local_account(&db, "carol").await;
+        follow(&db, &carol, &bob, true).await;
+        let mut spoof = new_actor(&db, "s1", "seven.example");
+        spoof.inbox_url = format!("https://{LOCAL_DOMAIN}/inbox");
+        let spoof = upsert_actor(&db, &spoof).await;
+        follow(&db, &spoof, &bob, true).await;
+
+        let now = 1_000;
+        let mut tx = db.begin().await.expect("begin");
+        assert_eq!(
+            deliveries::follower_count(&mut tx, bob.id).await.expect("count"),
+            16,
+            "{name}: accepted followers, local ones included"
+        );
+        let ap_id = format!("https://{LOCAL_DOMAIN}/activities/{}", db.next_id());
+        let activity = deliveries::insert_activity(&mut tx, &ap_id, bob.id, "{}", now)
+            .await
+            .expect("insert_activity");
+        deliveries::defer_followers(&mut tx, activity, bob.id, now).await.expect("defer");
+        // A mention on the shared server, queued with the post: no chunk queues it again.
+        let mention = [(shared.to_owned(), "one.example".to_owned())];
+        deliveries::enqueue(&mut tx, activity, &mention, now).await.expect("enqueue");
+        // Pruning spares an activity whose fan-out waits, though no delivery is finished.
+        deliveries::prune(&mut tx, now + 1).await.expect("prune");
+        tx.commit().await.expect("commit");
+        assert_eq!(deliveries::activities(&db, &[activity]).await.expect("load").len(), 1);
+
+        let mut steps = Vec::new();
+        while let Some(step) =
+            deliveries::expand_fanout(&db, LOCAL_DOMAIN, 4, now).await.expect("expand")
+        {
+            assert_eq!(step.activity_id, activity, "{name}");
+            steps.push((step.queued, step.finished));
+            assert!(steps.len() <= 5, "{name}: the fan-out ends");
+        }
+        // 16 followers in chunks of 4: four full chunks, then an empty last one.
+        assert_eq!(
+            steps.iter().map(|s| s.1).collect::<Vec<_>>(),
+            [false, false, false, false, true]
+        );
+        assert_eq!(steps.iter().map(|s| s.0).sum::<u64>(), 4, "{name}: rows queued by the chunks");
+
+        let claimed = deliveries::claim(&db, now, now + 60_000, 100, &[]).await.expect("claim");
+        let mut got: Vec<(String, String)> =
+            claimed.into_iter().map(|d| (d.inbox, d.domain)).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{name}: each remote inbox once, across chunks and mentions");
+
+        // A fan-out that finds nobody remote to tell leaves no activity behind.
+        let mut tx = db.begin().await.expect("begin");
+        let ap_id = format!("https://{LOCAL_DOMAIN}/activities/{}", db.next_id());
+        let lonely = deliveries::insert_activity(&mut tx, &ap_id, carol.id, "{}", now)
+            .await
+            .expect("insert_activity");
+        deliveries::defer_followers(&mut tx, lonely, carol.id, now).await.expect("defer");
+        tx.commit().await.expect("commit");
+        let step = deliveries::expand_fanout(&db, LOCAL_DOMAIN, 4, now).await.expect("expand");
+        assert_eq!(
+            step,
+            Some(deliveries::FanoutStep { activity_id: lonely, queued: 0, finished: true }),
+            "{name}"
+        );
+        assert!(deliveries::activities(&db, &[lonely]).await.expect("load").is_empty(), "{name}");
+        assert_eq!(
+            deliveries::expand_fanout(&db, LOCAL_DOMAIN, 4, now).await.expect("expand"),
+            None
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Notes
 

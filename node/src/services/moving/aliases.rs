@@ -51,6 +51,6 @@ pub async fn set_aliases(
     let row = db::actors::set_aliases(&mut tx, actor.id, &json).await?;
     outbox::person_updated(&mut tx, state, &row).await?;
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     Ok(row)
 }

@@ -79,7 +79,7 @@ pub async fn move_account(state: &AppState, actor: &ActorRow, target: &str) -> A
     outbox::person_updated(&mut tx, state, &moved).await?;
     outbox::moved(&mut tx, state, &moved, &target, true, []).await?;
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     tracing::info!(from = %moved.ap_id, to = %target.ap_id, resend, "account moved");
     carry_followers(state, &moved, &target).await?;
     carry_blocks(state, &moved, &target).await?;
@@ -154,7 +154,7 @@ pub async fn move_from(state: &AppState, actor: &ActorRow, old: &str) -> AppResu
     outbox::enqueue_document(&mut tx, state, actor, &id, &document.to_string(), inboxes.clone())
         .await?;
     tx.commit().await?;
-    state.delivery_wake.notify_one();
+    state.wake_delivery();
     tracing::info!(from = %old, to = %actor.ap_id, servers = inboxes.len(), "pull-mode move sent");
     Ok(PullMove { followers: followers.len(), servers: inboxes.len(), unreachable })
 }

@@ -106,7 +106,7 @@ pub async fn resend_pending(state: &AppState, now: i64) -> AppResult<usize> {
         sent += 1;
     }
     if sent > 0 {
-        state.delivery_wake.notify_one();
+        state.wake_delivery();
         tracing::info!(servers = sent, "re-sent moves to servers whose followers have not moved");
     }
     Ok(sent)
