@@ -115,18 +115,20 @@ fn bearer(parts: &Parts) -> Option<&str> {
 async fn authenticate(parts: &Parts, data: &Data) -> Result<Option<Auth>, AppError> {
     let Some(token) = bearer(parts) else { return Ok(None) };
     let invalid = || AppError::Unauthorized("The access token is invalid".to_owned());
-    let row = db::oauth::token_by_hash(&data.db, &hash_secret(token)).await?.ok_or_else(invalid)?;
-    let Some(account) = row.account_id else {
-        // An app token (client_credentials) identifies no user.
-        return Err(AppError::Unauthorized(
-            "This method requires an authenticated user".to_owned(),
-        ));
+    let hash = hash_secret(token);
+    let Some((actor, scopes)) = db::actors::by_token_hash(&data.db, &hash).await? else {
+        // No user behind it: say whether it is an app token (client_credentials), which
+        // identifies none, or no live token at all.
+        let row = db::oauth::token_by_hash(&data.db, &hash).await?.ok_or_else(invalid)?;
+        return Err(match row.account_id {
+            None => AppError::Unauthorized("This method requires an authenticated user".to_owned()),
+            Some(_) => invalid(),
+        });
     };
-    let actor = db::actors::by_id(&data.db, account).await?.ok_or_else(invalid)?;
     if actor.suspended || actor.deleted_at.is_some() {
         return Err(AppError::Forbidden("Your login is currently disabled".to_owned()));
     }
-    Ok(Some(Auth { actor, scopes: row.scopes.split_whitespace().map(str::to_owned).collect() }))
+    Ok(Some(Auth { actor, scopes: scopes.split_whitespace().map(str::to_owned).collect() }))
 }
 
 impl FromRequestParts<()> for Auth {

@@ -158,6 +158,29 @@ pub async fn by_id(db: &Db, id: i64) -> Result<Option<ActorRow>, sqlx::Error> {
         .await)
 }
 
+/// The account behind a live user token with this hash, and the token's scopes: one statement
+/// for what every authenticated request needs first (a round trip fewer than the token, then
+/// its account). None for an unknown or revoked token, and for an app token, which names no
+/// account.
+pub async fn by_token_hash(db: &Db, hash: &str) -> Result<Option<(ActorRow, String)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct WithScopes {
+        #[sqlx(flatten)]
+        actor: ActorRow,
+        token_scopes: String,
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, t.scopes AS token_scopes FROM actors
+         JOIN (SELECT account_id, scopes FROM oauth_tokens WHERE token_hash = $1 AND NOT revoked) t
+           ON t.account_id = actors.id"
+    );
+    let row = on_db!(db, |pool| sqlx::query_as::<_, WithScopes>(AssertSqlSafe(sql.as_str()))
+        .bind(hash)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|r| (r.actor, r.token_scopes)))
+}
+
 /// The actor with this ActivityPub id.
 pub async fn by_ap_id(db: &Db, ap_id: &str) -> Result<Option<ActorRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM actors WHERE ap_id = $1");

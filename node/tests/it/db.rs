@@ -1898,6 +1898,24 @@ async fn oauth_tokens_revoke_and_codes_are_taken_once() {
         let refresh = oauth::token_by_refresh(&db, "bbb").await.expect("token_by_refresh");
         assert!(refresh.is_none(), "{name}: refresh lookup is exact");
         assert!(oauth::token_by_hash(&db, &"d".repeat(64)).await.expect("by_hash").is_none());
+        // The account and scopes in one statement; none for an unknown token or an app token.
+        let session = actors::by_token_hash(&db, &token.token_hash).await.expect("by_token_hash");
+        assert_eq!(session.map(|(a, s)| (a.id, s)), Some((alice.id, "read".to_owned())), "{name}");
+        assert!(actors::by_token_hash(&db, &"d".repeat(64)).await.expect("by_token").is_none());
+        let app_token = TokenRow {
+            id: db.next_id(),
+            token_hash: "e".repeat(64),
+            refresh_hash: None,
+            account_id: None,
+            ..token.clone()
+        };
+        let mut tx = db.begin().await.expect("begin");
+        oauth::insert_token(&mut tx, &app_token).await.expect("insert_token");
+        tx.commit().await.expect("commit");
+        assert!(
+            actors::by_token_hash(&db, &app_token.token_hash).await.expect("by_token").is_none(),
+            "{name}: an app token names no account"
+        );
 
         let mut tx = db.begin().await.expect("begin");
         oauth::revoke(&mut tx, token.id).await.expect("revoke");
@@ -1905,6 +1923,10 @@ async fn oauth_tokens_revoke_and_codes_are_taken_once() {
         assert!(
             oauth::token_by_hash(&db, &token.token_hash).await.expect("by_hash").is_none(),
             "{name}: a revoked token no longer authenticates"
+        );
+        assert!(
+            actors::by_token_hash(&db, &token.token_hash).await.expect("by_token").is_none(),
+            "{name}: nor names its account"
         );
         let refresh = token.refresh_hash.as_deref().expect("refresh hash");
         assert!(
