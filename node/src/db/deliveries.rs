@@ -236,6 +236,16 @@ pub async fn expand_fanout(
         "SELECT activity_id, followee_id, after_follower FROM fanouts
          ORDER BY activity_id LIMIT 1 {lock}"
     );
+    // A read first, outside any transaction: the worker looks whenever it is woken (and every
+    // second on PostgreSQL), and on SQLite a write transaction takes the single writer.
+    let waiting = on_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM fanouts LIMIT 1) t"
+    )
+    .fetch_one(pool)
+    .await)?;
+    if waiting == 0 {
+        return Ok(None);
+    }
     let mut tx = db.begin().await?;
     let picked =
         on_tx!(&mut tx, |conn| sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(pick.as_str()))

@@ -363,23 +363,33 @@ async fn work(state: AppState) {
 /// are being sent to while the later chunks are queued.
 async fn expand_fanouts(state: AppState, db: Db) {
     let mut shutdown = state.shutdown.subscribe();
+    // Woken after each commit that may have deferred one. Looking again unwoken covers another
+    // node process's fan-outs on a shared PostgreSQL database (one process owns a SQLite file)
+    // and errors; an idle look is one read.
+    let idle_look = match db.backend() {
+        Backend::Postgres => Duration::from_secs(1),
+        Backend::Sqlite => Duration::from_secs(60),
+    };
     while !*shutdown.borrow_and_update() {
-        match db::deliveries::expand_fanout(&db, &state.config.domain, FANOUT_CHUNK, now_ms()).await
-        {
-            Ok(Some(step)) => {
-                if step.queued > 0 {
-                    state.delivery_wake.notify_one();
+        let wait =
+            match db::deliveries::expand_fanout(&db, &state.config.domain, FANOUT_CHUNK, now_ms())
+                .await
+            {
+                Ok(Some(step)) => {
+                    if step.queued > 0 {
+                        state.delivery_wake.notify_one();
+                    }
+                    continue;
                 }
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "expanding a fan-out failed; trying again"),
-        }
-        // Woken after each commit that may have deferred one; the timer covers another node
-        // process's fan-outs on a shared PostgreSQL database, and errors.
+                Ok(None) => idle_look,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expanding a fan-out failed; trying again");
+                    Duration::from_secs(1)
+                }
+            };
         tokio::select! {
             _ = state.fanout_wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }
