@@ -43,7 +43,8 @@ fn url(s: &str) -> AppResult<Url> {
 
 /// Stores `activity` once and queues one delivery per distinct remote inbox: the remote
 /// followers of `followers_of` (read by the database straight into the queue, so a post to
-/// 50,000 followers never holds their inboxes in memory) and the `inboxes` named besides.
+/// 50,000 followers never holds their inboxes in memory; past `DEFER_FOLLOWERS_ABOVE`, by the
+/// delivery worker after the commit) and the `inboxes` named besides.
 pub async fn enqueue<A: Serialize>(
     tx: &mut Tx,
     state: &AppState,
