@@ -642,6 +642,16 @@ pub(crate) async fn start_process(
     dir: &Path,
     port: Option<u16>,
 ) -> anyhow::Result<ProcessNode> {
+    start_process_with(database_url, dir, port, &[]).await
+}
+
+/// `start_process` with `extra` settings in the node's environment.
+pub(crate) async fn start_process_with(
+    database_url: &str,
+    dir: &Path,
+    port: Option<u16>,
+    extra: &[(&str, String)],
+) -> anyhow::Result<ProcessNode> {
     let binary = ferry_release_binary()?;
     let port = port.unwrap_or_else(free_port);
     let domain = format!("localhost:{port}");
@@ -652,6 +662,9 @@ pub(crate) async fn start_process(
         if name.starts_with("FERRY_DELIVERY_") || name.starts_with("MALLOC_") {
             env = env.set(&name, &value);
         }
+    }
+    for (name, value) in extra {
+        env = env.set(name, value);
     }
     let log = dir.join(format!("ferry-{port}.log"));
     let child = Command::new(binary)
