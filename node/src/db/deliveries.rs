@@ -255,19 +255,21 @@ pub async fn expand_fanout(
         tx.rollback().await?;
         return Ok(None);
     };
-    let followers = on_tx!(&mut tx, |conn| {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT follower_id FROM follows WHERE followee_id = $1 AND accepted
-               AND follower_id > $2 ORDER BY follower_id LIMIT $3",
+    // The chunk's size and last follower; the insert below reads the same range.
+    let (read, last) = on_tx!(&mut tx, |conn| {
+        sqlx::query_as::<_, (i64, Option<i64>)>(
+            "SELECT COUNT(*), MAX(follower_id) FROM (SELECT follower_id FROM follows
+               WHERE followee_id = $1 AND accepted AND follower_id > $2
+               ORDER BY follower_id LIMIT $3) t",
         )
         .bind(followee)
         .bind(after)
         .bind(chunk)
-        .fetch_all(conn)
+        .fetch_one(conn)
         .await
     })?;
     let mut queued = 0;
-    if let Some(&last) = followers.last() {
+    if let Some(last) = last {
         let sql = followers_insert(
             &tx,
             "AND f.follower_id > $5 AND f.follower_id <= $6
@@ -287,7 +289,7 @@ pub async fn expand_fanout(
                 .map(|r| r.rows_affected())
         })?;
     }
-    let finished = (followers.len() as i64) < chunk;
+    let finished = read < chunk;
     if finished {
         for sql in [
             "DELETE FROM fanouts WHERE activity_id = $1",
@@ -301,12 +303,11 @@ pub async fn expand_fanout(
                 .map(|_| ()))?;
         }
     } else {
-        let next = followers.last().copied().unwrap_or(after);
         on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE fanouts SET after_follower = $2 WHERE activity_id = $1"
         )
         .bind(activity)
-        .bind(next)
+        .bind(last)
         .execute(conn)
         .await
         .map(|_| ()))?;
