@@ -52,6 +52,14 @@ async fn followers_on_every_server_follow_the_moved_account() {
         (account["followers_count"] == 3).then_some(())
     })
     .await;
+    // D records A's `Accept` a moment later; kill D only after, so that erin is a follower
+    // there, not a request (a waiting request moves too: the forged-moves test covers it).
+    eventually("erin follows alice@A on D", 30, || async {
+        let path = format!("/api/v1/accounts/relationships?id[]={old_on_d}");
+        let rels = get_json(&d.base, &path, Some(&erin)).await;
+        (rels[0]["following"] == true).then_some(())
+    })
+    .await;
     d.sigkill();
     // eric@C blocks the old account and frank@A mutes it: both carry over to the new one.
     let eric = c.create_user("eric").await;
@@ -187,9 +195,9 @@ async fn followers_on_every_server_follow_the_moved_account() {
     // alice@B has every follower alice@A had.
     let d = ProcessNode::start(&d_domain, d_dir.path());
     d.wait_up().await;
-    // Seen once in CI (2026-12-06), and not since in 24 runs: this wait timed out. Say what
-    // each side shows if it happens again: the timeout below ends the wait at 60 s, before
-    // `eventually`'s own longer limit would panic without that.
+    // Seen twice in CI (2026-12-06) before D waited for the Accept above: this wait timed out.
+    // Say what each side shows if it happens again: the timeout below ends the wait at 60 s,
+    // before `eventually`'s own longer limit would panic without that.
     let followers = eventually("alice@B has all three followers", 120, || async {
         let (_, account) = b.get(&format!("/api/v1/accounts/{}", new.id), None).await;
         (account["followers_count"] == 3).then_some(())
@@ -296,6 +304,27 @@ async fn forged_moves_change_nothing_and_foreign_shapes_are_accepted() {
     let oscar_on_c = c.follow(&carol, &oscar.handle).await;
     let eve_on_c = c.resolve(&carol, &eve.handle).await;
     let olga_on_c = c.resolve(&carol, &olga.handle).await;
+    // Then oscar locks his account, and carl on C asks to follow him: the request still waits
+    // when oscar moves, and moves with him.
+    let lock = reqwest::Client::new()
+        .patch(format!("{}/api/v1/accounts/update_credentials", a.base))
+        .bearer_auth(&oscar.token)
+        .json(&json!({ "locked": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lock.status(), 200);
+    let carl = c.create_user("carl").await;
+    let oscar_for_carl = c.resolve(&carl, &oscar.handle).await;
+    let (status, rel) = c
+        .post(&format!("/api/v1/accounts/{oscar_for_carl}/follow"), Some(&carl.token), json!({}))
+        .await;
+    assert_eq!((status, &rel["requested"]), (200, &json!(true)), "{rel}");
+    eventually("carl's request reaches oscar", 20, || async {
+        let (_, list) = a.get("/api/v1/follow_requests", Some(&oscar.token)).await;
+        (list.as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
     let inbox = format!("{}/inbox", c.base);
     let mallory_key = a.private_key("mallory").await;
     let mallory_key_id = format!("{}#main-key", mallory.ap_id);
@@ -401,6 +430,19 @@ async fn forged_moves_change_nothing_and_foreign_shapes_are_accepted() {
             && !follows(&c, &carol, &mallory_on_c).await
             && !follows(&c, &carol, &oscar_on_c).await)
             .then_some(())
+    })
+    .await;
+    // carl's waiting request went to olga (unlocked: he follows her) and left oscar.
+    let olga_for_carl = c.resolve(&carl, &olga.handle).await;
+    eventually("carl follows olga, and asks oscar for nothing", 30, || async {
+        let path = format!("/api/v1/accounts/relationships?id[]={oscar_for_carl}");
+        let (_, to_oscar) = c.get(&path, Some(&carl.token)).await;
+        let (_, requests) = a.get("/api/v1/follow_requests", Some(&oscar.token)).await;
+        (follows(&c, &carl, &olga_for_carl).await
+            && to_oscar[0]["requested"] == false
+            && to_oscar[0]["following"] == false
+            && requests.as_array().is_some_and(Vec::is_empty))
+        .then_some(())
     })
     .await;
     for node in [&a, &b, &c] {

@@ -105,8 +105,9 @@ pub async fn delete(
     })
 }
 
-/// Local actors that follow `followee` (accepted follows), by follow id after `after`: the
-/// followers a move carries over on this node.
+/// Local actors that follow `followee` or asked to (pending requests too), by follow id after
+/// `after`: the followers a move carries over on this node. A request still waiting when the
+/// account moves (its `Accept` may arrive only after the `Move`) follows the new account.
 pub async fn local_followers(
     db: &Db,
     followee: i64,
@@ -115,7 +116,7 @@ pub async fn local_followers(
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     const SQL: &str = "SELECT f.id, f.follower_id FROM follows f
         JOIN actors a ON a.id = f.follower_id
-        WHERE f.followee_id = $1 AND f.accepted AND a.is_local AND f.id > $2
+        WHERE f.followee_id = $1 AND a.is_local AND f.id > $2
         ORDER BY f.id LIMIT $3";
     on_db!(db, |pool| sqlx::query_as::<_, (i64, i64)>(SQL)
         .bind(followee)

@@ -79,8 +79,9 @@ pub fn ensure_not_moved(actor: &ActorRow) -> AppResult<()> {
     }
 }
 
-/// Every local follower of `old` follows `target` (a request where it is locked) and stops
-/// following `old`. Safe to run again: a follower already moved is not followed twice.
+/// Every local follower of `old`, and every local account whose request to follow `old` still
+/// waits, follows `target` (a request where it is locked) and stops following `old`. Safe to
+/// run again: a follower already moved is not followed twice.
 async fn carry_followers(state: &AppState, old: &ActorRow, target: &ActorRow) -> AppResult<usize> {
     let mut after = 0;
     let mut moved = 0;
