@@ -16,7 +16,7 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
 /// feeds they belong in: the author's (when local), local followers' (except for direct notes)
 /// and, with `mentions`, mentioned local accounts' (from `MENTIONS`, a table or CTE of
 /// `(note_id, actor_id)`).
-pub(crate) fn fan_out_batch(mentions: bool) -> String {
+pub(crate) fn fan_out_batch(mentions: bool, repeats: Repeats) -> String {
     let mentioned = if mentions {
         "UNION ALL
     SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
@@ -27,8 +27,12 @@ pub(crate) fn fan_out_batch(mentions: bool) -> String {
     };
     // `UNION ALL`: an entry given twice (an author who follows themselves) is dropped by the
     // primary key, and `UNION` would first sort every entry through a B-tree of its own.
+    let (insert, on_conflict) = match repeats {
+        Repeats::DoNothing => ("INSERT", "ON CONFLICT DO NOTHING"),
+        Repeats::OrIgnore => ("INSERT OR IGNORE", ""),
+    };
     format!(
-        "INSERT INTO home_feed (account_id, note_id)
+        "{insert} INTO home_feed (account_id, note_id)
     SELECT a.actor_id, b.id FROM BATCH b JOIN accounts a ON a.actor_id = b.author_id
         WHERE true
     UNION ALL
@@ -37,8 +41,19 @@ pub(crate) fn fan_out_batch(mentions: bool) -> String {
         JOIN accounts a ON a.actor_id = f.follower_id
         WHERE b.visibility <> 'direct'
     {mentioned}
-    ON CONFLICT DO NOTHING"
+    {on_conflict}"
     )
+}
+
+/// How a fan-out statement passes over entries a feed already holds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Repeats {
+    /// `ON CONFLICT DO NOTHING`, on both backends.
+    DoNothing,
+    /// SQLite's `INSERT OR IGNORE`: the same here (the entries are never NULL), but no
+    /// constraint can then abort the statement, so SQLite keeps no statement journal for it
+    /// (see `db::ingest::SqliteWriter`).
+    OrIgnore,
 }
 
 /// `fan_out_many`, with `(LIST)` for the notes' ids. The batch's notes first (materialised), so
@@ -49,7 +64,9 @@ pub(crate) static FAN_OUT: LazyLock<String> = LazyLock::new(|| {
         "WITH batch AS MATERIALIZED
             (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
         {}",
-        fan_out_batch(true).replace("BATCH", "batch").replace("MENTIONS", "mentions")
+        fan_out_batch(true, Repeats::DoNothing)
+            .replace("BATCH", "batch")
+            .replace("MENTIONS", "mentions")
     )
 });
 

@@ -272,7 +272,7 @@ fn postgres_sql(shape: usize) -> String {
         if claims { "claim IS NULL OR claim IN (SELECT ap_id FROM claimed)" } else { "true" };
     let mentioned = if mentions { PG_MENTIONED } else { "" };
     let tagged = if tags { PG_TAGGED } else { "" };
-    let fan_out = feed::fan_out_batch(mentions)
+    let fan_out = feed::fan_out_batch(mentions, feed::Repeats::DoNothing)
         .replace("BATCH", "batch")
         .replace("MENTIONS", "given_mentions");
     let returned_claims =
@@ -400,7 +400,22 @@ async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sq
 /// Until the writer had its own connection, a batch was one statement taking it as JSON, whose
 /// trigger took the notes apart again; the same batches now cost less than half the
 /// instructions (`ingest_batch` benchmark, docs/benchmarks.md).
+///
+/// No statement of a batch keeps a statement journal. SQLite copies every page a statement
+/// changes into one (to undo that statement alone) when the statement writes more than one row
+/// (the notes' counting triggers, the fan-out's `INSERT … SELECT`) and a constraint could abort
+/// it half-way: a `NOT NULL` column or a foreign key. Those copies were a fifth of the
+/// writer's instructions. So the statements use `INSERT OR IGNORE`, and this connection checks
+/// no foreign keys (`WRITER_OWN_PRAGMAS`); the statements keep them instead. A note is stored
+/// only if its author is, and a mention only if the account it names is (a primary-key read
+/// each, of pages the batch reads anyway); either missing fails
+/// the batch with the foreign key's error, as before. The note's tags, fan-out and threading
+/// name the note just stored.
 pub(crate) struct SqliteWriter(rusqlite::Connection);
+
+/// The inbox writer's connection's own settings, after those every writer connection has (see
+/// `SqliteWriter` for why).
+const WRITER_OWN_PRAGMAS: [(&str, &str); 1] = [("foreign_keys", "OFF")];
 
 impl SqliteWriter {
     /// Opens the database file with the writer pools' settings (`Db::connect`).
@@ -410,6 +425,7 @@ impl SqliteWriter {
         let setup: String = super::SQLITE_PRAGMAS
             .iter()
             .chain(&super::SQLITE_WRITER_PRAGMAS)
+            .chain(&WRITER_OWN_PRAGMAS)
             .map(|(name, value)| format!("PRAGMA {name} = {value};"))
             .collect();
         conn.execute_batch(&setup).map_err(writer_error)?;
@@ -448,6 +464,7 @@ struct NoteStatements<'c> {
     ap_id_taken: rusqlite::CachedStatement<'c>,
     parent_id: rusqlite::CachedStatement<'c>,
     mention: rusqlite::CachedStatement<'c>,
+    actor_stored: rusqlite::CachedStatement<'c>,
     tag: rusqlite::CachedStatement<'c>,
     thread: rusqlite::CachedStatement<'c>,
     fan_out: rusqlite::CachedStatement<'c>,
@@ -459,7 +476,9 @@ impl<'c> NoteStatements<'c> {
             insert: conn.prepare_cached(&SQLITE_INSERT_NOTE)?,
             ap_id_taken: conn.prepare_cached(notes::AP_ID_TAKEN)?,
             parent_id: conn.prepare_cached(notes::PARENT_ID)?,
-            mention: conn.prepare_cached(notes::INSERT_MENTION)?,
+            mention: conn.prepare_cached(SQLITE_INSERT_MENTION)?,
+            actor_stored: conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM actors WHERE id = ?1)")?,
             tag: conn.prepare_cached(notes::INSERT_TAG)?,
             thread: conn.prepare_cached(notes::THREAD_REPLIES_TO)?,
             fan_out: conn.prepare_cached(&SQLITE_FAN_OUT)?,
@@ -474,6 +493,7 @@ impl<'c> NoteStatements<'c> {
         if let (None, Some(parent)) = (row.in_reply_to_id, &row.in_reply_to_ap_id) {
             row.in_reply_to_id = self.parent_id.query_row([parent], |r| r.get(0)).optional()?;
         }
+        self.ensure_actor(row.author_id, "the note's author")?;
         let mut attempts = 0;
         while self.insert(&row)? == 0 {
             attempts += 1;
@@ -485,7 +505,9 @@ impl<'c> NoteStatements<'c> {
             row.id = notes::another_id(row.id);
         }
         for actor in note.mentions {
-            self.mention.execute(rusqlite::params![row.id, actor])?;
+            if self.mention.execute(rusqlite::params![row.id, actor])? == 0 {
+                self.ensure_actor(*actor, "a mentioned account")?;
+            }
         }
         for name in note.tags {
             self.tag.execute(rusqlite::params![row.id, name])?;
@@ -493,6 +515,18 @@ impl<'c> NoteStatements<'c> {
         self.thread.execute(rusqlite::params![row.id, row.ap_id])?;
         self.fan_out.execute(rusqlite::params![row.id, row.author_id, row.visibility])?;
         Ok(Some(row))
+    }
+
+    /// The foreign key's error, as SQLite gives it, if actor `id` (`what`) is not stored.
+    fn ensure_actor(&mut self, id: i64, what: &str) -> rusqlite::Result<()> {
+        if self.actor_stored.query_row([id], |r| r.get::<_, bool>(0))? {
+            return Ok(());
+        }
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY);
+        Err(rusqlite::Error::SqliteFailure(
+            code,
+            Some(format!("FOREIGN KEY constraint failed: {what} ({id}) is not stored")),
+        ))
     }
 
     /// Inserts the row unless its id or `ap_id` is taken; 1 if it did.
@@ -519,20 +553,22 @@ impl<'c> NoteStatements<'c> {
     }
 }
 
-/// A note, in `notes::COLUMNS` order; any conflict (id or `ap_id`) does nothing.
+/// A note, in `notes::COLUMNS` order; any conflict (id or `ap_id`) does nothing. `VALUES`, not
+/// a `SELECT` that checks the author (`NoteStatements::store` does): SQLite would put the rows
+/// of an `INSERT … SELECT` into a table with triggers through a temporary table first.
 static SQLITE_INSERT_NOTE: LazyLock<String> = LazyLock::new(|| {
     let values: Vec<String> = (1..=notes::COLUMN_COUNT).map(|i| format!("?{i}")).collect();
-    format!(
-        "INSERT INTO notes ({}) VALUES ({}) ON CONFLICT DO NOTHING",
-        notes::COLUMNS,
-        values.join(", ")
-    )
+    format!("INSERT OR IGNORE INTO notes ({}) VALUES ({})", notes::COLUMNS, values.join(", "))
 });
+
+/// `notes::INSERT_MENTION`, if the account is stored (the foreign key's check).
+const SQLITE_INSERT_MENTION: &str = "INSERT OR IGNORE INTO mentions (note_id, actor_id)
+    SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM actors WHERE id = ?2)";
 
 /// One note's fan-out (`feed::fan_out_batch`): `?1` its id, `?2` its author, `?3` its
 /// visibility.
 static SQLITE_FAN_OUT: LazyLock<String> = LazyLock::new(|| {
-    feed::fan_out_batch(true)
+    feed::fan_out_batch(true, feed::Repeats::OrIgnore)
         .replace("BATCH", "(SELECT ?1 AS id, ?2 AS author_id, ?3 AS visibility)")
         .replace("MENTIONS", "mentions")
 });
@@ -587,7 +623,7 @@ mod tests {
     use super::*;
 
     /// sqlx's connections and the inbox writer's own get the same settings, from the same
-    /// constants.
+    /// constants, but for the writer's own (`WRITER_OWN_PRAGMAS`).
     #[tokio::test]
     async fn every_sqlite_writer_connection_has_the_shared_pragmas() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -602,18 +638,26 @@ mod tests {
         for (name, value) in
             super::super::SQLITE_PRAGMAS.iter().chain(&super::super::SQLITE_WRITER_PRAGMAS)
         {
-            let want: i64 = match *value {
-                "NORMAL" | "ON" => 1,
-                "memory" => 2,
-                number => number.parse().expect("a number"),
+            let number = |value: &str| -> i64 {
+                match value {
+                    "OFF" => 0,
+                    "NORMAL" | "ON" => 1,
+                    "memory" => 2,
+                    number => number.parse().expect("a number"),
+                }
             };
+            let want = number(value);
             let pooled: i64 = sqlx::query_scalar(AssertSqlSafe(format!("PRAGMA {name}")))
                 .fetch_one(write)
                 .await
                 .expect(name);
             assert_eq!(pooled, want, "{name} on the pool's writer connection");
+            let own_want = WRITER_OWN_PRAGMAS
+                .iter()
+                .find(|(own, _)| own == name)
+                .map_or(want, |(_, value)| number(value));
             let own: i64 = writer.0.pragma_query_value(None, name, |r| r.get(0)).expect(name);
-            assert_eq!(own, want, "{name} on the inbox writer's own connection");
+            assert_eq!(own, own_want, "{name} on the inbox writer's own connection");
         }
     }
 }

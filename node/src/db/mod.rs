@@ -36,8 +36,8 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 /// - A small cache (4 MiB): the writer keeps the pages it wrote there, in the heap, while
 ///   clean pages are read through the memory map anyway. 32 MiB bought no ingest throughput
 ///   and held up to 886 B per queued delivery (B2).
-/// - Statement journals (the undo of one statement inside a transaction, which every multi-row
-///   insert keeps) in memory: on file they spilled to a temporary file past 64 KiB, write calls
+/// - Statement journals (the undo of one statement inside a transaction, which a multi-row
+///   insert that a constraint could abort keeps) in memory: on file they spilled to a temporary file past 64 KiB, write calls
 ///   that were 4 % of the inbox's CPU under load. They hold at most the pages one statement
 ///   changes.
 /// - Checkpoints run on their own connection (`Db::checkpoint`), but beside a busy writer

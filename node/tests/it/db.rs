@@ -941,9 +941,10 @@ async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
     }
 }
 
-/// A batch the database refuses (here a note by an author it does not know) is a database
-/// error that says why, writes nothing of the batch, and leaves the writer able to write the
-/// next one on the same `Held` (on SQLite, its own connection is opened again).
+/// A batch the database refuses (here a note by an author it does not know, or mentioning an
+/// account it does not know) is a database error that says why, writes nothing of the batch,
+/// and leaves the writer able to write the next one on the same `Held` (on SQLite, its own
+/// connection is opened again). SQLite's inbox writer checks those two foreign keys itself.
 #[tokio::test]
 async fn a_refused_ingest_batch_writes_nothing_and_the_next_one_is_written() {
     for (name, db) in backends().await.iter() {
@@ -965,6 +966,24 @@ async fn a_refused_ingest_batch_writes_nothing_and_the_next_one_is_written() {
         assert!(refused.is_foreign_key_violation(), "{name}: {refused}");
         assert!(notes::by_ap_id(&db, &good.ap_id).await.expect("by_ap_id").is_none(), "{name}");
         assert!(!received::seen(&db, "https://r.example/refused").await.expect("seen"), "{name}");
+        // So is a note that mentions an account the database does not know.
+        let mentioning = new_note(&db, &alice, "public");
+        let unknown = [i64::MAX];
+        let entries_mentioning = [
+            ingest::Entry { claim: None, note: note(&good) },
+            ingest::Entry {
+                claim: None,
+                note: Some(ingest::NewNote { row: &mentioning, mentions: &unknown, tags: &[] }),
+            },
+        ];
+        let error = ingest::write_alone(&db, &mut held, &entries_mentioning, 1)
+            .await
+            .expect_err("a mention of an unknown account is refused");
+        let refused = error.as_database_error().expect("a database error");
+        assert!(refused.is_foreign_key_violation(), "{name}: {refused}");
+        for row in [&good, &mentioning] {
+            assert!(notes::by_ap_id(&db, &row.ap_id).await.expect("by_ap_id").is_none(), "{name}");
+        }
 
         let written = ingest::write_alone(&db, &mut held, &entries[..1], 2)
             .await
