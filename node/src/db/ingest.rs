@@ -406,11 +406,10 @@ async fn store_one(tx: &mut Tx, note: NewNote<'_>) -> Result<Option<NoteRow>, sq
 /// (the notes' counting triggers, the fan-out's `INSERT … SELECT`) and a constraint could abort
 /// it half-way: a `NOT NULL` column or a foreign key. Those copies were a fifth of the
 /// writer's instructions. So the statements use `INSERT OR IGNORE`, and this connection checks
-/// no foreign keys (`WRITER_OWN_PRAGMAS`); the statements keep them instead. A note is stored
+/// no foreign keys (`WRITER_OWN_PRAGMAS`); the writer keeps them instead. A note is stored
 /// only if its author is, and a mention only if the account it names is (a primary-key read
-/// each, of pages the batch reads anyway); either missing fails
-/// the batch with the foreign key's error, as before. The note's tags, fan-out and threading
-/// name the note just stored.
+/// each); either missing fails the batch with the foreign key's error, as before. The note's
+/// tags, fan-out and threading name the note just stored.
 pub(crate) struct SqliteWriter(rusqlite::Connection);
 
 /// The inbox writer's connection's own settings, after those every writer connection has (see
