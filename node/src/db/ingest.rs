@@ -475,7 +475,7 @@ impl<'c> NoteStatements<'c> {
             insert: conn.prepare_cached(&SQLITE_INSERT_NOTE)?,
             ap_id_taken: conn.prepare_cached(notes::AP_ID_TAKEN)?,
             parent_id: conn.prepare_cached(notes::PARENT_ID)?,
-            mention: conn.prepare_cached(SQLITE_INSERT_MENTION)?,
+            mention: conn.prepare_cached(notes::INSERT_MENTION)?,
             actor_stored: conn
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM actors WHERE id = ?1)")?,
             tag: conn.prepare_cached(notes::INSERT_TAG)?,
@@ -504,9 +504,8 @@ impl<'c> NoteStatements<'c> {
             row.id = notes::another_id(row.id);
         }
         for actor in note.mentions {
-            if self.mention.execute(rusqlite::params![row.id, actor])? == 0 {
-                self.ensure_actor(*actor, "a mentioned account")?;
-            }
+            self.ensure_actor(*actor, "a mentioned account")?;
+            self.mention.execute(rusqlite::params![row.id, actor])?;
         }
         for name in note.tags {
             self.tag.execute(rusqlite::params![row.id, name])?;
@@ -559,10 +558,6 @@ static SQLITE_INSERT_NOTE: LazyLock<String> = LazyLock::new(|| {
     let values: Vec<String> = (1..=notes::COLUMN_COUNT).map(|i| format!("?{i}")).collect();
     format!("INSERT OR IGNORE INTO notes ({}) VALUES ({})", notes::COLUMNS, values.join(", "))
 });
-
-/// `notes::INSERT_MENTION`, if the account is stored (the foreign key's check).
-const SQLITE_INSERT_MENTION: &str = "INSERT OR IGNORE INTO mentions (note_id, actor_id)
-    SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM actors WHERE id = ?2)";
 
 /// One note's fan-out (`feed::fan_out_batch`): `?1` its id, `?2` its author, `?3` its
 /// visibility.

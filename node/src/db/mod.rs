@@ -37,9 +37,9 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 ///   clean pages are read through the memory map anyway. 32 MiB bought no ingest throughput
 ///   and held up to 886 B per queued delivery (B2).
 /// - Statement journals (the undo of one statement inside a transaction, which a multi-row
-///   insert that a constraint could abort keeps) in memory: on file they spilled to a temporary file past 64 KiB, write calls
-///   that were 4 % of the inbox's CPU under load. They hold at most the pages one statement
-///   changes.
+///   insert that a constraint could abort keeps) in memory: on file they spilled to a
+///   temporary file past 64 KiB, write calls that were 4 % of the inbox's CPU under load. They
+///   hold at most the pages one statement changes.
 /// - Checkpoints run on their own connection (`Db::checkpoint`), but beside a busy writer
 ///   they never copy the last frames, so the WAL starts again only when a writer's commit
 ///   passes `wal_autocheckpoint` and copies the rest itself, every request waiting on it. At
