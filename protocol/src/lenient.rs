@@ -10,7 +10,11 @@
 //! Use them with `#[serde(default, deserialize_with = "crate::lenient::...")]`; the `default` is
 //! what makes an absent property acceptable.
 
-use serde::de::{DeserializeOwned, Error as _};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use url::Url;
@@ -29,18 +33,60 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
-    }
+    deserializer.deserialize_any(OneOrMany(PhantomData))
+}
 
-    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(items)) => items,
-        Some(OneOrMany::One(item)) => vec![item],
-    })
+/// The visitor of [`one_or_many`]: an array is read item by item, and any other value is handed
+/// to `T` as it comes, so nothing is buffered (an untagged enum would copy the whole value into
+/// an intermediate tree first, to try each variant on it).
+struct OneOrMany<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrMany<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("one value or an array of values")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Vec<T>, S::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Vec<T>, M::Error> {
+        Ok(vec![T::deserialize(de::value::MapAccessDeserializer::new(map))?])
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::BorrowedStrDeserializer::new(v))?])
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::StringDeserializer::new(v.to_owned()))?])
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::StringDeserializer::new(v))?])
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::BoolDeserializer::new(v))?])
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::I64Deserializer::new(v))?])
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::U64Deserializer::new(v))?])
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Vec<T>, E> {
+        Ok(vec![T::deserialize(de::value::F64Deserializer::new(v))?])
+    }
 }
 
 /// Like [`one_or_many`], but items that do not parse as `T` are dropped instead of failing the
@@ -84,8 +130,7 @@ pub fn id_of<'de, D>(deserializer: D) -> Result<Url, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let value = Value::deserialize(deserializer)?;
-    reference_id(&value).ok_or_else(|| {
+    reference_id(&Entries::deserialize(deserializer)?).ok_or_else(|| {
         D::Error::custom("expected a URL, an object with an `id`, or an array of those")
     })
 }
@@ -98,8 +143,7 @@ pub fn opt_id_of<'de, D>(deserializer: D) -> Result<Option<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let value = Value::deserialize(deserializer)?;
-    Ok(reference_id(&value))
+    Ok(reference_id(&Entries::deserialize(deserializer)?))
 }
 
 /// The `url` property: a string, a `Link` object with `href`, or an array of those. From an
@@ -109,8 +153,7 @@ pub fn url_of<'de, D>(deserializer: D) -> Result<Option<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let value = Value::deserialize(deserializer)?;
-    Ok(link_href(&value))
+    Ok(link_href(&Entries::deserialize(deserializer)?))
 }
 
 /// A required URL read like [`url_of`] (string, `Link`, or array), for media whose whole point
@@ -119,8 +162,7 @@ pub fn required_url_of<'de, D>(deserializer: D) -> Result<Url, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let value = Value::deserialize(deserializer)?;
-    link_href(&value)
+    link_href(&Entries::deserialize(deserializer)?)
         .ok_or_else(|| D::Error::custom("expected a URL, a Link with `href`, or an array of those"))
 }
 
@@ -133,12 +175,13 @@ pub fn audience<'de, D>(deserializer: D) -> Result<Vec<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let values: Vec<Value> = one_or_many(deserializer)?;
-    Ok(values
+    let entries = Entries::deserialize(deserializer)?;
+    Ok(entries
+        .items
         .iter()
-        .filter_map(|value| match value {
-            Value::String(s) if is_public_str(s) => Some(public_url()),
-            other => single_id(other),
+        .filter_map(|entry| match &entry.string {
+            Some(s) if is_public_str(s) => Some(public_url()),
+            _ => entry.id(),
         })
         .collect())
 }
@@ -150,64 +193,247 @@ pub(crate) fn is_false(value: &bool) -> bool {
 
 /// The id of one reference or, for arrays, of the first actor-looking entry (else the first
 /// entry with an id).
-fn reference_id(value: &Value) -> Option<Url> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .filter(|item| looks_like_actor(item))
-            .find_map(single_id)
-            .or_else(|| items.iter().find_map(single_id)),
-        other => single_id(other),
+fn reference_id(entries: &Entries<'_>) -> Option<Url> {
+    if !entries.in_array {
+        return entries.items.first().and_then(Entry::id);
     }
-}
-
-/// A bare URL string, or the `id` of an embedded object.
-fn single_id(value: &Value) -> Option<Url> {
-    match value {
-        Value::String(s) => Url::parse(s).ok(),
-        Value::Object(map) => {
-            map.get("id").and_then(Value::as_str).and_then(|s| Url::parse(s).ok())
-        }
-        _ => None,
-    }
-}
-
-/// Bare URLs count as actor references; objects count when their `type` is an actor type.
-fn looks_like_actor(value: &Value) -> bool {
-    match value {
-        Value::String(_) => true,
-        Value::Object(map) => {
-            map.get("type").and_then(Value::as_str).is_some_and(|kind| ACTOR_TYPES.contains(&kind))
-        }
-        _ => false,
-    }
+    let items = &entries.items;
+    items
+        .iter()
+        .filter(|entry| entry.looks_like_actor())
+        .find_map(Entry::id)
+        .or_else(|| items.iter().find_map(Entry::id))
 }
 
 /// The target of a `url`-like value; see [`url_of`].
-fn link_href(value: &Value) -> Option<Url> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .filter(|item| is_html_link(item))
-            .find_map(single_href)
-            .or_else(|| items.iter().find_map(single_href)),
-        other => single_href(other),
+fn link_href(entries: &Entries<'_>) -> Option<Url> {
+    if !entries.in_array {
+        return entries.items.first().and_then(Entry::href);
+    }
+    let items = &entries.items;
+    items
+        .iter()
+        .filter(|entry| entry.is_html_link())
+        .find_map(Entry::href)
+        .or_else(|| items.iter().find_map(Entry::href))
+}
+
+/// The entries of a reference-like property (one value, or an array of them) as the helpers
+/// above see them, read straight from the document: these properties are on every activity, and
+/// building a JSON tree for each cost more than the rest of the parse.
+#[derive(Default)]
+struct Entries<'a> {
+    items: Vec<Entry<'a>>,
+    /// Whether the property was an array (a single value is read without preferences).
+    in_array: bool,
+}
+
+/// One entry: a bare string, or the members of an embedded object that matter here. Values of
+/// any other shape are kept as an empty entry, which no helper uses.
+#[derive(Default)]
+struct Entry<'a> {
+    string: Option<Text<'a>>,
+    id: Option<Text<'a>>,
+    href: Option<Text<'a>>,
+    kind: Option<Text<'a>>,
+    media_type: Option<Text<'a>>,
+}
+
+impl Entry<'_> {
+    /// A bare URL string, or the `id` of an embedded object.
+    fn id(&self) -> Option<Url> {
+        self.string.as_ref().or(self.id.as_ref()).and_then(|s| Url::parse(s).ok())
+    }
+
+    /// A bare URL string, or the `href` of a `Link` object.
+    fn href(&self) -> Option<Url> {
+        self.string.as_ref().or(self.href.as_ref()).and_then(|s| Url::parse(s).ok())
+    }
+
+    /// Bare URLs count as actor references; objects count when their `type` is an actor type.
+    fn looks_like_actor(&self) -> bool {
+        self.string.is_some() || self.kind.as_deref().is_some_and(|k| ACTOR_TYPES.contains(&k))
+    }
+
+    fn is_html_link(&self) -> bool {
+        self.media_type.as_deref().is_some_and(|media_type| {
+            media_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
+        })
     }
 }
 
-/// A bare URL string, or the `href` of a `Link` object.
-fn single_href(value: &Value) -> Option<Url> {
-    match value {
-        Value::String(s) => Url::parse(s).ok(),
-        Value::Object(map) => {
-            map.get("href").and_then(Value::as_str).and_then(|s| Url::parse(s).ok())
+/// A string, borrowed from the document where it has no escapes.
+type Text<'a> = Cow<'a, str>;
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EntriesVisitor(PhantomData))
+    }
+}
+
+struct EntriesVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
+    type Value = Entries<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a reference or an array of references")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Entries<'a>, S::Error> {
+        let mut items = Vec::new();
+        while let Some(entry) = seq.next_element::<Entry<'a>>()? {
+            items.push(entry);
         }
-        _ => None,
+        Ok(Entries { items, in_array: true })
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Entries<'a>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Entries<'a>, E> {
+        Ok(Entries::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Entries<'a>, E> {
+        Ok(Entries::default())
+    }
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Entries<'a>, M::Error> {
+        single(EntryVisitor(PhantomData).visit_map(map)?)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Entries<'a>, E> {
+        single(EntryVisitor(PhantomData).visit_borrowed_str(v)?)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Entries<'a>, E> {
+        single(EntryVisitor(PhantomData).visit_str(v)?)
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Entries<'a>, E> {
+        single(EntryVisitor(PhantomData).visit_string(v)?)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entries<'a>, E> {
+        single(Entry::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entries<'a>, E> {
+        single(Entry::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entries<'a>, E> {
+        single(Entry::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entries<'a>, E> {
+        single(Entry::default())
     }
 }
 
-fn is_html_link(value: &Value) -> bool {
-    value.get("mediaType").and_then(Value::as_str).is_some_and(|media_type| {
-        media_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-    })
+fn single<E>(entry: Entry<'_>) -> Result<Entries<'_>, E> {
+    Ok(Entries { items: vec![entry], in_array: false })
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EntryVisitor(PhantomData))
+    }
+}
+
+struct EntryVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
+    type Value = Entry<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an object")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Entry<'a>, E> {
+        Ok(Entry { string: Some(Cow::Borrowed(v)), ..Entry::default() })
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry<'a>, E> {
+        Ok(Entry { string: Some(Cow::Owned(v.to_owned())), ..Entry::default() })
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Entry<'a>, E> {
+        Ok(Entry { string: Some(Cow::Owned(v)), ..Entry::default() })
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entry<'a>, M::Error> {
+        let mut entry = Entry::default();
+        while let Some(key) = map.next_key::<OptText<'a>>()? {
+            // A repeated member counts as its last value, as in a parsed JSON object.
+            let slot = match key.0.as_deref() {
+                Some("id") => &mut entry.id,
+                Some("href") => &mut entry.href,
+                Some("type") => &mut entry.kind,
+                Some("mediaType") => &mut entry.media_type,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value::<OptText<'a>>()?.0;
+        }
+        Ok(entry)
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Entry<'a>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Entry::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Entry<'a>, E> {
+        Ok(Entry::default())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entry<'a>, E> {
+        Ok(Entry::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entry<'a>, E> {
+        Ok(Entry::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entry<'a>, E> {
+        Ok(Entry::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entry<'a>, E> {
+        Ok(Entry::default())
+    }
+}
+
+/// A string member, or `None` for a value of any other shape (which is read and skipped).
+struct OptText<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for OptText<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(OptTextVisitor(PhantomData))
+    }
+}
+
+struct OptTextVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for OptTextVisitor<'a> {
+    type Value = OptText<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<OptText<'a>, E> {
+        Ok(OptText(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText<'a>, E> {
+        Ok(OptText(Some(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<OptText<'a>, E> {
+        Ok(OptText(Some(Cow::Owned(v))))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<OptText<'a>, M::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(OptText(None))
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<OptText<'a>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(OptText(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<OptText<'a>, E> {
+        Ok(OptText(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<OptText<'a>, E> {
+        Ok(OptText(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<OptText<'a>, E> {
+        Ok(OptText(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<OptText<'a>, E> {
+        Ok(OptText(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<OptText<'a>, E> {
+        Ok(OptText(None))
+    }
 }

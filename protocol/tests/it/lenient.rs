@@ -217,3 +217,54 @@ fn audience_normalises_public_and_drops_garbage() {
     assert_eq!(parse(json!(null)), Vec::<Url>::new());
     assert_eq!(parse(json!([])), Vec::<Url>::new());
 }
+
+#[derive(Debug, Deserialize)]
+struct Activity {
+    #[serde(deserialize_with = "lenient::id_of")]
+    actor: Url,
+    #[serde(default, deserialize_with = "lenient::audience")]
+    to: Vec<Url>,
+    #[serde(default, deserialize_with = "lenient::url_of")]
+    url: Option<Url>,
+    #[serde(default, deserialize_with = "lenient::one_or_many")]
+    items: Vec<String>,
+}
+
+/// The helpers read straight from the text (not through `serde_json::Value`, as the tests above
+/// do): strings with and without escapes, and embedded objects whose other members hold arrays
+/// and objects to step over.
+#[test]
+fn helpers_read_raw_documents_with_escapes_and_nested_members() {
+    let text = r#"{
+        "actor": [
+            { "type": ["Person"], "id": "https://a.example/c/1", "extra": { "id": "x" } },
+            { "name": [1, { "a": [] }], "type": "Person", "id": "https:\/\/a.example\/u\/1" }
+        ],
+        "to": [
+            "as:Public",
+            { "id": { "id": "https://a.example/nested" } },
+            { "tag": [{ "id": "https://a.example/t" }], "id": "https://a.example/f" },
+            ["https://a.example/in-array"]
+        ],
+        "url": [
+            "https:\/\/a.example\/plain",
+            { "href": "https://a.example/page", "mediaType": "text\/html", "id": 3 }
+        ],
+        "items": "caf\u00e9"
+    }"#;
+    let parsed: Activity = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        parsed.actor,
+        url("https://a.example/u/1"),
+        "a type that is not a string is no actor"
+    );
+    assert_eq!(parsed.to, vec![public_url(), url("https://a.example/f")]);
+    assert_eq!(parsed.url, Some(url("https://a.example/page")));
+    assert_eq!(parsed.items, vec!["café".to_owned()]);
+
+    let single: Activity =
+        serde_json::from_slice(br#"{ "actor": { "id": "https:\/\/a.example\/u\/2" } }"#).unwrap();
+    assert_eq!(single.actor, url("https://a.example/u/2"));
+    assert!(single.to.is_empty() && single.url.is_none() && single.items.is_empty());
+    assert!(serde_json::from_str::<Activity>(r#"{ "actor": [{ "id": 1 }] }"#).is_err());
+}
