@@ -262,15 +262,16 @@ const SIGNER_ROW_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 impl SignerKey {
     /// The signer's stored actor: the cached row while it is recent, else read again (and
     /// refetched from its server when the stored copy is a day old, as `actor` does).
-    pub async fn actor(&self, state: &AppState) -> AppResult<ActorRow> {
+    pub async fn actor(&self, state: &AppState) -> AppResult<Arc<ActorRow>> {
         if self.cached_at.elapsed() < SIGNER_ROW_TTL
             && now_ms() - self.actor.fetched_at < ACTOR_REFRESH_MS
         {
-            return Ok((*self.actor).clone());
+            return Ok(self.actor.clone());
         }
         let url = Url::parse(&self.actor_ap_id)
             .map_err(|e| AppError::Other(anyhow::anyhow!("stored actor id: {e}")))?;
-        actor(state, &url, false).await
+        // Boxed, as in `signer_key`.
+        Box::pin(actor(state, &url, false)).await.map(Arc::new)
     }
 }
 
@@ -285,6 +286,13 @@ pub async fn signer_key(state: &AppState, key_id: &str, refresh: bool) -> AppRes
             return cache_key(state, key_id, &actor);
         }
     }
+    // Boxed: a fetch's future is kilobytes, and unboxed it would make every inbox request's
+    // future that large, though nearly all find the key cached.
+    Box::pin(fetch_signer_key(state, key_id)).await
+}
+
+/// `signer_key` from the key's owner, fetched.
+async fn fetch_signer_key(state: &AppState, key_id: &str) -> AppResult<SignerKey> {
     let mut key_url = Url::parse(key_id)
         .map_err(|_| AppError::Unauthorized(format!("keyId {key_id:?} is not a URL")))?;
     key_url.set_fragment(None);

@@ -1,5 +1,7 @@
 //! Notes: local posting and deletion, and storage of notes received from other servers.
 
+use std::sync::Arc;
+
 use crate::db::actors::ActorRow;
 use crate::db::media::MediaRow;
 use crate::db::notes::NoteRow;
@@ -82,7 +84,7 @@ pub struct RemoteAttachment {
 #[derive(Clone, Debug)]
 pub struct RemoteNote {
     pub ap_id: String,
-    pub author: ActorRow,
+    pub author: Arc<ActorRow>,
     pub visibility: String,
     pub content_html: String,
     pub summary: String,

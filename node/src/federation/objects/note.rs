@@ -2,6 +2,7 @@
 //! a received note turned into a storage command.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_protocol::context::PUBLIC;
@@ -158,11 +159,22 @@ pub fn check_note(note: &Note, expected: &Url) -> Result<(), AppError> {
 /// Turns a received note into the storage command, resolving the author (fetching if new).
 pub async fn remote_note(data: &AppState, note: &Note) -> Result<RemoteNote, AppError> {
     let author = fetch::actor(data, &note.attributed_to, false).await?;
-    Ok(remote_note_by(note, author))
+    Ok(remote_note_by(note, Arc::new(author)))
+}
+
+/// The `audience` column: `{"to": [...], "cc": [...]}`, written straight from the URLs (this runs
+/// for every received note).
+fn audience_json(to: &[Url], cc: &[Url]) -> String {
+    #[derive(serde::Serialize)]
+    struct Audience<'a> {
+        to: &'a [Url],
+        cc: &'a [Url],
+    }
+    serde_json::to_string(&Audience { to, cc }).expect("URLs serialize")
 }
 
 /// `remote_note` when the author (`note.attributedTo`) is already at hand.
-pub fn remote_note_by(note: &Note, author: ActorRow) -> RemoteNote {
+pub fn remote_note_by(note: &Note, author: Arc<ActorRow>) -> RemoteNote {
     let mut mentions = Vec::new();
     let mut hashtags = Vec::new();
     for tag in &note.tag {
@@ -196,7 +208,7 @@ pub fn remote_note_by(note: &Note, author: ActorRow) -> RemoteNote {
         in_reply_to: note.in_reply_to.as_ref().map(Url::to_string),
         published_at: note.published.map(|p| p.timestamp_millis()),
         updated_at: note.updated.map(|u| u.timestamp_millis()),
-        audience: serde_json::json!({ "to": note.to, "cc": note.cc }).to_string(),
+        audience: audience_json(&note.to, &note.cc),
         mentions,
         hashtags,
         attachments: note
@@ -215,5 +227,25 @@ pub fn remote_note_by(note: &Note, author: ActorRow) -> RemoteNote {
                 height: a.height.map(|h| h as i32),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The column keeps the shape that `serde_json::json!` wrote before: rows written by either
+    /// read alike.
+    #[test]
+    fn the_audience_column_is_a_to_and_cc_object() {
+        let to = [Url::parse(PUBLIC).unwrap()];
+        let cc = [Url::parse("https://a.example/users/u/followers").unwrap()];
+        let written = audience_json(&to, &cc);
+        assert_eq!(written, serde_json::json!({ "to": to, "cc": cc }).to_string());
+        assert_eq!(
+            written,
+            r#"{"to":["https://www.w3.org/ns/activitystreams#Public"],"cc":["https://a.example/users/u/followers"]}"#
+        );
+        assert_eq!(audience_json(&[], &[]), r#"{"to":[],"cc":[]}"#);
     }
 }
