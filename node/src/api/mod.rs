@@ -22,9 +22,13 @@ pub mod well_known;
 /// The node's whole HTTP surface.
 pub fn router(config: FederationConfig<AppState>) -> Router {
     let state: AppState = (*config.to_request_data()).clone();
-    let federation = federation::routes()
-        .layer(DefaultBodyLimit::max(state.config.inbox_max_bytes))
-        .layer(from_fn_with_state(state.config.inbox_max_bytes, limits::refuse_oversized));
+    let limited = |routes: Router| {
+        routes
+            .layer(DefaultBodyLimit::max(state.config.inbox_max_bytes))
+            .layer(from_fn_with_state(state.config.inbox_max_bytes, limits::refuse_oversized))
+    };
+    let federation = limited(federation::routes());
+    let inboxes = limited(federation::inbox_routes(config.clone()));
     let client = client::routes(
         state.config.api_max_bytes,
         state.config.media_max_bytes,
@@ -34,6 +38,8 @@ pub fn router(config: FederationConfig<AppState>) -> Router {
         .merge(well_known::routes())
         .merge(federation)
         .merge(client)
+        .layer(FederationMiddleware::new(config))
+        .merge(inboxes)
         .fallback(|| async { AppError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
             (
@@ -42,5 +48,4 @@ pub fn router(config: FederationConfig<AppState>) -> Router {
             )
                 .into_response()
         })
-        .layer(FederationMiddleware::new(config))
 }

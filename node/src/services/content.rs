@@ -243,6 +243,11 @@ fn is_plain_paragraphs(html: &str) -> bool {
     let mut open = false;
     let mut i = 0;
     while i < bytes.len() {
+        // Most bytes are ordinary text: skip runs of them before looking closer.
+        match bytes[i..].iter().position(|&b| !ORDINARY[usize::from(b)]) {
+            Some(run) => i += run,
+            None => break,
+        }
         let rest = &bytes[i..];
         match bytes[i] {
             b'<' if rest.starts_with(b"<p>") && !open => (open, i) = (true, i + 3),
@@ -262,6 +267,19 @@ fn is_plain_paragraphs(html: &str) -> bool {
     }
     !open
 }
+
+/// Bytes `is_plain_paragraphs` passes over without a closer look: printable ASCII other than
+/// `<`, `>` and `&`, and the bytes of multi-byte characters except 0xC2 and 0xEF, which start
+/// the characters it refuses.
+static ORDINARY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 256 {
+        table[b] = !matches!(b as u8, b'<' | b'>' | b'&' | 0x7f | 0xc2 | 0xef);
+        b += 1;
+    }
+    table
+};
 
 /// Plain text of a note's HTML (for search results, notifications and the like).
 pub fn to_text(html: &str) -> String {

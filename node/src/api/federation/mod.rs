@@ -7,13 +7,13 @@ mod collections;
 mod inbox;
 mod objects;
 
+/// Every endpoint but the inboxes, which take the federation config as their state
+/// (`inbox_routes`).
 pub(super) fn routes() -> Router {
-    Router::new()
-        .merge(actors::routes())
-        .merge(objects::routes())
-        .merge(collections::routes())
-        .merge(inbox::routes())
+    Router::new().merge(actors::routes()).merge(objects::routes()).merge(collections::routes())
 }
+
+pub(super) use inbox::routes as inbox_routes;
 
 /// The body of every ActivityPub response.
 pub(crate) fn activity_json<T: serde::Serialize>(value: T) -> axum::response::Response {
