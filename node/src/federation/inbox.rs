@@ -48,24 +48,22 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let head: Head<'_> = serde_json::from_slice(post.body)
         .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
     let id = head.id.0.ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
-    let id =
-        Url::parse(&id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
     let actor =
         head.actor.0.ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
-    let actor =
-        Url::parse(&actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))?;
     let kind = head.kind.0.unwrap_or_default();
-    if origin(&id) != origin(&actor) {
+    if !same_server(&id, &actor)? {
         return Err(AppError::Forbidden(format!("activity {id} is not from {actor}'s server")));
     }
 
     // A server announcing that an account we never knew is gone: nothing to verify against
     // (its key is gone too) and nothing to do.
-    if kind == "Delete"
-        && head.object.0.as_deref() == Some(actor.as_str())
-        && db::actors::by_ap_id(&data.db, actor.as_str()).await?.is_none()
-    {
-        return Ok(Outcome::Ignored);
+    if kind == "Delete" {
+        let actor = parse_actor(&actor)?;
+        if head.object.0.as_deref() == Some(actor.as_str())
+            && db::actors::by_ap_id(&data.db, actor.as_str()).await?.is_none()
+        {
+            return Ok(Outcome::Ignored);
+        }
     }
 
     let signer = verify_signature(data, &post, &actor).await?;
@@ -76,7 +74,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
     policy::check(data, &actor, &activity)?;
     activity.verify(data).await?;
-    let id = id.to_string();
+    let id = activity.id().to_string();
     if let AnyActivity::Create(create) = activity {
         // The hot path: the note is prepared here, then stored by the group-commit writer in
         // one transaction with others (`ingest`); its own id is its replay check.
@@ -183,9 +181,49 @@ impl<'de: 'a, 'a> Visitor<'de> for RefVisitor<'a> {
     }
 }
 
-async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &Url) -> AppResult<SignerKey> {
+/// Whether the activity `id` and its `actor` are on the same server (host and port), as
+/// `origin` compares them. Nearly every activity writes both with the same plain
+/// `https://host/` prefix, which settles it without parsing either; anything else is parsed.
+fn same_server(id: &str, actor: &str) -> AppResult<bool> {
+    if let (Some(a), Some(b)) = (plain_server(id), plain_server(actor))
+        && a == b
+    {
+        return Ok(true);
+    }
+    let id =
+        Url::parse(id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
+    Ok(origin(&id) == origin(&parse_actor(actor)?))
+}
+
+fn parse_actor(actor: &str) -> AppResult<Url> {
+    Url::parse(actor).map_err(|e| AppError::BadRequest(format!("actor {actor:?}: {e}")))
+}
+
+/// The `scheme://host[:port]` of an `http(s)` URL written plainly: a host of lowercase
+/// letters, digits, dots and hyphens, a port of digits, then a `/`. Two URLs with the same such
+/// prefix are on the same server.
+fn plain_server(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let end = rest.find('/')?;
+    let (host, port) = match rest[..end].split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (&rest[..end], None),
+    };
+    let plain_host = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let plain_port = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (plain_host && plain_port).then(|| &url[..url.len() - rest.len() + end])
+}
+
+/// Verifies the POST's signature and that its signer is the activity's `actor`.
+async fn verify_signature(data: &Data, post: &InboxPost<'_>, actor: &str) -> AppResult<SignerKey> {
     let signer = verify_signer(data, "POST", post.path_and_query, post.headers, post.body).await?;
-    if signer.actor_ap_id != actor.as_str() {
+    // Stored actor ids are parsed URLs; the actor as written may differ in form only.
+    if signer.actor_ap_id != actor
+        && Url::parse(actor).ok().as_ref().map(Url::as_str) != Some(&signer.actor_ap_id)
+    {
         return Err(AppError::Unauthorized(format!(
             "signed by {}, not by the actor {actor}",
             signer.actor_ap_id
@@ -239,4 +277,52 @@ async fn verify_signer(
         parsed.verify(&signer.key)?;
     }
     Ok(signer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_prefixes_settle_the_server_without_parsing() {
+        assert_eq!(plain_server("https://a.example/users/u"), Some("https://a.example"));
+        assert_eq!(plain_server("http://127.0.0.1:8081/u"), Some("http://127.0.0.1:8081"));
+        for written in [
+            "https://A.example/u",
+            "https://a.example",
+            "https://user@a.example/u",
+            "https://a.example:/u",
+            "https://a.example:x/u",
+            "https://a.exämple/u",
+            "https:\\\\a.example/u",
+            "ftp://a.example/u",
+            "https:///u",
+        ] {
+            assert_eq!(plain_server(written), None, "{written}");
+        }
+    }
+
+    #[test]
+    fn the_server_check_agrees_with_parsed_origins() {
+        let cases = [
+            ("https://a.example/1", "https://a.example/u", true),
+            ("https://a.example/1", "https://b.example/u", false),
+            ("https://a.example:443/1", "https://a.example/u", true),
+            ("https://A.EXAMPLE/1", "https://a.example/u", true),
+            ("https://a.example/1", "https://a.example:8443/u", false),
+            ("https://user@a.example/1", "https://a.example/u", true),
+            ("http://a.example/1", "https://a.example/u", true),
+            ("https://a.example.evil/1", "https://a.example/u", false),
+        ];
+        for (id, actor, same) in cases {
+            assert_eq!(same_server(id, actor).unwrap(), same, "{id} / {actor}");
+            let parsed = origin(&Url::parse(id).unwrap()) == origin(&Url::parse(actor).unwrap());
+            assert_eq!(parsed, same, "{id} / {actor}: origins");
+        }
+        assert!(matches!(
+            same_server("not a url", "https://a.example/u"),
+            Err(AppError::BadRequest(_))
+        ));
+        assert!(matches!(same_server("https://a.example/1", "/u"), Err(AppError::BadRequest(_))));
+    }
 }
