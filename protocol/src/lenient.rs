@@ -130,7 +130,7 @@ pub fn id_of<'de, D>(deserializer: D) -> Result<Url, D::Error>
 where
     D: Deserializer<'de>,
 {
-    reference_id(&Entries::deserialize(deserializer)?).ok_or_else(|| {
+    reference_id(&entries(deserializer)?).ok_or_else(|| {
         D::Error::custom("expected a URL, an object with an `id`, or an array of those")
     })
 }
@@ -143,7 +143,7 @@ pub fn opt_id_of<'de, D>(deserializer: D) -> Result<Option<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    Ok(reference_id(&Entries::deserialize(deserializer)?))
+    Ok(reference_id(&entries(deserializer)?))
 }
 
 /// The `url` property: a string, a `Link` object with `href`, or an array of those. From an
@@ -153,7 +153,7 @@ pub fn url_of<'de, D>(deserializer: D) -> Result<Option<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    Ok(link_href(&Entries::deserialize(deserializer)?))
+    Ok(link_href(&entries(deserializer)?))
 }
 
 /// A required URL read like [`url_of`] (string, `Link`, or array), for media whose whole point
@@ -162,7 +162,7 @@ pub fn required_url_of<'de, D>(deserializer: D) -> Result<Url, D::Error>
 where
     D: Deserializer<'de>,
 {
-    link_href(&Entries::deserialize(deserializer)?)
+    link_href(&entries(deserializer)?)
         .ok_or_else(|| D::Error::custom("expected a URL, a Link with `href`, or an array of those"))
 }
 
@@ -175,9 +175,8 @@ pub fn audience<'de, D>(deserializer: D) -> Result<Vec<Url>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    let entries = Entries::deserialize(deserializer)?;
+    let entries = entries(deserializer)?;
     Ok(entries
-        .items
         .iter()
         .filter_map(|entry| match &entry.string {
             Some(s) if is_public_str(s) => Some(public_url()),
@@ -193,39 +192,29 @@ pub(crate) fn is_false(value: &bool) -> bool {
 
 /// The id of one reference or, for arrays, of the first actor-looking entry (else the first
 /// entry with an id).
-fn reference_id(entries: &Entries<'_>) -> Option<Url> {
-    if !entries.in_array {
-        return entries.items.first().and_then(Entry::id);
-    }
-    let items = &entries.items;
-    items
+fn reference_id(entries: &[Entry<'_>]) -> Option<Url> {
+    entries
         .iter()
         .filter(|entry| entry.looks_like_actor())
         .find_map(Entry::id)
-        .or_else(|| items.iter().find_map(Entry::id))
+        .or_else(|| entries.iter().find_map(Entry::id))
 }
 
 /// The target of a `url`-like value; see [`url_of`].
-fn link_href(entries: &Entries<'_>) -> Option<Url> {
-    if !entries.in_array {
-        return entries.items.first().and_then(Entry::href);
-    }
-    let items = &entries.items;
-    items
+fn link_href(entries: &[Entry<'_>]) -> Option<Url> {
+    entries
         .iter()
         .filter(|entry| entry.is_html_link())
         .find_map(Entry::href)
-        .or_else(|| items.iter().find_map(Entry::href))
+        .or_else(|| entries.iter().find_map(Entry::href))
 }
 
 /// The entries of a reference-like property (one value, or an array of them) as the helpers
 /// above see them, read straight from the document: these properties are on every activity, and
-/// building a JSON tree for each cost more than the rest of the parse.
-#[derive(Default)]
-struct Entries<'a> {
-    items: Vec<Entry<'a>>,
-    /// Whether the property was an array (a single value is read without preferences).
-    in_array: bool,
+/// building a JSON tree for each cost more than the rest of the parse. (For a single value the
+/// helpers' preferences among entries decide nothing, so it reads as an array of one.)
+fn entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Entry<'de>>, D::Error> {
+    one_or_many(deserializer)
 }
 
 /// One entry: a bare string, or the members of an embedded object that matter here. Values of
@@ -264,66 +253,6 @@ impl Entry<'_> {
 
 /// A string, borrowed from the document where it has no escapes.
 type Text<'a> = Cow<'a, str>;
-
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(EntriesVisitor(PhantomData))
-    }
-}
-
-struct EntriesVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
-    type Value = Entries<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a reference or an array of references")
-    }
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Entries<'a>, S::Error> {
-        let mut items = Vec::new();
-        while let Some(entry) = seq.next_element::<Entry<'a>>()? {
-            items.push(entry);
-        }
-        Ok(Entries { items, in_array: true })
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Entries<'a>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Entries<'a>, E> {
-        Ok(Entries::default())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Entries<'a>, E> {
-        Ok(Entries::default())
-    }
-    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Entries<'a>, M::Error> {
-        single(EntryVisitor(PhantomData).visit_map(map)?)
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Entries<'a>, E> {
-        single(EntryVisitor(PhantomData).visit_borrowed_str(v)?)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Entries<'a>, E> {
-        single(EntryVisitor(PhantomData).visit_str(v)?)
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Entries<'a>, E> {
-        single(EntryVisitor(PhantomData).visit_string(v)?)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entries<'a>, E> {
-        single(Entry::default())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entries<'a>, E> {
-        single(Entry::default())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entries<'a>, E> {
-        single(Entry::default())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entries<'a>, E> {
-        single(Entry::default())
-    }
-}
-
-fn single<E>(entry: Entry<'_>) -> Result<Entries<'_>, E> {
-    Ok(Entries { items: vec![entry], in_array: false })
-}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -629,17 +629,17 @@ mod tests {
             unreachable!("a SQLite database")
         };
         let writer = SqliteWriter::open(&path).expect("open the inbox writer's connection");
+        let number = |value: &str| -> i64 {
+            match value {
+                "OFF" => 0,
+                "NORMAL" | "ON" => 1,
+                "memory" => 2,
+                number => number.parse().expect("a number"),
+            }
+        };
         for (name, value) in
             super::super::SQLITE_PRAGMAS.iter().chain(&super::super::SQLITE_WRITER_PRAGMAS)
         {
-            let number = |value: &str| -> i64 {
-                match value {
-                    "OFF" => 0,
-                    "NORMAL" | "ON" => 1,
-                    "memory" => 2,
-                    number => number.parse().expect("a number"),
-                }
-            };
             let want = number(value);
             let pooled: i64 = sqlx::query_scalar(AssertSqlSafe(format!("PRAGMA {name}")))
                 .fetch_one(write)

@@ -151,8 +151,9 @@ impl<'de: 'a, 'a> Visitor<'de> for RefVisitor<'a> {
     }
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Ref<'a>, M::Error> {
         let mut id = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "id" {
+        // Keys as `Ref`s too: borrowed from the body, where serde's `Cow` would copy each.
+        while let Some(key) = map.next_key::<Ref<'a>>()? {
+            if key.0.as_deref() == Some("id") {
                 id = map.next_value::<Ref<'a>>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -282,6 +283,24 @@ async fn verify_signer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_head_reads_strings_and_embedded_ids() {
+        let body = br#"{
+            "type": "Delete",
+            "id": "https://a.example/u#delete",
+            "actor": { "type": "Person", "i\u0064": "https://a.example/u", "name": ["x"] },
+            "object": { "tag": [{ "id": "https://a.example/t" }], "id": "https://a.example/u" },
+            "to": ["https://www.w3.org/ns/activitystreams#Public"]
+        }"#;
+        let head: Head<'_> = serde_json::from_slice(body).unwrap();
+        assert_eq!(head.kind.0.as_deref(), Some("Delete"));
+        assert_eq!(head.id.0.as_deref(), Some("https://a.example/u#delete"));
+        assert_eq!(head.actor.0.as_deref(), Some("https://a.example/u"), "an escaped key");
+        assert_eq!(head.object.0.as_deref(), Some("https://a.example/u"));
+        let head: Head<'_> = serde_json::from_slice(br#"{ "actor": [1], "id": 2 }"#).unwrap();
+        assert!(head.actor.0.is_none() && head.id.0.is_none() && head.object.0.is_none());
+    }
 
     #[test]
     fn plain_prefixes_settle_the_server_without_parsing() {
