@@ -24,8 +24,10 @@ const QUEUE: usize = 4096;
 /// SQLite writer from other writers.
 const MAX_BATCH: usize = 128;
 /// Notes stored after which PostgreSQL's statistics are first refreshed; then each time the
-/// count doubles (`db::notes::analyze_ingest_tables`), so a few times in a node's first hours
-/// and about never after.
+/// count doubles (`db::notes::analyze_ingest_tables`), until the statistics describe a table
+/// of `db::notes::YOUNG_NOTES` notes or more. Beyond that the planner scales its row counts by
+/// the table's pages and autovacuum refreshes the rest, so a busy node's first minutes are
+/// covered and a restarted one does not analyze its large tables again.
 const FIRST_ANALYZE: u64 = 1_000;
 /// How long a writer keeps its connection (`db::Held`) with nothing to write: a busy inbox
 /// sends the next job sooner, and other writes wait for SQLite's writer connection meanwhile.
@@ -393,9 +395,12 @@ fn after_storing(state: &AppState, stored: u64) {
         return;
     }
     let db = state.db.clone();
+    let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = db::notes::analyze_ingest_tables(&db).await {
-            tracing::warn!("could not refresh the planner's statistics: {e}");
+        match db::notes::analyze_ingest_tables(&db).await {
+            Ok(true) => {}
+            Ok(false) => state.ingest.next_analyze.store(u64::MAX, Ordering::Relaxed),
+            Err(e) => tracing::warn!("could not refresh the planner's statistics: {e}"),
         }
     });
 }

@@ -1047,18 +1047,44 @@ async fn ingest_tables_get_planner_statistics_on_postgres() {
         for _ in 0..3 {
             insert_note(&db, &new_note(&db, &alice, "public")).await;
         }
-        notes::analyze_ingest_tables(&db).await.expect("analyze");
-        if name == "postgres" {
-            // What the planner reads; empty until the table is analyzed.
-            let columns = count_rows(
-                backends.url(name),
-                "SELECT COUNT(*) FROM pg_stats
-                 WHERE schemaname = current_schema() AND tablename = 'notes' AND $1 = 1",
-                1,
-            )
-            .await;
-            assert!(columns > 0, "{name}: notes has statistics");
+        let analyzed = notes::analyze_ingest_tables(&db).await.expect("analyze");
+        if name != "postgres" {
+            assert!(!analyzed, "{name}: nothing to analyze");
+            continue;
         }
+        assert!(analyzed, "{name}: a young table is analyzed");
+        let url = backends.url(name);
+        // What the planner reads; empty until the table is analyzed.
+        let columns = count_rows(
+            url,
+            "SELECT COUNT(*) FROM pg_stats
+             WHERE schemaname = current_schema() AND tablename = 'notes' AND $1 = 1",
+            1,
+        )
+        .await;
+        assert!(columns > 0, "{name}: notes has statistics");
+        // Columns no query filters on are not described (their statistics cost the most).
+        let wide = count_rows(
+            url,
+            "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema()
+             AND (tablename = 'notes' AND attname IN ('content', 'summary', 'audience', 'url')
+                  OR tablename = 'received_activities' AND attname = 'ap_id') AND $1 = 1",
+            1,
+        )
+        .await;
+        assert_eq!(wide, 0, "{name}: wide columns have no statistics");
+        // Statistics that describe an older table are left to autovacuum. Writing the
+        // catalog stands in for inserting 16,000 notes.
+        let updated = count_rows(
+            url,
+            "WITH u AS (UPDATE pg_class SET reltuples = $1 WHERE oid = 'notes'::regclass
+             RETURNING 1) SELECT COUNT(*) FROM u",
+            notes::YOUNG_NOTES,
+        )
+        .await;
+        assert_eq!(updated, 1);
+        let analyzed = notes::analyze_ingest_tables(&db).await.expect("analyze");
+        assert!(!analyzed, "{name}: an older table is not analyzed again");
     }
 }
 
