@@ -16,7 +16,7 @@ pub async fn fan_out(tx: &mut Tx, note: &NoteRow) -> Result<u64, sqlx::Error> {
 /// feeds they belong in: the author's (when local), local followers' (except for direct notes)
 /// and, with `mentions`, mentioned local accounts' (from `MENTIONS`, a table or CTE of
 /// `(note_id, actor_id)`).
-pub(crate) fn fan_out_batch(mentions: bool, repeats: Repeats) -> String {
+pub(crate) fn fan_out_batch(mentions: bool, repeats: Repeats, followers: Followers) -> String {
     let mentioned = if mentions {
         "UNION ALL
     SELECT m.actor_id, m.note_id FROM BATCH b JOIN MENTIONS m ON m.note_id = b.id
@@ -37,12 +37,32 @@ pub(crate) fn fan_out_batch(mentions: bool, repeats: Repeats) -> String {
         WHERE true
     UNION ALL
     SELECT f.follower_id, b.id FROM BATCH b
-        JOIN follows f ON f.followee_id = b.author_id AND f.accepted
+        {followed}
         JOIN accounts a ON a.actor_id = f.follower_id
         WHERE b.visibility <> 'direct'
     {mentioned}
-    {on_conflict}"
+    {on_conflict}",
+        followed = match followers {
+            Followers::Joined => "JOIN follows f ON f.followee_id = b.author_id AND f.accepted",
+            Followers::PerNote => {
+                "CROSS JOIN LATERAL (SELECT follower_id FROM follows
+            WHERE followee_id = b.author_id AND accepted OFFSET 0) f"
+            }
+        },
     )
+}
+
+/// How a fan-out statement finds the followers of a batch's authors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Followers {
+    /// A join, planned as the planner likes.
+    Joined,
+    /// PostgreSQL: an index lookup per note of the batch. The inbox writers' generic plan
+    /// joined the batch to all follows by hashing, reading every row of `follows` for each
+    /// batch (1,000 rows, 0.12 ms, in B1), while a batch holds a few dozen notes at most and
+    /// an author's accepted followers are one range of `follows_accepted_followers`.
+    /// `OFFSET 0` keeps the planner from flattening the subquery back into a join.
+    PerNote,
 }
 
 /// How a fan-out statement passes over entries a feed already holds.
@@ -64,7 +84,7 @@ pub(crate) static FAN_OUT: LazyLock<String> = LazyLock::new(|| {
         "WITH batch AS MATERIALIZED
             (SELECT id, author_id, visibility FROM notes WHERE id IN (LIST))
         {}",
-        fan_out_batch(true, Repeats::DoNothing)
+        fan_out_batch(true, Repeats::DoNothing, Followers::Joined)
             .replace("BATCH", "batch")
             .replace("MENTIONS", "mentions")
     )

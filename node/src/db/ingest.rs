@@ -272,7 +272,7 @@ fn postgres_sql(shape: usize) -> String {
         if claims { "claim IS NULL OR claim IN (SELECT ap_id FROM claimed)" } else { "true" };
     let mentioned = if mentions { PG_MENTIONED } else { "" };
     let tagged = if tags { PG_TAGGED } else { "" };
-    let fan_out = feed::fan_out_batch(mentions, feed::Repeats::DoNothing)
+    let fan_out = feed::fan_out_batch(mentions, feed::Repeats::DoNothing, feed::Followers::PerNote)
         .replace("BATCH", "batch")
         .replace("MENTIONS", "given_mentions");
     let returned_claims =
@@ -562,7 +562,7 @@ static SQLITE_INSERT_NOTE: LazyLock<String> = LazyLock::new(|| {
 /// One note's fan-out (`feed::fan_out_batch`): `?1` its id, `?2` its author, `?3` its
 /// visibility.
 static SQLITE_FAN_OUT: LazyLock<String> = LazyLock::new(|| {
-    feed::fan_out_batch(true, feed::Repeats::OrIgnore)
+    feed::fan_out_batch(true, feed::Repeats::OrIgnore, feed::Followers::Joined)
         .replace("BATCH", "(SELECT ?1 AS id, ?2 AS author_id, ?3 AS visibility)")
         .replace("MENTIONS", "mentions")
 });

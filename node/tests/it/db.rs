@@ -598,6 +598,11 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     for (name, db) in backends().await.iter() {
         let (carol, alice, known) = ingest_fixture(&db).await;
         let bob = remote_actor(&db, "bob", "other.example", None).await;
+        // A second follower of alice's, and one whose follow is still pending.
+        let erin = local_account(&db, "erin").await;
+        follow(&db, &erin, &alice, true).await;
+        let dave = local_account(&db, "dave").await;
+        follow(&db, &dave, &alice, false).await;
 
         let parent = new_note(&db, &alice, "public");
         let mut early = new_note(&db, &bob, "public");
@@ -702,6 +707,11 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
         let mut want = vec![parent.id, mentioning.id, clash_id, unclaimed.id];
         want.sort_unstable();
         assert_eq!(feed, want, "{name}: alice's new notes and the note mentioning carol");
+        let mut feed = home(&db, erin.id, &newest(20)).await;
+        feed.sort_unstable();
+        want.retain(|id| *id != mentioning.id);
+        assert_eq!(feed, want, "{name}: each accepted follower gets alice's new notes");
+        assert!(home(&db, dave.id, &newest(20)).await.is_empty(), "{name}: not a pending one");
     }
 }
 
