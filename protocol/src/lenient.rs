@@ -279,9 +279,11 @@ impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
     }
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entry<'a>, M::Error> {
         let mut entry = Entry::default();
-        while let Some(key) = map.next_key::<OptText<'a>>()? {
+        // Keys and member values are read as entries too, and count only when they are
+        // strings: borrowed where they have no escapes.
+        while let Some(key) = map.next_key::<Entry<'a>>()? {
             // A repeated member counts as its last value, as in a parsed JSON object.
-            let slot = match key.0.as_deref() {
+            let slot = match key.string.as_deref() {
                 Some("id") => &mut entry.id,
                 Some("href") => &mut entry.href,
                 Some("type") => &mut entry.kind,
@@ -291,7 +293,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
                     continue;
                 }
             };
-            *slot = map.next_value::<OptText<'a>>()?.0;
+            *slot = map.next_value::<Entry<'a>>()?.string;
         }
         Ok(entry)
     }
@@ -313,56 +315,5 @@ impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entry<'a>, E> {
         Ok(Entry::default())
-    }
-}
-
-/// A string member, or `None` for a value of any other shape (which is read and skipped).
-struct OptText<'a>(Option<Text<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for OptText<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(OptTextVisitor(PhantomData))
-    }
-}
-
-struct OptTextVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for OptTextVisitor<'a> {
-    type Value = OptText<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<OptText<'a>, E> {
-        Ok(OptText(Some(Cow::Borrowed(v))))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<OptText<'a>, E> {
-        Ok(OptText(Some(Cow::Owned(v.to_owned()))))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<OptText<'a>, E> {
-        Ok(OptText(Some(Cow::Owned(v))))
-    }
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<OptText<'a>, M::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(OptText(None))
-    }
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<OptText<'a>, S::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(OptText(None))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<OptText<'a>, E> {
-        Ok(OptText(None))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<OptText<'a>, E> {
-        Ok(OptText(None))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<OptText<'a>, E> {
-        Ok(OptText(None))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<OptText<'a>, E> {
-        Ok(OptText(None))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<OptText<'a>, E> {
-        Ok(OptText(None))
     }
 }

@@ -394,10 +394,9 @@ fn after_storing(state: &AppState, stored: u64) {
     if !claimed {
         return;
     }
-    let db = state.db.clone();
     let state = state.clone();
     tokio::spawn(async move {
-        match db::notes::analyze_ingest_tables(&db).await {
+        match db::notes::analyze_ingest_tables(&state.db).await {
             Ok(true) => {}
             Ok(false) => state.ingest.next_analyze.store(u64::MAX, Ordering::Relaxed),
             Err(e) => tracing::warn!("could not refresh the planner's statistics: {e}"),
