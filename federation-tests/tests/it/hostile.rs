@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_federation_tests::{TestNode, User};
+use ferry_federation_tests::{TestNode, User, eventually};
 use ferry_node::db;
 use ferry_protocol::signatures::PrivateKey;
 use serde_json::{Value, json};
@@ -721,5 +721,54 @@ async fn slow_redirect_hops_do_not_stretch_a_search() {
     println!("slow hops: {} requests, {:?}", slow.hits("/"), answer.2);
     assert_refused("slow redirecting WebFinger", &answer, BOUND);
     assert_nothing_stored("slow hops", &node, &slow, &[]).await;
+    node.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actors_counts_are_read_only_from_its_own_server() {
+    let node = TestNode::spawn().await;
+    let user = node.create_user("searcher").await;
+    let victim = Hostile::start(|_, _| not_found()).await;
+    let pem = public_key_pem();
+    let victim_followers = victim.url("/followers");
+    let evil = Hostile::start(move |target, base| {
+        let total = |n: u64| {
+            activity_json(&json!({
+                "id": format!("{base}{target}"),
+                "type": "OrderedCollection",
+                "totalItems": n,
+            }))
+        };
+        if is_webfinger(target) {
+            jrd_json(&webfinger(base, &format!("{base}/users/evil")))
+        } else if target == "/users/evil" {
+            let mut doc = person(&format!("{base}/users/evil"), &pem);
+            doc["outbox"] = json!(format!("{base}/users/evil/outbox"));
+            doc["following"] = json!(format!("{base}/users/evil/following"));
+            // Another server's URL: fetching it would aim this node at a third party.
+            doc["followers"] = json!(victim_followers);
+            activity_json(&doc)
+        } else if target == "/users/evil/outbox" {
+            total(7)
+        } else if target == "/users/evil/following" {
+            total(5)
+        } else {
+            not_found()
+        }
+    })
+    .await;
+
+    let (status, found, _) = search(&node, &user, &format!("@evil@{}", evil.domain)).await;
+    assert_eq!(status, 200, "{found}");
+    let id = found["accounts"][0]["id"].as_str().expect("an account id").to_owned();
+    let account = eventually("the counts evil's server reports", 20, || async {
+        let (_, account) = node.get(&format!("/api/v1/accounts/{id}"), None).await;
+        (account["statuses_count"] == 7).then_some(account)
+    })
+    .await;
+    assert_eq!(account["following_count"], 5, "{account}");
+    assert_eq!(account["followers_count"], 0, "{account}");
+    assert_eq!(evil.hits("/users/evil/"), 2, "the outbox and following, once each");
+    assert_eq!(victim.hits("/"), 0, "nothing fetched from the other server");
     node.stop();
 }

@@ -106,3 +106,70 @@ async fn profile_updates_and_follow_requests_cross_nodes() {
     a.stop();
     b.stop();
 }
+
+/// A remote account shows the counts its own server reports (its collections' `totalItems`),
+/// not only what this node has seen of it, and a follow made here still moves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_account_shows_the_counts_its_server_reports() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    let alice = a.create_user("alice").await;
+    let bob = b.create_user("bob").await;
+    let carol = b.create_user("carol").await;
+    let dave = b.create_user("dave").await;
+    // On B, bob has two followers and follows one account, and has written three notes; none
+    // of it has reached A.
+    for follower in [&carol, &dave] {
+        b.follow(follower, &bob.handle).await;
+    }
+    b.follow(&bob, &carol.handle).await;
+    for i in 0..3 {
+        let (status, posted) = b
+            .post(
+                "/api/v1/statuses",
+                Some(&bob.token),
+                json!({ "status": format!("note {i}"), "visibility": "public" }),
+            )
+            .await;
+        assert_eq!(status, 200, "{posted}");
+    }
+    let counts = |account: &serde_json::Value| {
+        [&account["statuses_count"], &account["followers_count"], &account["following_count"]]
+            .map(|c| c.as_i64().unwrap_or(-1))
+    };
+    let (_, on_b) = b.get(&format!("/api/v1/accounts/{}", bob.id), None).await;
+    assert_eq!(counts(&on_b), [3, 2, 1], "bob on his own server: {on_b}");
+
+    let bob_on_a = a.resolve(&alice, &bob.handle).await;
+    eventually("bob's counts on A as B reports them", 20, || async {
+        let (_, account) = a.get(&format!("/api/v1/accounts/{bob_on_a}"), None).await;
+        (counts(&account) == [3, 2, 1]).then_some(())
+    })
+    .await;
+
+    // alice's follow counts at once on A, on top of what B reported.
+    let (status, rel) =
+        a.post(&format!("/api/v1/accounts/{bob_on_a}/follow"), Some(&alice.token), json!({})).await;
+    assert_eq!(status, 200, "{rel}");
+    eventually("alice's follow accepted and counted", 20, || async {
+        let (_, account) = a.get(&format!("/api/v1/accounts/{bob_on_a}"), None).await;
+        (counts(&account) == [3, 3, 1]).then_some(())
+    })
+    .await;
+    // The new note reaches A and counts there too.
+    let (status, posted) = b
+        .post(
+            "/api/v1/statuses",
+            Some(&bob.token),
+            json!({ "status": "note 3", "visibility": "public" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{posted}");
+    eventually("bob's fourth note counted on A", 20, || async {
+        let (_, account) = a.get(&format!("/api/v1/accounts/{bob_on_a}"), None).await;
+        (counts(&account) == [4, 3, 1]).then_some(())
+    })
+    .await;
+    let (_, on_b) = b.get(&format!("/api/v1/accounts/{}", bob.id), None).await;
+    assert_eq!(counts(&on_b), [4, 3, 1], "bob on his own server: {on_b}");
+}

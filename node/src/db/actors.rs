@@ -267,13 +267,75 @@ pub struct ActorCounts {
 
 /// One actor's counts as an account shows them: followers and following from the counters the
 /// triggers keep (`actor_stats`), notes from the counter for a local actor and counted live for a
-/// remote one (only what this node has seen of it; see the migration for why).
+/// remote one (what this node has seen of it; see the migration for why); for a remote actor,
+/// plus what its server reported beyond that (`set_reported`).
 const COUNTS: &str = "SELECT a.id,
         CASE WHEN a.is_local THEN COALESCE(s.notes, 0) ELSE (SELECT COUNT(*) FROM notes n
             WHERE n.author_id = a.id AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL)
+            + COALESCE(s.unseen_notes, 0)
         END AS notes,
-        COALESCE(s.followers, 0) AS followers, COALESCE(s.following, 0) AS following
+        COALESCE(s.followers, 0) + COALESCE(s.unseen_followers, 0) AS followers,
+        COALESCE(s.following, 0) + COALESCE(s.unseen_following, 0) AS following
     FROM actors a LEFT JOIN actor_stats s ON s.actor_id = a.id";
+
+/// Takes the right to read a remote actor's reported counts now: false if they were read less
+/// than `spacing_ms` ago (or the actor has no counters).
+pub async fn claim_counts_read(
+    tx: &mut Tx,
+    id: i64,
+    now: i64,
+    spacing_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE actor_stats SET counts_read_at = $2
+        WHERE actor_id = $1 AND counts_read_at <= $3";
+    on_tx!(tx, |conn| sqlx::query(SQL)
+        .bind(id)
+        .bind(now)
+        .bind(now - spacing_ms)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Records, for a remote actor, the part of each count its server reports (`None`: not
+/// reported, the last figure kept) that this node has not seen: the report less what this node
+/// counts now, never below zero.
+pub async fn set_reported(
+    tx: &mut Tx,
+    id: i64,
+    reported: ReportedCounts,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE actor_stats SET unseen_notes = COALESCE($2, unseen_notes),
+        unseen_followers = COALESCE($3, unseen_followers),
+        unseen_following = COALESCE($4, unseen_following)
+        WHERE actor_id = $1";
+    const SEEN: &str = "SELECT (SELECT COUNT(*) FROM notes n WHERE n.author_id = $1
+            AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL),
+        followers, following FROM actor_stats WHERE actor_id = $1";
+    let seen = on_tx!(tx, |conn| sqlx::query_as::<_, (i64, i64, i64)>(SEEN)
+        .bind(id)
+        .fetch_optional(conn)
+        .await)?;
+    let Some((notes, followers, following)) = seen else { return Ok(()) };
+    let unseen = |reported: Option<i64>, seen: i64| reported.map(|r| (r - seen).max(0));
+    on_tx!(tx, |conn| sqlx::query(SQL)
+        .bind(id)
+        .bind(unseen(reported.notes, notes))
+        .bind(unseen(reported.followers, followers))
+        .bind(unseen(reported.following, following))
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+/// The counts a remote actor's server gives (`totalItems` of its collections), where it gives
+/// them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportedCounts {
+    pub notes: Option<i64>,
+    pub followers: Option<i64>,
+    pub following: Option<i64>,
+}
 
 /// Counts for a profile (zeros for an unknown id).
 pub async fn counts(db: &Db, id: i64) -> Result<ActorCounts, sqlx::Error> {

@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 pub mod activities;
 pub mod client;
+pub mod counts;
 pub mod delivery;
 pub mod fetch;
 pub mod inbox;

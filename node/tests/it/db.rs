@@ -242,6 +242,62 @@ async fn account_counts_follow_every_change_to_follows_and_notes() {
     }
 }
 
+#[tokio::test]
+async fn a_remote_actors_reported_counts_add_what_this_node_has_not_seen() {
+    use actors::ReportedCounts;
+    for (name, db) in backends().await.iter() {
+        let bob = local_account(&db, "bob").await;
+        let dave = remote_actor(&db, "dave", "remote.example", None).await;
+        follow(&db, &bob, &dave, true).await;
+        insert_note(&db, &new_note(&db, &dave, "public")).await;
+        let shown = |db: Db| async move {
+            let c = actors::counts(&db, dave.id).await.expect("counts");
+            (c.notes, c.followers, c.following)
+        };
+        assert_eq!(shown(db.clone()).await, (1, 1, 0), "{name}: before any report");
+
+        let report = |notes, followers, following| ReportedCounts { notes, followers, following };
+        let store = |reported: ReportedCounts| {
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await.expect("begin");
+                actors::set_reported(&mut tx, dave.id, reported).await.expect("set_reported");
+                tx.commit().await.expect("commit");
+            }
+        };
+        // The server's figures, whichever way they were reached.
+        store(report(Some(40), Some(10), Some(3))).await;
+        assert_eq!(shown(db.clone()).await, (40, 10, 3), "{name}: as reported");
+        // A follow and a note seen here afterwards count on top.
+        follow(&db, &dave, &bob, true).await;
+        let bob_on_dave = actors::counts(&db, bob.id).await.expect("counts");
+        assert_eq!(bob_on_dave.followers, 1, "{name}: bob's own counters untouched");
+        insert_note(&db, &new_note(&db, &dave, "public")).await;
+        assert_eq!(shown(db.clone()).await, (41, 10, 4), "{name}: plus what came since");
+        // A count not reported keeps the last figure; one below what this node has seen shows
+        // what it has seen.
+        store(report(None, Some(0), None)).await;
+        assert_eq!(shown(db.clone()).await, (41, 1, 4), "{name}: never below what is seen");
+
+        // Reads are spaced: a second claim within the spacing is refused.
+        let now = now_ms();
+        let claim = |at: i64| {
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await.expect("begin");
+                let claimed = actors::claim_counts_read(&mut tx, dave.id, at, 3_600_000)
+                    .await
+                    .expect("claim");
+                tx.commit().await.expect("commit");
+                claimed
+            }
+        };
+        assert!(claim(now).await, "{name}: the first read");
+        assert!(!claim(now + 1_000).await, "{name}: a second read a second later");
+        assert!(claim(now + 3_600_000).await, "{name}: a read an hour later");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Follows
 
