@@ -14,6 +14,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 use url::Url;
 
+use super::dns::CachingResolver;
 use crate::config::Config;
 use crate::error::AppError;
 
@@ -42,7 +43,11 @@ fn delivery_builder(config: &Config) -> reqwest::ClientBuilder {
         .timeout(config.delivery.request_timeout)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(30))
-        .dns_resolver(Arc::new(ValidatingDnsResolver::new(Vec::new(), !config.dev_http)))
+        // Each one-shot delivery is a new connection, so each would resolve its server again.
+        .dns_resolver(Arc::new(CachingResolver::new(ValidatingDnsResolver::new(
+            Vec::new(),
+            !config.dev_http,
+        ))))
 }
 
 /// The client activitypub_federation fetches with; signs every request.

@@ -12,6 +12,7 @@ pub mod activities;
 pub mod client;
 pub mod counts;
 pub mod delivery;
+pub mod dns;
 pub mod fetch;
 pub mod inbox;
 pub mod ingest;
