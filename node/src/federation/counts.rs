@@ -1,7 +1,12 @@
 //! The counts a remote account's server reports: the `totalItems` of its outbox, followers and
-//! following collections, read after its actor document is stored, as Mastodon does. Without
-//! them a remote account shows only what this node has seen of it (its followers here, the
-//! notes that reached here), which for a stranger's account is close to nothing.
+//! following collections, read when someone here looks the account up (`fetch::resolve_handle`,
+//! `fetch::resolve_url`: a search, a mention, a follow by handle). Without them a remote account
+//! shows only what this node has seen of it (its followers here, the notes that reached here),
+//! which for a stranger's account is close to nothing.
+//!
+//! Not for every actor stored: the actors fetched to check inbox signatures are most of them (a
+//! move brings thousands at once), nobody here asked for their profiles, and each read is three
+//! fetches and a write.
 
 use url::Url;
 

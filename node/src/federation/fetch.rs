@@ -19,7 +19,7 @@ use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::objects::note::{check_note, remote_note};
 use crate::federation::objects::person::{check_person, store_person};
-use crate::federation::{client, is_local, same_origin};
+use crate::federation::{client, counts, is_local, same_origin};
 use crate::ids::now_ms;
 use crate::services;
 use crate::state::AppState;
@@ -165,7 +165,14 @@ async fn store_note(state: &AppState, note: &Note, fetched_from: &Url) -> AppRes
 }
 
 /// Resolves `user@host` to a stored actor, asking the host's WebFinger when not known locally.
+/// A remote account looked up this way also has its server's counts read (`counts`).
 pub async fn resolve_handle(state: &AppState, handle: &str) -> AppResult<ActorRow> {
+    let found = resolve_handle_only(state, handle).await?;
+    counts::read_in_background(state, &found);
+    Ok(found)
+}
+
+async fn resolve_handle_only(state: &AppState, handle: &str) -> AppResult<ActorRow> {
     let handle =
         Handle::parse(handle).map_err(|e| AppError::Invalid(format!("{handle:?}: {e}")))?;
     if handle.domain == state.config.domain {
@@ -216,8 +223,17 @@ pub enum Resolved {
     Note(NoteRow),
 }
 
-/// Finds an actor or note by URL: the stored copy, else fetched and stored.
+/// Finds an actor or note by URL: the stored copy, else fetched and stored. An account found
+/// has its server's counts read (`counts`).
 pub async fn resolve_url(state: &AppState, url: &Url) -> AppResult<Resolved> {
+    let resolved = resolve_url_only(state, url).await?;
+    if let Resolved::Actor(actor) = &resolved {
+        counts::read_in_background(state, actor);
+    }
+    Ok(resolved)
+}
+
+async fn resolve_url_only(state: &AppState, url: &Url) -> AppResult<Resolved> {
     if let Some(actor) = db::actors::by_ap_id(&state.db, url.as_str()).await? {
         return Ok(Resolved::Actor(actor));
     }

@@ -157,6 +157,5 @@ pub async fn store_person(data: &AppState, person: &Person) -> Result<ActorRow, 
     tx.commit().await?;
     // A refreshed document may carry a rotated key: drop any parsed copy.
     data.keys.forget_public(&row.public_key_id);
-    crate::federation::counts::read_in_background(data, &row);
     Ok(row)
 }
