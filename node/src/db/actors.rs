@@ -1,5 +1,7 @@
 //! `actors`: local and remote accounts as ActivityPub actors (profile, keys, endpoints).
 
+use std::sync::LazyLock;
+
 use sqlx::AssertSqlSafe;
 
 use super::{Db, Tx, on_db, on_tx};
@@ -269,14 +271,20 @@ pub struct ActorCounts {
 /// triggers keep (`actor_stats`), notes from the counter for a local actor and counted live for a
 /// remote one (what this node has seen of it; see the migration for why); for a remote actor,
 /// plus what its server reported beyond that (`set_reported`).
-const COUNTS: &str = "SELECT a.id,
-        CASE WHEN a.is_local THEN COALESCE(s.notes, 0) ELSE (SELECT COUNT(*) FROM notes n
-            WHERE n.author_id = a.id AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL)
-            + COALESCE(s.unseen_notes, 0)
-        END AS notes,
-        COALESCE(s.followers, 0) + COALESCE(s.unseen_followers, 0) AS followers,
-        COALESCE(s.following, 0) + COALESCE(s.unseen_following, 0) AS following
-    FROM actors a LEFT JOIN actor_stats s ON s.actor_id = a.id";
+static COUNTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT a.id,
+            CASE WHEN a.is_local THEN COALESCE(s.notes, 0)
+                ELSE {SEEN_NOTES} + COALESCE(s.unseen_notes, 0) END AS notes,
+            COALESCE(s.followers, 0) + COALESCE(s.unseen_followers, 0) AS followers,
+            COALESCE(s.following, 0) + COALESCE(s.unseen_following, 0) AS following
+        FROM actors a LEFT JOIN actor_stats s ON s.actor_id = a.id"
+    )
+});
+
+/// A remote actor `a`'s notes as this node has seen them, counted live.
+const SEEN_NOTES: &str = "(SELECT COUNT(*) FROM notes n
+    WHERE n.author_id = a.id AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL)";
 
 /// Takes the right to read a remote actor's reported counts now: false if they were read less
 /// than `spacing_ms` ago (or the actor has no counters).
@@ -309,13 +317,15 @@ pub async fn set_reported(
         unseen_followers = COALESCE($3, unseen_followers),
         unseen_following = COALESCE($4, unseen_following)
         WHERE actor_id = $1";
-    const SEEN: &str = "SELECT (SELECT COUNT(*) FROM notes n WHERE n.author_id = $1
-            AND n.deleted_at IS NULL AND n.reblog_of_id IS NULL),
-        followers, following FROM actor_stats WHERE actor_id = $1";
-    let seen = on_tx!(tx, |conn| sqlx::query_as::<_, (i64, i64, i64)>(SEEN)
-        .bind(id)
-        .fetch_optional(conn)
-        .await)?;
+    let seen_sql = format!(
+        "SELECT {SEEN_NOTES}, s.followers, s.following
+        FROM actors a JOIN actor_stats s ON s.actor_id = a.id WHERE a.id = $1"
+    );
+    let seen =
+        on_tx!(tx, |conn| sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(seen_sql.as_str()))
+            .bind(id)
+            .fetch_optional(conn)
+            .await)?;
     let Some((notes, followers, following)) = seen else { return Ok(()) };
     let unseen = |reported: Option<i64>, seen: i64| reported.map(|r| (r - seen).max(0));
     on_tx!(tx, |conn| sqlx::query(SQL)
@@ -353,7 +363,7 @@ pub async fn counts_of(
         return Ok(out);
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let sql = format!("{COUNTS} WHERE a.id IN ({list})");
+    let sql = format!("{} WHERE a.id IN ({list})", *COUNTS);
     let rows =
         on_db!(db, |pool| sqlx::query_as::<_, (i64, i64, i64, i64)>(AssertSqlSafe(sql.as_str()))
             .fetch_all(pool)

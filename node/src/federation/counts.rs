@@ -15,8 +15,8 @@ use crate::federation::{fetch, same_origin};
 use crate::ids::now_ms;
 use crate::state::AppState;
 
-/// The shortest time between two reads of one actor's counts: an actor updated or refetched
-/// often costs its server three fetches an hour at most.
+/// The shortest time between two reads of one actor's counts: an account looked up often costs
+/// its server three fetches an hour at most.
 const READ_SPACING_MS: i64 = 3_600_000;
 
 /// Larger figures are taken as this: no server has more, and the sums stay far from overflow.

@@ -475,11 +475,6 @@ async fn attempt(
     if let Some(digest) = signed.digest {
         request = request.header("Digest", digest);
     }
-    if !busy {
-        // Said, so the server can close at once instead of waiting for another request (the
-        // sink of B2 spent about 20 µs less per delivery).
-        request = request.header("Connection", "close");
-    }
     match request.body(body).send().await {
         Ok(response) => {
             let status = response.status();
