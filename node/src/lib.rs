@@ -52,9 +52,11 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         .await
         .context("preparing the instance actor")?;
     let (shutdown, _) = watch::channel(false);
+    let http_once = federation::client::one_shot_delivery_client(&config)
+        .context("setting up TLS for deliveries (are the system's CA certificates installed?)")?;
     Ok(AppState::new(Inner {
         http: federation::client::delivery_client(&config),
-        http_once: federation::client::one_shot_delivery_client(&config),
+        http_once,
         fetcher: federation::client::fetch_client(
             &config,
             instance.public_key_id.clone(),

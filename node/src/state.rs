@@ -25,8 +25,8 @@ pub struct Inner {
     pub db: Db,
     /// HTTP client for deliveries (no redirects, private addresses refused outside dev mode).
     pub http: reqwest::Client,
-    /// The same without keep-alive, for servers that get one delivery at a time.
-    pub http_once: reqwest::Client,
+    /// The client for servers that get one delivery at a time (no keep-alive).
+    pub http_once: crate::federation::client::OneShot,
     /// HTTP client for fetches: every request signed by the instance actor.
     pub fetcher: reqwest_middleware::ClientWithMiddleware,
     /// The instance actor's id and key, used to sign fetches.

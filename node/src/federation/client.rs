@@ -15,10 +15,14 @@ use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 use url::Url;
 
 use super::dns::CachingResolver;
+use super::one_shot::OneShotClient;
 use crate::config::Config;
 use crate::error::AppError;
 
 const USER_AGENT: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
+/// The same as a request line, for the one-shot client that writes its own requests.
+pub(super) const USER_AGENT_LINE: &str =
+    concat!("User-Agent: Ferry/", env!("CARGO_PKG_VERSION"), "\r\n");
 
 /// The client for deliveries: no redirects (an inbox that redirects is misconfigured, and
 /// following would re-send a signed body elsewhere), bounded time.
@@ -29,21 +33,47 @@ pub fn delivery_client(config: &Config) -> reqwest::Client {
         .expect("static client configuration")
 }
 
-/// The same, without keep-alive: each connection closes after its response. Used for servers
-/// that get a single delivery at a time, so a fan-out to thousands of servers leaves no idle
-/// connections (each holds a descriptor and ~25 KB). Its requests say `Connection: close`, so
-/// the server can close at once instead of waiting for another request (the sink of B2 spent
-/// about 20 µs less per delivery).
-pub fn one_shot_delivery_client(config: &Config) -> reqwest::Client {
-    let close = http::HeaderMap::from_iter([(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    )]);
-    delivery_builder(config)
-        .pool_max_idle_per_host(0)
-        .default_headers(close)
-        .build()
-        .expect("static client configuration")
+/// How deliveries to servers that get one at a time go out.
+pub enum OneShot {
+    /// Ferry's own one-request client (`one_shot`): each connection closes after its answer,
+    /// so a fan-out to thousands of servers leaves no idle connections (each holds a
+    /// descriptor and ~25 KB).
+    Direct(OneShotClient),
+    /// reqwest without keep-alive, when the environment names an outbound proxy (reqwest
+    /// honours `HTTPS_PROXY` and the like; the lean client does not speak to proxies).
+    Proxied(reqwest::Client),
+}
+
+/// The one-shot delivery client. Its requests say `Connection: close`, so the server can
+/// close at once instead of waiting for another request (the sink of B2 spent about 20 µs
+/// less per delivery).
+pub fn one_shot_delivery_client(config: &Config) -> Result<OneShot, rustls::Error> {
+    if proxy_configured() {
+        let close = http::HeaderMap::from_iter([(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        )]);
+        let client = delivery_builder(config)
+            .pool_max_idle_per_host(0)
+            .default_headers(close)
+            .build()
+            .expect("static client configuration");
+        return Ok(OneShot::Proxied(client));
+    }
+    OneShotClient::new(delivery_resolver(config), Vec::new(), config.delivery.request_timeout)
+        .map(OneShot::Direct)
+}
+
+/// Whether reqwest would send through a proxy named in the environment.
+fn proxy_configured() -> bool {
+    ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// Each one-shot delivery is a new connection, so each would resolve its server again.
+fn delivery_resolver(config: &Config) -> CachingResolver<ValidatingDnsResolver> {
+    CachingResolver::new(ValidatingDnsResolver::new(Vec::new(), !config.dev_http))
 }
 
 fn delivery_builder(config: &Config) -> reqwest::ClientBuilder {
@@ -53,11 +83,7 @@ fn delivery_builder(config: &Config) -> reqwest::ClientBuilder {
         .timeout(config.delivery.request_timeout)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(30))
-        // Each one-shot delivery is a new connection, so each would resolve its server again.
-        .dns_resolver(Arc::new(CachingResolver::new(ValidatingDnsResolver::new(
-            Vec::new(),
-            !config.dev_http,
-        ))))
+        .dns_resolver(Arc::new(delivery_resolver(config)))
 }
 
 /// The client activitypub_federation fetches with; signs every request.

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use url::Url;
 
+use super::client::OneShot;
+use super::one_shot::Answer;
 use crate::db::deliveries::{ClaimedDelivery, QueuePosition};
 use crate::db::{self, Backend, Db};
 use crate::error::AppError;
@@ -464,52 +466,71 @@ async fn attempt(
         Err(e) => return Attempt::Permanent(format!("no signing key: {e}")),
     };
     let signed = sign_request("POST", &url, Some(&body), &key_id, &key, SystemTime::now());
+    let mut headers = vec![
+        ("Host", signed.host.as_str()),
+        ("Content-Type", "application/activity+json"),
+        ("Date", signed.date.as_str()),
+        ("Signature", signed.signature.as_str()),
+    ];
+    if let Some(digest) = &signed.digest {
+        headers.push(("Digest", digest.as_str()));
+    }
     // Keep-alive only where it pays: a busy server reuses connections; a server that gets one
     // delivery now (most of a fan-out) is not left holding an idle connection.
-    let client = if busy { &state.http } else { &state.http_once };
-    let mut request = client
-        .post(url)
-        .header("Content-Type", "application/activity+json")
-        .header("Date", signed.date)
-        .header("Signature", signed.signature);
-    if let Some(digest) = signed.digest {
-        request = request.header("Digest", digest);
-    }
-    match request.body(body).send().await {
-        Ok(response) => {
-            let status = response.status();
-            if status.is_success() {
-                return Attempt::Delivered;
-            }
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let error = format!("HTTP {status}");
-            let code = status.as_u16();
-            let throttled = code == 429 || code == 503 || retry_after.is_some();
-            match code {
-                429 => Attempt::Retry {
-                    error,
-                    retry_after: retry_after.or(Some(Duration::from_secs(1))),
-                    server_down: false,
-                    throttled,
-                },
-                408 => Attempt::Retry { error, retry_after, server_down: false, throttled },
-                500..=599 => {
-                    Attempt::Retry { error, retry_after, server_down: code != 500, throttled }
-                }
-                _ => Attempt::Permanent(error),
-            }
+    let answer = match (&state.http_once, busy) {
+        (_, true) => send_pooled(&state.http, url, &headers, body).await,
+        (OneShot::Proxied(client), false) => send_pooled(client, url, &headers, body).await,
+        (OneShot::Direct(client), false) => {
+            client.post(&url, &headers, &body).await.map_err(|e| e.to_string())
         }
-        Err(e) => Attempt::Retry {
-            error: format!("request failed: {e}"),
-            retry_after: None,
-            server_down: true,
-            throttled: false,
-        },
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            return Attempt::Retry {
+                error: format!("request failed: {error}"),
+                retry_after: None,
+                server_down: true,
+                throttled: false,
+            };
+        }
+    };
+    let status = answer.status;
+    if status.is_success() {
+        return Attempt::Delivered;
     }
+    let retry_after = answer.retry_after.as_deref().and_then(parse_retry_after);
+    let error = format!("HTTP {status}");
+    let code = status.as_u16();
+    let throttled = code == 429 || code == 503 || retry_after.is_some();
+    match code {
+        429 => Attempt::Retry {
+            error,
+            retry_after: retry_after.or(Some(Duration::from_secs(1))),
+            server_down: false,
+            throttled,
+        },
+        408 => Attempt::Retry { error, retry_after, server_down: false, throttled },
+        500..=599 => Attempt::Retry { error, retry_after, server_down: code != 500, throttled },
+        _ => Attempt::Permanent(error),
+    }
+}
+
+/// Sends through a reqwest client (which writes `Host` itself, the same value).
+async fn send_pooled(
+    client: &reqwest::Client,
+    url: Url,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Answer, String> {
+    let mut request = client.post(url);
+    for (name, value) in headers.iter().filter(|(name, _)| *name != "Host") {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+    let retry_after =
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(Answer { status: response.status(), retry_after })
 }
 
 fn parse_retry_after(value: &str) -> Option<Duration> {

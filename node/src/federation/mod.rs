@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod inbox;
 pub mod ingest;
 pub mod objects;
+pub mod one_shot;
 pub mod outbox;
 pub mod policy;
 pub mod receive;
