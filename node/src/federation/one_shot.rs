@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activitypub_federation::resolver::ValidatingDnsResolver;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use reqwest::dns::{Name, Resolve};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -151,27 +153,87 @@ impl OneShotClient {
             }
             None => return Err(SendError::BadUrl(url.to_string())),
         };
-        let mut last = None;
-        for addr in addrs {
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    // The request goes in one write; the TLS handshake's last flight should not
-                    // wait for an acknowledgement either.
-                    stream.set_nodelay(true)?;
-                    return Ok(stream);
-                }
-                Ok(Err(source)) => last = Some((addr, source)),
-                Err(_) => last = Some((addr, io::ErrorKind::TimedOut.into())),
-            }
-        }
-        Err(match last {
-            Some((addr, source)) => SendError::Connect { addr: addr.to_string(), source },
-            None => SendError::Resolve {
+        if addrs.is_empty() {
+            return Err(SendError::Resolve {
                 host: url.host_str().unwrap_or_default().to_owned(),
                 reason: "no addresses".to_owned(),
-            },
-        })
+            });
+        }
+        let stream = connect_any(interleave(addrs), self.connect_timeout)
+            .await
+            .map_err(|(addr, source)| SendError::Connect { addr: addr.to_string(), source })?;
+        // The request goes in one write; the TLS handshake's last flight should not wait for
+        // an acknowledgement either.
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
+}
+
+/// How long an attempt to connect runs alone before the next address is tried beside it: a
+/// server whose IPv6 address swallows packets is reached over IPv4 after this, not after
+/// `connect_timeout` (RFC 8305's "happy eyeballs", as reqwest's connector does).
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
+
+/// The first of `addrs` to accept a connection; attempts start `NEXT_ADDRESS_AFTER` apart, or
+/// at once when the previous one fails, each bounded by `timeout`. The error is the last one.
+async fn connect_any(
+    addrs: Vec<SocketAddr>,
+    timeout: Duration,
+) -> Result<TcpStream, (SocketAddr, io::Error)> {
+    let attempt = |addr: SocketAddr| async move {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(result) => (addr, result),
+            Err(_) => (addr, Err(io::ErrorKind::TimedOut.into())),
+        }
+    };
+    let mut addrs = addrs.into_iter();
+    let first = addrs.next().expect("connect_any needs an address");
+    if addrs.len() == 0 {
+        // One address, most servers: no stagger to run.
+        let (addr, result) = attempt(first).await;
+        return result.map_err(|e| (addr, e));
+    }
+    let mut running = FuturesUnordered::new();
+    running.push(attempt(first));
+    let mut last: (SocketAddr, io::Error);
+    loop {
+        let more = addrs.len() > 0;
+        tokio::select! {
+            Some((addr, result)) = running.next() => match result {
+                Ok(stream) => return Ok(stream),
+                Err(e) => {
+                    last = (addr, e);
+                    if let Some(next) = addrs.next() {
+                        running.push(attempt(next));
+                    } else if running.is_empty() {
+                        break;
+                    }
+                }
+            },
+            () = tokio::time::sleep(NEXT_ADDRESS_AFTER), if more => {
+                if let Some(next) = addrs.next() {
+                    running.push(attempt(next));
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The addresses with the families taking turns, starting with the resolver's first choice, so
+/// the second attempt is over the other family.
+fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut preferred, mut other): (Vec<_>, Vec<_>) =
+        addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(preferred.len() + other.len());
+    preferred.reverse();
+    other.reverse();
+    while !preferred.is_empty() || !other.is_empty() {
+        out.extend(preferred.pop());
+        out.extend(other.pop());
+    }
+    out
 }
 
 fn server_name(url: &Url) -> Result<ServerName<'static>, SendError> {
@@ -389,6 +451,69 @@ mod tests {
             [b"HTTP/1.1 200 OK\r\n".as_slice(), &b"A: b\r\n".repeat(MAX_HEADERS + 1), b"\r\n"]
                 .concat();
         assert!(matches!(head(&many_headers).await, Err(SendError::Malformed(_))));
+    }
+
+    #[test]
+    fn address_families_take_turns() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let mixed =
+            vec![a("[::1]:1"), a("[::2]:1"), a("10.0.0.1:1"), a("[::3]:1"), a("10.0.0.2:1")];
+        let order =
+            vec![a("[::1]:1"), a("10.0.0.1:1"), a("[::2]:1"), a("10.0.0.2:1"), a("[::3]:1")];
+        assert_eq!(interleave(mixed), order);
+        assert_eq!(interleave(vec![a("10.0.0.1:1")]), vec![a("10.0.0.1:1")]);
+    }
+
+    /// A listener whose accept queue is full drops new SYNs, so a connection to it hangs: on
+    /// 127.0.0.1 that is an address that swallows packets, as a broken IPv6 route does.
+    async fn swallowing_address() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        // Fill the queue (backlog + 1 on Linux); each of these completes its handshake.
+        for _ in 0..8 {
+            let Ok(Ok(stream)) = tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::task::spawn_blocking(move || std::net::TcpStream::connect(addr)),
+            )
+            .await
+            .map(|joined| joined.unwrap()) else {
+                break;
+            };
+            queued.push(stream);
+        }
+        (listener, queued)
+    }
+
+    #[tokio::test]
+    async fn a_second_address_is_tried_while_the_first_hangs() {
+        let (hanging, _queued) = swallowing_address().await;
+        let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addrs = vec![hanging.local_addr().unwrap(), good.local_addr().unwrap()];
+        // Tried one after the other, the first address would hold the whole 5 s.
+        let connected = tokio::time::timeout(
+            Duration::from_secs(3),
+            connect_any(addrs, Duration::from_secs(5)),
+        )
+        .await
+        .expect("the second address was not tried in time")
+        .expect("connected");
+        assert_eq!(connected.peer_addr().unwrap(), good.local_addr().unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_last_error_is_reported_when_no_address_answers() {
+        // Ports just bound and dropped: nothing listens there.
+        let mut closed = Vec::new();
+        for _ in 0..2 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            closed.push(listener.local_addr().unwrap());
+        }
+        let (addr, error) = connect_any(closed.clone(), Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(addr, closed[1]);
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
     }
 
     #[test]
