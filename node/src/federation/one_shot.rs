@@ -159,7 +159,8 @@ impl OneShotClient {
                 reason: "no addresses".to_owned(),
             });
         }
-        let stream = connect_any(interleave(addrs), self.connect_timeout)
+        let addrs = if addrs.len() > 1 { interleave(addrs) } else { addrs };
+        let stream = connect_any(addrs, self.connect_timeout)
             .await
             .map_err(|(addr, source)| SendError::Connect { addr: addr.to_string(), source })?;
         // The request goes in one write; the TLS handshake's last flight should not wait for
