@@ -19,10 +19,7 @@ use super::one_shot::OneShotClient;
 use crate::config::Config;
 use crate::error::AppError;
 
-const USER_AGENT: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
-/// The same as a request line, for the one-shot client that writes its own requests.
-pub(super) const USER_AGENT_LINE: &str =
-    concat!("User-Agent: Ferry/", env!("CARGO_PKG_VERSION"), "\r\n");
+pub(super) const USER_AGENT: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
 
 /// The client for deliveries: no redirects (an inbox that redirects is misconfigured, and
 /// following would re-send a signed body elsewhere), bounded time.
@@ -81,7 +78,7 @@ fn delivery_builder(config: &Config) -> reqwest::ClientBuilder {
         .user_agent(USER_AGENT)
         .redirect(Policy::none())
         .timeout(config.delivery.request_timeout)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(super::one_shot::CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(30))
         .dns_resolver(Arc::new(delivery_resolver(config)))
 }

@@ -69,9 +69,11 @@ pub enum SendError {
 pub struct OneShotClient {
     resolver: CachingResolver<ValidatingDnsResolver>,
     tls: TlsConnector,
-    connect_timeout: Duration,
     timeout: Duration,
 }
+
+/// How long one address may take to accept a connection (both delivery clients).
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the answer's body is delimited.
 enum Framing {
@@ -91,23 +93,18 @@ impl OneShotClient {
         timeout: Duration,
     ) -> Result<OneShotClient, rustls::Error> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = if extra_roots.is_empty() {
-            rustls_platform_verifier::Verifier::new(provider.clone())?
-        } else {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())?
-        };
+        // With no extra roots this is `Verifier::new`: the platform's roots alone.
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots,
+            provider.clone(),
+        )?;
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(OneShotClient {
-            resolver,
-            tls: TlsConnector::from(Arc::new(tls)),
-            connect_timeout: Duration::from_secs(10),
-            timeout,
-        })
+        Ok(OneShotClient { resolver, tls: TlsConnector::from(Arc::new(tls)), timeout })
     }
 
     /// POSTs `body` to `url` with `headers` (which must include `Host`; values come from the
@@ -120,23 +117,24 @@ impl OneShotClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Answer, SendError> {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(SendError::BadUrl(url.to_string())),
+        };
         let request = encode(url, headers, body)?;
         let deadline = Instant::now() + self.timeout;
         let within = |_| SendError::TimedOut(self.timeout);
         let tcp = tokio::time::timeout_at(deadline, self.connect(url)).await.map_err(within)??;
-        match url.scheme() {
-            "http" => exchange(tcp, &request, deadline, self.timeout, false).await,
-            "https" => {
-                let host = url.host_str().unwrap_or_default();
-                let name = server_name(url)?;
-                let tls = tokio::time::timeout_at(deadline, self.tls.connect(name, tcp))
-                    .await
-                    .map_err(within)?
-                    .map_err(|source| SendError::Tls { host: host.to_owned(), source })?;
-                exchange(tls, &request, deadline, self.timeout, true).await
-            }
-            _ => Err(SendError::BadUrl(url.to_string())),
+        if !tls {
+            return exchange(tcp, &request, deadline, self.timeout, false).await;
         }
+        let host = url.host_str().unwrap_or_default();
+        let stream = tokio::time::timeout_at(deadline, self.tls.connect(server_name(url)?, tcp))
+            .await
+            .map_err(within)?
+            .map_err(|source| SendError::Tls { host: host.to_owned(), source })?;
+        exchange(stream, &request, deadline, self.timeout, true).await
     }
 
     /// A connection to the first of the server's addresses that answers.
@@ -159,8 +157,7 @@ impl OneShotClient {
                 reason: "no addresses".to_owned(),
             });
         }
-        let addrs = if addrs.len() > 1 { interleave(addrs) } else { addrs };
-        let stream = connect_any(addrs, self.connect_timeout)
+        let stream = connect_any(interleave(addrs), CONNECT_TIMEOUT)
             .await
             .map_err(|(addr, source)| SendError::Connect { addr: addr.to_string(), source })?;
         // The request goes in one write; the TLS handshake's last flight should not wait for
@@ -172,7 +169,7 @@ impl OneShotClient {
 
 /// How long an attempt to connect runs alone before the next address is tried beside it: a
 /// server whose IPv6 address swallows packets is reached over IPv4 after this, not after
-/// `connect_timeout` (RFC 8305's "happy eyeballs", as reqwest's connector does).
+/// `CONNECT_TIMEOUT` (RFC 8305's "happy eyeballs", as reqwest's connector does).
 const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
 
 /// The first of `addrs` to accept a connection; attempts start `NEXT_ADDRESS_AFTER` apart, or
@@ -224,15 +221,18 @@ async fn connect_any(
 /// The addresses with the families taking turns, starting with the resolver's first choice, so
 /// the second attempt is over the other family.
 fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
-    let (mut preferred, mut other): (Vec<_>, Vec<_>) =
+    if addrs.len() < 2 {
+        return addrs;
+    }
+    let first_v6 = addrs[0].is_ipv6();
+    let len = addrs.len();
+    let (preferred, other): (Vec<_>, Vec<_>) =
         addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
-    let mut out = Vec::with_capacity(preferred.len() + other.len());
-    preferred.reverse();
-    other.reverse();
-    while !preferred.is_empty() || !other.is_empty() {
-        out.extend(preferred.pop());
-        out.extend(other.pop());
+    let (mut preferred, mut other) = (preferred.into_iter(), other.into_iter());
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        out.extend(preferred.next());
+        out.extend(other.next());
     }
     out
 }
@@ -262,7 +262,9 @@ fn encode(url: &Url, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<u8>, S
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(super::client::USER_AGENT_LINE.as_bytes());
+    out.extend_from_slice(b"User-Agent: ");
+    out.extend_from_slice(super::client::USER_AGENT.as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b"Connection: close\r\nContent-Length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
