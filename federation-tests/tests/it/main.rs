@@ -3,6 +3,7 @@
 // Test helpers outside #[test] functions: a panic with the value is the useful report.
 #![allow(clippy::unwrap_used)]
 
+mod addressing;
 mod api_errors;
 mod archive;
 mod authorized_fetch;

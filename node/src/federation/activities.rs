@@ -44,8 +44,14 @@ impl AnyActivity {
             "Accept" => parse(body).map(AnyActivity::Accept),
             "Reject" => parse(body).map(AnyActivity::Reject),
             "Undo" => parse(body).map(AnyActivity::Undo),
-            "Create" => parse(body).map(AnyActivity::Create),
-            "Update" => parse(body).map(AnyActivity::Update),
+            "Create" => parse(body).map(|mut create: Create| {
+                create.inherit_audience();
+                AnyActivity::Create(create)
+            }),
+            "Update" => parse(body).map(|mut update: Update| {
+                update.inherit_audience();
+                AnyActivity::Update(update)
+            }),
             "Delete" => parse(body).map(AnyActivity::Delete),
             "Announce" => parse(body).map(AnyActivity::Announce),
             "Like" => parse(body).map(AnyActivity::Like),

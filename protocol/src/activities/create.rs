@@ -40,6 +40,34 @@ pub struct Create {
     pub published: Option<DateTime<Utc>>,
 }
 
+impl Create {
+    /// Gives the note the activity's addressing where the note has none of its own (`to` and
+    /// `cc` apart). Some servers address only the activity; Mastodon reads the object's
+    /// addressing and falls back to the activity's, and so does Ferry. The activity and its note
+    /// come from one signer (the note's author must be the actor), so this trusts no one more.
+    pub fn inherit_audience(&mut self) {
+        inherit(&mut self.object, &self.to, &self.cc);
+    }
+}
+
+impl Update {
+    /// [`Create::inherit_audience`] for an edited note.
+    pub fn inherit_audience(&mut self) {
+        if let UpdateObject::Note(note) = &mut self.object {
+            inherit(note, &self.to, &self.cc);
+        }
+    }
+}
+
+fn inherit(note: &mut Note, to: &[Url], cc: &[Url]) {
+    if note.to.is_empty() {
+        note.to = to.to_vec();
+    }
+    if note.cc.is_empty() {
+        note.cc = cc.to_vec();
+    }
+}
+
 /// The objects an [`Update`] can carry. Untagged: `NoteKind` and `ActorKind` accept disjoint
 /// `type`s, so each document matches exactly one variant.
 // An edit is parsed once per request; boxing the larger variant would only make every
@@ -130,4 +158,60 @@ pub struct Delete {
     /// When the object was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(note_audience: serde_json::Value) -> Create {
+        let mut note = serde_json::json!({
+            "id": "https://a.example/notes/1",
+            "type": "Note",
+            "attributedTo": "https://a.example/users/u",
+            "content": "<p>hi</p>"
+        });
+        note.as_object_mut().unwrap().extend(note_audience.as_object().unwrap().clone());
+        serde_json::from_value(serde_json::json!({
+            "id": "https://a.example/notes/1/activity",
+            "type": "Create",
+            "actor": "https://a.example/users/u",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": ["https://a.example/users/u/followers"],
+            "object": note
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_note_without_addressing_takes_the_activitys() {
+        let mut bare = create(serde_json::json!({}));
+        bare.inherit_audience();
+        assert_eq!(bare.object.to, bare.to);
+        assert_eq!(bare.object.cc, bare.cc);
+
+        // Each of `to` and `cc` falls back alone; the note's own addressing wins.
+        let mut own_to = create(serde_json::json!({ "to": ["https://b.example/users/v"] }));
+        own_to.inherit_audience();
+        assert_eq!(own_to.object.to[0].as_str(), "https://b.example/users/v");
+        assert_eq!(own_to.object.to.len(), 1);
+        assert_eq!(own_to.object.cc, own_to.cc);
+
+        let mut update: Update = serde_json::from_value(serde_json::json!({
+            "id": "https://a.example/notes/1#update",
+            "type": "Update",
+            "actor": "https://a.example/users/u",
+            "to": ["as:Public"],
+            "object": serde_json::to_value(&bare.object).unwrap()
+        }))
+        .unwrap();
+        if let UpdateObject::Note(note) = &mut update.object {
+            note.to.clear();
+            note.cc.clear();
+        }
+        update.inherit_audience();
+        let UpdateObject::Note(note) = &update.object else { panic!("a note") };
+        assert_eq!(note.to, update.to);
+        assert!(note.cc.is_empty());
+    }
 }

@@ -1,0 +1,63 @@
+//! Inbound addressing over real HTTP: a note that carries no `to`/`cc` of its own is addressed
+//! as its `Create` is, as Mastodon reads it.
+
+use std::time::SystemTime;
+
+use ferry_federation_tests::{TestNode, eventually, post_signed};
+use ferry_node::db;
+use serde_json::{Value, json};
+
+/// A `Create` by `{base}/users/alice` whose note has no addressing; the activity's is `audience`.
+fn create(base: &str, n: u32, audience: Value) -> Vec<u8> {
+    let actor = format!("{base}/users/alice");
+    let mut activity = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{base}/notes/{n}/activity"),
+        "type": "Create",
+        "actor": actor,
+        "object": {
+            "id": format!("{base}/notes/{n}"),
+            "type": "Note",
+            "attributedTo": actor,
+            "content": "<p>addressed on the activity only</p>",
+            "published": "2026-11-21T10:00:00Z"
+        }
+    });
+    activity.as_object_mut().unwrap().extend(audience.as_object().unwrap().clone());
+    serde_json::to_vec(&activity).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_without_addressing_is_addressed_as_its_create() {
+    let a = TestNode::spawn().await;
+    let b = TestNode::spawn().await;
+    a.create_user("alice").await;
+    b.create_user("bob").await;
+    // alice's real key, read from A's database: the test plays A's role on the wire.
+    let key = a.private_key("alice").await;
+    let key_id = format!("{}/users/alice#main-key", a.base);
+    let inbox = format!("{}/inbox", b.base);
+    let followers = format!("{}/users/alice/followers", a.base);
+    let cases = [
+        (
+            1,
+            json!({ "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [followers] }),
+            "public",
+        ),
+        (2, json!({ "to": [followers], "cc": ["as:Public"] }), "unlisted"),
+        (3, json!({ "to": [followers] }), "private"),
+        (4, json!({}), "direct"),
+    ];
+    for (n, audience, visibility) in cases {
+        let body = create(&a.base, n, audience);
+        let (status, answer) =
+            post_signed(&inbox, &body, &key_id, &key, SystemTime::now(), None).await;
+        assert_eq!(status, 202, "note {n}: {answer}");
+        let ap_id = format!("{}/notes/{n}", a.base);
+        let note = eventually(&format!("note {n} stored"), 10, || async {
+            db::notes::by_ap_id(&b.state().db, &ap_id).await.unwrap()
+        })
+        .await;
+        assert_eq!(note.visibility, visibility, "note {n}");
+    }
+}
