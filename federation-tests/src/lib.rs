@@ -234,6 +234,29 @@ impl TestNode {
     }
 }
 
+/// Two nodes, alice on A and bob on B, with what a test needs to play A's part on B's inbox:
+/// alice's real key (read from A's database), its key id, and B's shared inbox.
+pub struct PeerOfB {
+    pub a: TestNode,
+    pub b: TestNode,
+    pub key: ferry_protocol::signatures::PrivateKey,
+    pub key_id: String,
+    pub inbox: String,
+}
+
+impl PeerOfB {
+    pub async fn spawn() -> PeerOfB {
+        let a = TestNode::spawn().await;
+        let b = TestNode::spawn().await;
+        a.create_user("alice").await;
+        b.create_user("bob").await;
+        let key = a.private_key("alice").await;
+        let key_id = format!("{}/users/alice#main-key", a.base);
+        let inbox = format!("{}/inbox", b.base);
+        PeerOfB { a, b, key, key_id, inbox }
+    }
+}
+
 impl TestNode {
     /// A local user's private key, for tests that play that user's server on the wire. The key
     /// is created first if the account is still keyless (sign-ups get keys lazily).

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use ferry_federation_tests::{TestNode, eventually, post_signed};
+use ferry_federation_tests::{PeerOfB, eventually, post_signed};
 use ferry_node::db;
 use serde_json::{Value, json};
 
@@ -29,14 +29,8 @@ fn create(base: &str, n: u32, audience: Value) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_note_without_addressing_is_addressed_as_its_create() {
-    let a = TestNode::spawn().await;
-    let b = TestNode::spawn().await;
-    a.create_user("alice").await;
-    b.create_user("bob").await;
-    // alice's real key, read from A's database: the test plays A's role on the wire.
-    let key = a.private_key("alice").await;
-    let key_id = format!("{}/users/alice#main-key", a.base);
-    let inbox = format!("{}/inbox", b.base);
+    // The test plays A's role on the wire, with alice's real key.
+    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
     let followers = format!("{}/users/alice/followers", a.base);
     let cases = [
         (

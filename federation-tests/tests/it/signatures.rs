@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ferry_federation_tests::{TestNode, create_note, eventually, post_signed};
+use ferry_federation_tests::{PeerOfB, TestNode, create_note, eventually, post_signed};
 use ferry_node::db;
 use ferry_protocol::signatures::PrivateKey;
 use serde_json::json;
@@ -27,14 +27,8 @@ async fn stored_notes(node: &TestNode) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_replayed_requests_change_nothing() {
-    let a = TestNode::spawn().await;
-    let b = TestNode::spawn().await;
-    a.create_user("alice").await;
-    b.create_user("bob").await;
-    // alice's real key, read from A's database: the test plays A's role on the wire.
-    let key = a.private_key("alice").await;
-    let key_id = format!("{}/users/alice#main-key", a.base);
-    let inbox = format!("{}/inbox", b.base);
+    // The test plays A's role on the wire, with alice's real key.
+    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
     let now = SystemTime::now();
 
     let body = create(&a, 1, "tampered");
@@ -108,12 +102,8 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
 /// once, even when they fall into the same batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_activities_and_copies_are_each_stored_once() {
-    let a = TestNode::spawn().await;
-    let b = TestNode::spawn().await;
-    a.create_user("alice").await;
-    b.create_user("bob").await;
-    let key = std::sync::Arc::new(a.private_key("alice").await);
-    let key_id = format!("{}/users/alice#main-key", a.base);
+    let PeerOfB { a, b, key, key_id, .. } = PeerOfB::spawn().await;
+    let key = std::sync::Arc::new(key);
     let now = SystemTime::now();
     let copied = create(&a, 1000, "sent many times");
     let mut bodies: Vec<(String, Vec<u8>)> = (0..60)
