@@ -467,7 +467,6 @@ async fn attempt(
     };
     let signed = sign_request("POST", &url, Some(&body), &key_id, &key, SystemTime::now());
     let mut headers = vec![
-        ("Host", signed.host.as_str()),
         ("Content-Type", "application/activity+json"),
         ("Date", signed.date.as_str()),
         ("Signature", signed.signature.as_str()),
@@ -516,7 +515,7 @@ async fn attempt(
     }
 }
 
-/// Sends through a reqwest client (which writes `Host` itself, the same value).
+/// Sends through a reqwest client (which writes `Host` itself, as the signer does).
 async fn send_pooled(
     client: &reqwest::Client,
     url: Url,
@@ -524,7 +523,7 @@ async fn send_pooled(
     body: Bytes,
 ) -> Result<Answer, String> {
     let mut request = client.post(url);
-    for (name, value) in headers.iter().filter(|(name, _)| *name != "Host") {
+    for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let response = request.body(body).send().await.map_err(|e| e.to_string())?;

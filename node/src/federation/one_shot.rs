@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activitypub_federation::resolver::ValidatingDnsResolver;
+use ferry_protocol::signatures::host_header;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use reqwest::dns::{Name, Resolve};
@@ -107,9 +108,9 @@ impl OneShotClient {
         Ok(OneShotClient { resolver, tls: TlsConnector::from(Arc::new(tls)), timeout })
     }
 
-    /// POSTs `body` to `url` with `headers` (which must include `Host`; values come from the
-    /// signer and never hold line breaks). Adds `User-Agent`, `Content-Length` and
-    /// `Connection: close`. The whole exchange up to the answer's head is bounded by the
+    /// POSTs `body` to `url` with `headers` (values come from the signer and never hold line
+    /// breaks). Adds `Host` (as the signer writes it, `host_header`), `User-Agent`,
+    /// `Content-Length` and `Connection: close`. The whole exchange up to the answer's head is bounded by the
     /// client's timeout; what comes after cannot change the answer.
     pub async fn post(
         &self,
@@ -252,7 +253,9 @@ fn encode(url: &Url, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<u8>, S
     let mut out = Vec::with_capacity(512 + body.len());
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(host_header(url).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err(SendError::BadUrl(format!("header {name} holds a line break")));
@@ -522,12 +525,8 @@ mod tests {
     #[test]
     fn the_request_is_one_buffer_with_the_path_and_query() {
         let url = Url::parse("https://example.com:8443/users/a/inbox?x=1#frag").unwrap();
-        let request = encode(
-            &url,
-            &[("Host", "example.com:8443"), ("Date", "Sun, 06 Dec 2026 10:00:00 GMT")],
-            b"{\"a\":1}",
-        )
-        .unwrap();
+        let request =
+            encode(&url, &[("Date", "Sun, 06 Dec 2026 10:00:00 GMT")], b"{\"a\":1}").unwrap();
         let text = String::from_utf8(request).unwrap();
         assert!(text.starts_with("POST /users/a/inbox?x=1 HTTP/1.1\r\nHost: example.com:8443\r\n"));
         assert!(text.contains("\r\nConnection: close\r\nContent-Length: 7\r\n\r\n{\"a\":1}"));

@@ -202,14 +202,11 @@ fn client(dev: bool, roots: Vec<CertificateDer<'static>>, timeout: Duration) -> 
 
 const BODY: &[u8] = br#"{"type":"Create","id":"https://a.example/1"}"#;
 
-fn headers(host: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("Host", host),
-        ("Content-Type", "application/activity+json"),
-        ("Date", "Mon, 07 Dec 2026 02:00:00 GMT"),
-        ("Signature", "keyId=\"k\",signature=\"s\""),
-    ]
-}
+const HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/activity+json"),
+    ("Date", "Mon, 07 Dec 2026 02:00:00 GMT"),
+    ("Signature", "keyId=\"k\",signature=\"s\""),
+];
 
 #[tokio::test]
 async fn a_delivery_over_tls_reaches_a_server_signed_by_a_trusted_authority() {
@@ -223,10 +220,8 @@ async fn a_delivery_over_tls_reaches_a_server_signed_by_a_trusted_authority() {
     .await;
     let url = Url::parse(&format!("https://localhost:{port}/users/bob/inbox?via=test")).unwrap();
     let host = format!("localhost:{port}");
-    let answer = client(true, vec![ca], Duration::from_secs(10))
-        .post(&url, &headers(&host), BODY)
-        .await
-        .unwrap();
+    let answer =
+        client(true, vec![ca], Duration::from_secs(10)).post(&url, HEADERS, BODY).await.unwrap();
     assert_eq!(answer.status, 202);
     let seen = seen.await.unwrap().expect("the server got the request");
     assert!(seen.head.starts_with("POST /users/bob/inbox?via=test HTTP/1.1\r\n"), "{}", seen.head);
@@ -253,41 +248,36 @@ async fn a_throttled_answer_over_tls_carries_its_retry_after() {
     )
     .await;
     let url = Url::parse(&format!("https://localhost:{port}/inbox")).unwrap();
-    let answer = client(true, vec![ca], Duration::from_secs(10))
-        .post(&url, &headers(&format!("localhost:{port}")), BODY)
-        .await
-        .unwrap();
+    let answer =
+        client(true, vec![ca], Duration::from_secs(10)).post(&url, HEADERS, BODY).await.unwrap();
     assert_eq!(answer.status, 429);
     assert_eq!(answer.retry_after.as_deref(), Some("30"));
     assert!(seen.await.unwrap().is_some());
 }
 
+/// A delivery to a TLS server with the test certificate (for `localhost`), at `host`, trusting
+/// the test CA or not: refused in the handshake, with nothing sent.
+async fn refused_in_the_handshake(host: &str, trust_the_ca: bool) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (ca, leaf, key) = certificates(dir.path());
+    let (port, seen) = tls_server(leaf, key, "HTTP/1.1 202 Accepted\r\n\r\n").await;
+    let url = Url::parse(&format!("https://{host}:{port}/inbox")).expect("a URL");
+    let roots = if trust_the_ca { vec![ca] } else { Vec::new() };
+    let result = client(true, roots, Duration::from_secs(10)).post(&url, HEADERS, BODY).await;
+    assert!(matches!(result, Err(SendError::Tls { .. })), "{result:?}");
+    assert!(seen.await.expect("the server reports").is_none(), "the request went out");
+}
+
 #[tokio::test]
 async fn a_server_without_a_trusted_certificate_gets_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, leaf, key) = certificates(dir.path());
-    let (port, seen) = tls_server(leaf, key, "HTTP/1.1 202 Accepted\r\n\r\n").await;
-    let url = Url::parse(&format!("https://localhost:{port}/inbox")).unwrap();
     // Only the platform's roots: the test CA is not among them.
-    let result = client(true, Vec::new(), Duration::from_secs(10))
-        .post(&url, &headers(&format!("localhost:{port}")), BODY)
-        .await;
-    assert!(matches!(result, Err(SendError::Tls { .. })), "{result:?}");
-    assert!(seen.await.unwrap().is_none(), "the request went out");
+    refused_in_the_handshake("localhost", false).await;
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_name_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, leaf, key) = certificates(dir.path());
-    let (port, seen) = tls_server(leaf, key, "HTTP/1.1 202 Accepted\r\n\r\n").await;
     // The certificate names localhost, not the address.
-    let url = Url::parse(&format!("https://127.0.0.1:{port}/inbox")).unwrap();
-    let result = client(true, vec![ca], Duration::from_secs(10))
-        .post(&url, &headers(&format!("127.0.0.1:{port}")), BODY)
-        .await;
-    assert!(matches!(result, Err(SendError::Tls { .. })), "{result:?}");
-    assert!(seen.await.unwrap().is_none(), "the request went out");
+    refused_in_the_handshake("127.0.0.1", true).await;
 }
 
 #[tokio::test]
@@ -295,9 +285,7 @@ async fn loopback_names_are_refused_outside_dev_mode() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let url = Url::parse(&format!("https://localhost:{port}/inbox")).unwrap();
-    let result = client(false, Vec::new(), Duration::from_secs(10))
-        .post(&url, &headers(&format!("localhost:{port}")), BODY)
-        .await;
+    let result = client(false, Vec::new(), Duration::from_secs(10)).post(&url, HEADERS, BODY).await;
     assert!(matches!(result, Err(SendError::Resolve { .. })), "{result:?}");
     let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
     assert!(accepted.is_err(), "the client connected");
@@ -314,9 +302,8 @@ async fn a_server_that_never_answers_times_out() {
         let _ = stream.read_to_end(&mut sink).await;
     });
     let url = Url::parse(&format!("http://127.0.0.1:{port}/inbox")).unwrap();
-    let result = client(true, Vec::new(), Duration::from_millis(300))
-        .post(&url, &headers(&format!("127.0.0.1:{port}")), BODY)
-        .await;
+    let result =
+        client(true, Vec::new(), Duration::from_millis(300)).post(&url, HEADERS, BODY).await;
     assert!(matches!(result, Err(SendError::TimedOut(_))), "{result:?}");
     server.abort();
 }
@@ -344,10 +331,8 @@ async fn a_plain_http_delivery_reads_an_answer_that_keeps_the_connection_open() 
         let _ = tx.send(closed);
     });
     let url = Url::parse(&format!("http://127.0.0.1:{port}/inbox")).unwrap();
-    let answer = client(true, Vec::new(), Duration::from_secs(30))
-        .post(&url, &headers(&format!("127.0.0.1:{port}")), BODY)
-        .await
-        .unwrap();
+    let answer =
+        client(true, Vec::new(), Duration::from_secs(30)).post(&url, HEADERS, BODY).await.unwrap();
     assert_eq!(answer.status, 200);
     assert!(rx.await.unwrap(), "the client did not close the connection");
 }
