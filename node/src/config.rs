@@ -245,7 +245,7 @@ impl Config {
             Some(other) => return Err(err("log_format", format!("{other:?}: use text or json"))),
         };
         let delivery = DeliveryConfig {
-            max_in_flight: positive("delivery_max_in_flight", raw.delivery_max_in_flight, 1024)?,
+            max_in_flight: positive("delivery_max_in_flight", raw.delivery_max_in_flight, 2048)?,
             max_per_domain: positive("delivery_max_per_domain", raw.delivery_max_per_domain, 256)?,
             initial_per_domain: positive(
                 "delivery_initial_per_domain",
