@@ -29,7 +29,7 @@ const ACTORS: usize = 1_000;
 /// still has its own key id, so the node parses and caches 1,000 keys).
 const KEYS: usize = 16;
 /// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
-const CORPUS: usize = 360_000;
+const CORPUS: usize = 480_000;
 /// Runs of the bare HTTP ceiling; the best one is the limit.
 const BARE_RUNS: usize = 3;
 /// Activities sent one at a time after the warm-up, for the uncontended latency.
