@@ -725,11 +725,11 @@ async fn bench() -> anyhow::Result<()> {
     }
     // Memory per queued delivery: what 40,000 more queued deliveries add to the peak, between
     // the two memory runs (32 requests in flight in both, so what those hold cancels out, and
-    // is small). The same between the (a) runs at the default in flight, for reference:
+    // is small). The same between the (a) runs, at the default in flight, for reference:
     // there the plateau of the requests in flight moved by up to 20 MiB between runs of one
     // binary, 500 B per queued delivery. Each run's peak is taken from a node at the same idle
     // baseline.
-    for (pair, memory_run) in [("(a) runs, the default in flight", false), ("memory runs", true)] {
+    for (pair, memory_run) in [("(a) runs, default in flight", false), ("memory runs", true)] {
         for few in
             runs.iter().filter(|r| r.instant && r.memory_run == memory_run && r.servers == SERVERS)
         {

@@ -3,27 +3,19 @@
 
 use std::time::SystemTime;
 
-use ferry_federation_tests::{PeerOfB, eventually, post_signed};
+use ferry_federation_tests::{PeerOfB, create_note, eventually, post_signed};
 use ferry_node::db;
 use serde_json::{Value, json};
 
-/// A `Create` by `{base}/users/alice` whose note has no addressing; the activity's is `audience`.
+/// alice's `Create` (`create_note`) with the note's addressing taken out and `audience` as the
+/// activity's.
 fn create(base: &str, n: u32, audience: Value) -> Vec<u8> {
-    let actor = format!("{base}/users/alice");
-    let mut activity = json!({
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": format!("{base}/notes/{n}/activity"),
-        "type": "Create",
-        "actor": actor,
-        "object": {
-            "id": format!("{base}/notes/{n}"),
-            "type": "Note",
-            "attributedTo": actor,
-            "content": "<p>addressed on the activity only</p>",
-            "published": "2026-11-21T10:00:00Z"
-        }
-    });
-    activity.as_object_mut().unwrap().extend(audience.as_object().unwrap().clone());
+    let mut activity: Value =
+        serde_json::from_slice(&create_note(base, n, "addressed on the activity only")).unwrap();
+    let fields = activity.as_object_mut().unwrap();
+    fields.remove("to");
+    fields["object"].as_object_mut().unwrap().remove("to");
+    fields.extend(audience.as_object().unwrap().clone());
     serde_json::to_vec(&activity).unwrap()
 }
 

@@ -110,8 +110,8 @@ impl OneShotClient {
 
     /// POSTs `body` to `url` with `headers` (values come from the signer and never hold line
     /// breaks). Adds `Host` (as the signer writes it, `host_header`), `User-Agent`,
-    /// `Content-Length` and `Connection: close`. The whole exchange up to the answer's head is bounded by the
-    /// client's timeout; what comes after cannot change the answer.
+    /// `Content-Length` and `Connection: close`. The whole exchange up to the answer's head is
+    /// bounded by the client's timeout; what comes after cannot change the answer.
     pub async fn post(
         &self,
         url: &Url,
