@@ -29,6 +29,8 @@ const ACTORS: usize = 1_000;
 /// still has its own key id, so the node parses and caches 1,000 keys).
 const KEYS: usize = 16;
 /// Activities signed before the timed phase; the first `ACTORS` warm the key cache up.
+/// `INBOX_CORPUS` sets another count: fewer sign sooner where signing is slow, if the node
+/// will not use them all (each backend's run starts again at the corpus's beginning).
 const CORPUS: usize = 480_000;
 /// Runs of the bare HTTP ceiling; the best one is the limit.
 const BARE_RUNS: usize = 3;
@@ -90,8 +92,14 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Signs `CORPUS` activities on two threads.
+/// `CORPUS`, or `INBOX_CORPUS`.
+fn corpus_size() -> usize {
+    std::env::var("INBOX_CORPUS").ok().and_then(|v| v.parse().ok()).unwrap_or(CORPUS)
+}
+
+/// Signs `corpus_size()` activities on two threads.
 fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
+    let size = corpus_size();
     let url = Url::parse(&format!("http://{DOMAIN}/inbox")).expect("static URL");
     let now = SystemTime::now();
     let epoch = chrono::Utc::now() - chrono::Duration::hours(1);
@@ -108,10 +116,10 @@ fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
         }
     };
     std::thread::scope(|scope| {
-        let even = scope.spawn(|| (0..CORPUS).step_by(2).map(sign).collect::<Vec<_>>());
-        let odd = scope.spawn(|| (1..CORPUS).step_by(2).map(sign).collect::<Vec<_>>());
+        let even = scope.spawn(|| (0..size).step_by(2).map(sign).collect::<Vec<_>>());
+        let odd = scope.spawn(|| (1..size).step_by(2).map(sign).collect::<Vec<_>>());
         let (even, odd) = (even.join().expect("signer"), odd.join().expect("signer"));
-        let mut all = Vec::with_capacity(CORPUS);
+        let mut all = Vec::with_capacity(size);
         let mut odd = odd.into_iter();
         for post in even {
             all.push(post);
@@ -418,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
                 inbox,
                 corpus.clone(),
                 offset,
-                CORPUS.saturating_sub(offset),
+                corpus.len().saturating_sub(offset),
                 connections,
                 budget,
             )
