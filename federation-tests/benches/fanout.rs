@@ -539,8 +539,7 @@ async fn fan_out_once(
         (peak_anon.saturating_sub(anon_before)) as f64 * 1024.0 / servers as f64
     );
     // Optional: watch the process settle (idle connections time out after 90 s in reqwest).
-    let linger: u64 =
-        std::env::var("BENCH_LINGER_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let linger: u64 = common::env_number("BENCH_LINGER_SECS", 0);
     for waited in (0..linger).step_by(15) {
         tokio::time::sleep(Duration::from_secs(15)).await;
         let fds = std::fs::read_dir(format!("/proc/{}/fd", node.pid)).map_or(0, Iterator::count);

@@ -92,14 +92,9 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// `CORPUS`, or `INBOX_CORPUS`.
-fn corpus_size() -> usize {
-    std::env::var("INBOX_CORPUS").ok().and_then(|v| v.parse().ok()).unwrap_or(CORPUS)
-}
-
-/// Signs `corpus_size()` activities on two threads.
+/// Signs `CORPUS` activities (or `INBOX_CORPUS`) on two threads.
 fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
-    let size = corpus_size();
+    let size: usize = common::env_number("INBOX_CORPUS", CORPUS);
     let url = Url::parse(&format!("http://{DOMAIN}/inbox")).expect("static URL");
     let now = SystemTime::now();
     let epoch = chrono::Utc::now() - chrono::Duration::hours(1);

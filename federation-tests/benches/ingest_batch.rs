@@ -26,11 +26,9 @@ const ROUNDS: usize = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let batches: usize =
-        std::env::var("INGEST_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let batches: usize = common::env_number("INGEST_BATCHES", 3_000);
     // Other sizes show a batch's fixed cost beside its cost per note.
-    let batch_size: usize =
-        std::env::var("INGEST_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCH).max(1);
+    let batch_size: usize = common::env_number("INGEST_BATCH", BATCH).max(1);
     println!(
         "ingest batch: {ROUNDS} rounds of {batches} batches of {batch_size} notes, {AUTHORS} authors"
     );

@@ -184,8 +184,7 @@ async fn main() -> anyhow::Result<()> {
             fetch_times.len(),
             Percentiles::new(fetch_times).summary()
         );
-        let linger: u64 =
-            std::env::var("BENCH_LINGER_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let linger: u64 = common::env_number("BENCH_LINGER_SECS", 0);
         for waited in (0..linger).step_by(10) {
             tokio::time::sleep(Duration::from_secs(10)).await;
             println!(

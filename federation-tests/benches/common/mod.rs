@@ -355,6 +355,12 @@ pub(crate) async fn selected_databases(
     Ok(out)
 }
 
+/// The number in environment variable `name` (a benchmark's knob), or `default` when it is
+/// unset or not a number.
+pub(crate) fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Only the backends named in `BENCH_BACKENDS` (comma-separated), when it is set.
 pub(crate) fn selected(name: &str) -> bool {
     match std::env::var("BENCH_BACKENDS") {
