@@ -44,9 +44,29 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 ///   they never copy the last frames, so the WAL starts again only when a writer's commit
 ///   passes `wal_autocheckpoint` and copies the rest itself, every request waiting on it. At
 ///   20,000 pages that was every 0.6 s in B1, with stalls of up to 80 ms; at 50,000 (a WAL of
-///   up to 200 MiB) B1 took 10-12 % more notes per second and its p99 fell by half.
+///   up to 200 MiB) B1 took 10-12 % more notes per second and its p99 fell by half. The
+///   checkpointer keeps what is left for that commit small (`maintenance::run_checkpoints`).
 pub(crate) const SQLITE_WRITER_PRAGMAS: [(&str, &str); 3] =
     [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", "50000")];
+
+/// The WAL's size (in frames, one page each) at which a SQLite writer's commit checkpoints it
+/// itself, as `SQLITE_WRITER_PRAGMAS` sets it.
+pub(crate) fn writer_checkpoint_frames() -> i64 {
+    SQLITE_WRITER_PRAGMAS
+        .iter()
+        .find(|(name, _)| *name == "wal_autocheckpoint")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(1_000)
+}
+
+/// SQLite's WAL after a checkpoint (`Db::checkpoint`), in frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalState {
+    /// Frames in the WAL.
+    pub frames: i64,
+    /// Frames of it now copied into the database file.
+    pub backfilled: i64,
+}
 
 /// The delivery worker's PostgreSQL connections: its claim loop, its recorder of
 /// acknowledgements, and the retries being written at any moment.
@@ -409,14 +429,32 @@ impl Db {
     /// Copies what the SQLite WAL holds into the database file, as far as readers allow, from
     /// a connection of its own. Left to the writer, every 1,000th page committed made one
     /// commit copy the WAL, and the single writer (and every inbox request waiting on it)
-    /// waited; a passive checkpoint here runs beside the writer. Returns the WAL frames now in
-    /// the database file (0 on PostgreSQL, where there is nothing to do).
-    pub async fn checkpoint(&self) -> Result<i64, sqlx::Error> {
-        let Pool::Sqlite { checkpoint, .. } = &self.pool else { return Ok(0) };
-        // (busy, frames in the WAL, frames checkpointed)
-        let (_, _, done): (i64, i64, i64) =
+    /// waited; a passive checkpoint here runs beside the writer. Returns the WAL's state after
+    /// it (all zero on PostgreSQL, where there is nothing to do).
+    ///
+    /// SQLite syncs the database file only after a checkpoint that reached the WAL's end, which
+    /// one beside a busy writer never does; the pages it copied stayed dirty in the page cache
+    /// until the writer's own checkpoint (at `wal_autocheckpoint`) synced them all, tens of MiB,
+    /// while every inbox request waited: stalls of 40-90 ms under B1's load. So the file is
+    /// synced here whenever the copy fell short of the end.
+    pub async fn checkpoint(&self) -> Result<WalState, sqlx::Error> {
+        let Pool::Sqlite { checkpoint, path, .. } = &self.pool else {
+            return Ok(WalState::default());
+        };
+        let (_, frames, backfilled): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(checkpoint).await?;
-        Ok(done.max(0))
+        let wal = WalState { frames: frames.max(0), backfilled: backfilled.max(0) };
+        if wal.backfilled > 0 && wal.backfilled < wal.frames {
+            let path = path.clone();
+            let synced =
+                tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
+            match synced {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(sqlx::Error::Io(e)),
+                Err(e) => return Err(sqlx::Error::Io(std::io::Error::other(e))),
+            }
+        }
+        Ok(wal)
     }
 
     /// Closes every connection (used before exit so SQLite checkpoints its WAL).

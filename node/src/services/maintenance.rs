@@ -27,20 +27,56 @@ pub async fn prune(state: &AppState) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// How often SQLite's WAL is checkpointed while it grows slowly.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// A checkpoint that copied more frames than this runs again at once.
+const CATCH_UP_FRAMES: i64 = 1_000;
+
 /// Checkpoints SQLite's WAL a few times a second, off the writer's path (`Db::checkpoint`).
+///
+/// Beside a busy writer it keeps going: at once again after a checkpoint that found many new
+/// frames, and without pause (while frames keep coming) once the WAL is half way to the size at
+/// which a writer's commit copies the rest itself, every inbox request waiting on it. That copy
+/// is then short. Every 250 ms alone, the writer still had up to 20,000 frames to copy, and
+/// stalled for 40-65 ms (B1, SQLite, 20,000 notes/s).
 pub async fn run_checkpoints(state: AppState) {
     if state.db.backend() != crate::db::Backend::Sqlite {
         return;
     }
+    let near_full = db::writer_checkpoint_frames() / 2;
     let mut shutdown = state.shutdown.subscribe();
+    let mut last = db::WalState::default();
     loop {
-        if let Err(e) = state.db.checkpoint().await {
-            tracing::debug!(error = %e, "checkpoint failed");
-        }
+        let pause = match state.db.checkpoint().await {
+            Ok(wal) => {
+                let pause = checkpoint_pause(last, wal, near_full);
+                last = wal;
+                pause
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "checkpoint failed");
+                CHECKPOINT_EVERY
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// How long to wait before the next checkpoint, from the WAL after the last two.
+fn checkpoint_pause(before: db::WalState, after: db::WalState, near_full: i64) -> Duration {
+    // Fewer frames backfilled than last time: the WAL started again meanwhile.
+    let copied = if after.backfilled < before.backfilled {
+        after.backfilled
+    } else {
+        after.backfilled - before.backfilled
+    };
+    if copied > CATCH_UP_FRAMES || (copied > 0 && after.frames >= near_full) {
+        Duration::ZERO
+    } else {
+        CHECKPOINT_EVERY
     }
 }
 
@@ -58,5 +94,39 @@ pub async fn run(state: AppState) {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::WalState;
+
+    fn wal(frames: i64, backfilled: i64) -> WalState {
+        WalState { frames, backfilled }
+    }
+
+    #[test]
+    fn checkpoints_go_again_at_once_while_a_writer_fills_the_wal() {
+        let near_full = 25_000;
+        // A quiet WAL: nothing new, or a little.
+        assert_eq!(checkpoint_pause(wal(10, 10), wal(10, 10), near_full), CHECKPOINT_EVERY);
+        assert_eq!(checkpoint_pause(wal(10, 10), wal(400, 400), near_full), CHECKPOINT_EVERY);
+        // Many new frames: again at once, also when the WAL started again in between.
+        assert_eq!(checkpoint_pause(wal(10, 10), wal(9_000, 8_000), near_full), Duration::ZERO);
+        assert_eq!(
+            checkpoint_pause(wal(40_000, 40_000), wal(3_000, 2_000), near_full),
+            Duration::ZERO
+        );
+        // Half way to the writer's own checkpoint and still growing: again at once.
+        assert_eq!(
+            checkpoint_pause(wal(30_000, 29_900), wal(30_300, 30_200), near_full),
+            Duration::ZERO
+        );
+        // Half way but nothing new (an idle node keeps its large WAL): no busy loop.
+        assert_eq!(
+            checkpoint_pause(wal(30_300, 30_300), wal(30_300, 30_300), near_full),
+            CHECKPOINT_EVERY
+        );
     }
 }
