@@ -90,9 +90,52 @@ fn actor_url(n: usize) -> String {
     format!("{REMOTE}/users/r{n}")
 }
 
+/// Activities before this one are all `Create`s: the warm-up's and the one-at-a-time probe's.
+const MIXED_FROM: usize = ACTORS + PROBE;
+/// How far back (in activities) a `Like` or `Announce` reaches for its note, so that the note
+/// was sent well before it.
+const INTERACTION_LAG: usize = 2_000;
+
+/// Activity `n` of the corpus. performance.md's workload: 80 % `Create(Note)` and 20 %
+/// `Like`/`Announce` (every fifth activity after `MIXED_FROM`, alternately, of a note sent
+/// about `INTERACTION_LAG` activities before), or only `Create`s when `mixed` is false.
+fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<u8> {
+    if !mixed || n < MIXED_FROM || n % 5 != 4 {
+        return create(n, epoch);
+    }
+    // n - 4 - INTERACTION_LAG is ≡ 0 (mod 5) when INTERACTION_LAG is, so it is a `Create`;
+    // early on, a warm-up note.
+    let target = (n - 4).checked_sub(INTERACTION_LAG).unwrap_or(n % ACTORS);
+    let note = format!("{}/statuses/{target}", actor_url(target % ACTORS));
+    let actor = actor_url(n % ACTORS);
+    let published = (epoch + chrono::Duration::milliseconds(n as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let interaction = if (n / 5).is_multiple_of(2) {
+        serde_json::json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{actor}#likes/{n}"),
+            "type": "Like",
+            "actor": actor,
+            "object": note
+        })
+    } else {
+        serde_json::json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{actor}/statuses/{n}/activity"),
+            "type": "Announce",
+            "actor": actor,
+            "published": published,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [actor_url(target % ACTORS), format!("{actor}/followers")],
+            "object": note
+        })
+    };
+    interaction.to_string().into_bytes()
+}
+
 /// A Mastodon-shaped `Create(Note)` of about 1 KB, unique by `n`, published `n` ms after
 /// `epoch` (distinct times: see docs/benchmarks.md on note ids minted from `published`).
-fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+fn create(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     let actor = actor_url(n % ACTORS);
     let published = (epoch + chrono::Duration::milliseconds(n as i64))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -124,13 +167,13 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
 }
 
 /// Signs `CORPUS` activities (or `INBOX_CORPUS`) on two threads.
-fn sign_corpus(keys: &[PrivateKey]) -> Vec<SignedPost> {
+fn sign_corpus(keys: &[PrivateKey], mixed: bool) -> Vec<SignedPost> {
     let size: usize = common::env_number("INBOX_CORPUS", CORPUS);
     let url = Url::parse(&format!("http://{DOMAIN}/inbox")).expect("static URL");
     let now = SystemTime::now();
     let epoch = chrono::Utc::now() - chrono::Duration::hours(1);
     let sign = |n: usize| {
-        let body = activity(n, epoch);
+        let body = activity(n, epoch, mixed);
         let key_id = format!("{}#main-key", actor_url(n % ACTORS));
         let key = &keys[(n % ACTORS) % KEYS];
         let signed = sign_request("POST", &url, Some(&body), &key_id, key, now);
@@ -618,10 +661,17 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let keys = common::generate_keys(KEYS);
-    let corpus = Arc::new(sign_corpus(&keys));
+    // `INBOX_MIX=0`: only `Create`s, as until session 26.
+    let mixed = common::env_number("INBOX_MIX", 20u32) > 0;
+    let corpus = Arc::new(sign_corpus(&keys, mixed));
     println!(
-        "corpus: {} signed Create(Note), {} bytes each on average, signed in {:.1} s before timing",
+        "corpus: {} signed activities ({}), {} bytes each on average, signed in {:.1} s before timing",
         corpus.len(),
+        if mixed {
+            "from the 1,301st, every fifth a Like or an Announce of an earlier note, alternately"
+        } else {
+            "all Create(Note)"
+        },
         corpus.iter().map(|p| p.body.len()).sum::<usize>() / corpus.len(),
         started.elapsed().as_secs_f64()
     );
