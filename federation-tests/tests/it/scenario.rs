@@ -31,14 +31,20 @@ async fn arrived(node: &TestNode, user: &User, uri: &str) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notes_and_interactions_federate_between_three_nodes() {
+/// Nodes A, B and C, with alice on A, bob on B and carol on C.
+async fn three_nodes() -> ([TestNode; 3], [User; 3]) {
     let a = TestNode::spawn().await;
     let b = TestNode::spawn().await;
     let c = TestNode::spawn().await;
     let alice = a.create_user("alice").await;
     let bob = b.create_user("bob").await;
     let carol = c.create_user("carol").await;
+    ([a, b, c], [alice, bob, carol])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_interactions_federate_between_three_nodes() {
+    let ([a, b, c], [alice, bob, carol]) = three_nodes().await;
 
     // alice@A and carol@C follow bob@B by handle; B accepts automatically.
     a.follow(&alice, &bob.handle).await;
@@ -150,4 +156,46 @@ async fn notes_and_interactions_federate_between_three_nodes() {
     for node in [&a, &b, &c] {
         node.stop();
     }
+}
+
+/// A boost of another server's note reaches the booster's followers: alice@A follows bob@B and
+/// carol@C, and carol's boost of bob's note (which A has) is stored on A by the inbox writer's
+/// batch and shows in alice's home timeline as carol's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boost_of_another_servers_note_reaches_the_boosters_followers() {
+    let ([a, b, c], [alice, bob, carol]) = three_nodes().await;
+    a.follow(&alice, &bob.handle).await;
+    a.follow(&alice, &carol.handle).await;
+    c.follow(&carol, &bob.handle).await;
+
+    let (status, note) = b
+        .post(
+            "/api/v1/statuses",
+            Some(&bob.token),
+            json!({ "status": "boost me from B", "visibility": "public" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{note}");
+    let note_uri = note["uri"].as_str().unwrap().to_owned();
+    arrived(&a, &alice, &note_uri).await;
+    let on_c = arrived(&c, &carol, &note_uri).await;
+
+    let (status, boost) =
+        c.post(&format!("/api/v1/statuses/{on_c}/reblog"), Some(&carol.token), json!({})).await;
+    assert_eq!(status, 200, "{boost}");
+    let shown = eventually("carol's boost in alice's home timeline", 20, || async {
+        let (status, timeline) = a.get("/api/v1/timelines/home?limit=40", Some(&alice.token)).await;
+        assert_eq!(status, 200, "{timeline}");
+        timeline.as_array().and_then(|items| {
+            items.iter().find(|s| s["reblog"]["uri"].as_str() == Some(note_uri.as_str())).cloned()
+        })
+    })
+    .await;
+    assert_eq!(shown["account"]["acct"], carol.handle.trim_start_matches('@'), "{shown}");
+    assert_eq!(shown["reblog"]["account"]["acct"], bob.handle.trim_start_matches('@'), "{shown}");
+    // bob, the author, is notified on B (that boost takes the path with a notification).
+    eventually("reblog notification", 20, || async {
+        (!notifications(&b, &bob, "reblog").await.is_empty()).then_some(())
+    })
+    .await;
 }

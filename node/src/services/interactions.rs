@@ -190,9 +190,22 @@ pub async fn remote_announce(
     if db::notes::by_ap_id(&state.db, ap_id).await?.is_some() {
         return Ok(());
     }
+    let boost = boost_row(actor, note, ap_id, published);
+    let mut tx = state.db.begin().await?;
+    if let Some(boost) = db::notes::insert(&mut tx, &boost).await? {
+        db::feed::fan_out(&mut tx, &boost).await?;
+        notify(&mut tx, state, note.author_id, "reblog", actor.id, Some(note.id)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The note a remote `Announce` `ap_id` by `actor` of `note` is stored as (published no later
+/// than now).
+pub fn boost_row(actor: &ActorRow, note: &NoteRow, ap_id: &str, published: Option<i64>) -> NoteRow {
     let now = now_ms();
     let published = published.unwrap_or(now).min(now);
-    let boost = NoteRow {
+    NoteRow {
         id: id_at(published),
         ap_id: ap_id.to_owned(),
         author_id: actor.id,
@@ -210,12 +223,5 @@ pub async fn remote_announce(
         published_at: published,
         updated_at: None,
         deleted_at: None,
-    };
-    let mut tx = state.db.begin().await?;
-    if let Some(boost) = db::notes::insert(&mut tx, &boost).await? {
-        db::feed::fan_out(&mut tx, &boost).await?;
-        notify(&mut tx, state, note.author_id, "reblog", actor.id, Some(note.id)).await?;
     }
-    tx.commit().await?;
-    Ok(())
 }

@@ -293,6 +293,20 @@ pub struct PreparedNote {
     attachments: Vec<RemoteAttachment>,
 }
 
+impl PreparedNote {
+    /// A remote boost, for the inbox writer (`services::interactions::boost_row`): no mentions,
+    /// tags or media of its own.
+    pub fn boost(row: NoteRow) -> PreparedNote {
+        PreparedNote {
+            row,
+            mention_ids: Vec::new(),
+            mentioned_local: Vec::new(),
+            hashtags: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// Stores a received note (idempotent on its id), threads it, fans it out to local followers
 /// and notifies mentioned local accounts.
 pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRow> {

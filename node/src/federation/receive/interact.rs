@@ -2,11 +2,13 @@
 
 use ferry_protocol::activities::{Announce, Block, Like, Undo, UndoObject};
 
+use crate::db::actors::ActorRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::Data;
 use crate::federation::receive::{actor, local_actor};
 use crate::services;
+use crate::services::notes::PreparedNote;
 
 /// An `Undo` may only undo the same actor's activity.
 pub fn verify_undo(undo: &Undo) -> AppResult<()> {
@@ -53,6 +55,29 @@ pub async fn announce(data: &Data, announce: Announce) -> AppResult<()> {
     let published = announce.published.map(|p| p.timestamp_millis());
     services::interactions::remote_announce(data, &actor, &note, announce.id.as_str(), published)
         .await
+}
+
+/// A boost the inbox writer can store in its batch, as it stores a `Create`'s note: of a public
+/// or unlisted note we have, by another server's author. None otherwise, for `announce`: a note
+/// to fetch first, one to ignore, or a local author's, who is notified (which the batch does
+/// not do).
+pub async fn batchable_announce(
+    data: &Data,
+    actor: &ActorRow,
+    announce: &Announce,
+) -> AppResult<Option<PreparedNote>> {
+    let Some(note) = db::notes::by_ap_id(&data.db, announce.object.as_str()).await? else {
+        return Ok(None);
+    };
+    if note.is_local
+        || note.deleted_at.is_some()
+        || !matches!(note.visibility.as_str(), "public" | "unlisted")
+    {
+        return Ok(None);
+    }
+    let published = announce.published.map(|p| p.timestamp_millis());
+    let row = services::interactions::boost_row(actor, &note, announce.id.as_str(), published);
+    Ok(Some(PreparedNote::boost(row)))
 }
 
 /// A remote actor blocked a local one.
