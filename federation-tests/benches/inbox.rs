@@ -299,27 +299,39 @@ impl Load {
             }
             self.corpus[(self.offset + i) % self.corpus.len()].write_request(&mut request);
             let sent = Instant::now();
-            let outcome = match &mut stream {
-                Some(stream) => exchange(stream, &request, &mut answer).await,
-                None => match TcpStream::connect(self.addr).await {
-                    Ok(s) => {
-                        let _ = s.set_nodelay(true);
-                        exchange(stream.insert(s), &request, &mut answer).await
-                    }
-                    Err(e) => Err(format!("connect: {e}")),
-                },
+            let outcome = match connected(self.addr, &mut stream).await {
+                Ok(stream) => exchange(stream, &request, &mut answer).await,
+                Err(e) => Err(e),
             };
             latencies.push(sent.elapsed());
-            match outcome {
-                Ok((202, _)) => ok += 1,
-                Ok((status, body)) => errors.push(format!("{status} {body}")),
-                Err(e) => {
-                    stream = None;
-                    errors.push(format!("transport: {e}"));
-                }
+            if outcome.is_err() {
+                stream = None;
             }
+            tally(outcome, &mut ok, &mut errors);
         }
         (latencies, ok, errors)
+    }
+}
+
+/// The stream in `slot`, connected first (without Nagle's delay) if there is none.
+async fn connected(
+    addr: SocketAddr,
+    slot: &mut Option<TcpStream>,
+) -> Result<&mut TcpStream, String> {
+    if slot.is_none() {
+        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        *slot = Some(stream);
+    }
+    Ok(slot.as_mut().expect("connected above"))
+}
+
+/// Counts an answer: 202 is success; anything else is an error, with its message.
+fn tally(outcome: Result<(u16, String), String>, ok: &mut u64, errors: &mut Vec<String>) {
+    match outcome {
+        Ok((202, _)) => *ok += 1,
+        Ok((status, body)) => errors.push(format!("{status} {body}")),
+        Err(e) => errors.push(format!("transport: {e}")),
     }
 }
 
@@ -406,7 +418,7 @@ async fn drive_open(
 
 /// One generator thread of an open-loop run: it takes the next request from the shared
 /// counter, waits until it is due, and hands it to an idle connection (the most recently used,
-/// so that few stay warm) or a new one.
+/// so that few stay warm), waiting for one if all are busy.
 struct Pacer {
     addr: SocketAddr,
     corpus: Arc<Vec<SignedPost>>,
@@ -435,10 +447,10 @@ impl Pacer {
         let (back, mut answers) = tokio::sync::mpsc::unbounded_channel::<Answered>();
         let mut idle = Vec::with_capacity(OPEN_CONNECTIONS);
         for _ in 0..OPEN_CONNECTIONS {
-            let stream = TcpStream::connect(self.addr).await.expect("connect to the node");
-            let _ = stream.set_nodelay(true);
+            let mut stream = None;
+            connected(self.addr, &mut stream).await.expect("connect to the node");
             idle.push(OpenConnection {
-                stream: Some(stream),
+                stream,
                 request: Vec::with_capacity(4096),
                 answer: Vec::with_capacity(4096),
             });
@@ -446,14 +458,10 @@ impl Pacer {
         // Blocking is fine here: this thread's runtime has nothing else to run yet.
         self.ready.wait();
         let start = *self.start.get_or_init(|| Instant::now() + Duration::from_millis(5));
-        let mut busy = 0usize;
+        // Every connection is either idle or out with a request.
         let mut record = |(connection, latency, outcome): Answered, idle: &mut Vec<_>| {
             latencies.push(latency);
-            match outcome {
-                Ok((202, _)) => ok += 1,
-                Ok((status, body)) => errors.push(format!("{status} {body}")),
-                Err(e) => errors.push(format!("transport: {e}")),
-            }
+            tally(outcome, &mut ok, &mut errors);
             idle.push(connection);
         };
         loop {
@@ -464,20 +472,17 @@ impl Pacer {
             let due = start + Duration::from_secs_f64(i as f64 / self.rate);
             tokio::time::sleep_until(due.into()).await;
             while let Ok(answered) = answers.try_recv() {
-                busy -= 1;
                 record(answered, &mut idle);
             }
             let mut connection = match idle.pop() {
                 Some(c) => c,
                 None => {
                     let answered = answers.recv().await.expect("a connection is busy");
-                    busy -= 1;
                     record(answered, &mut idle);
                     idle.pop().expect("just returned")
                 }
             };
             self.corpus[self.offset + i].write_request(&mut connection.request);
-            busy += 1;
             let (addr, back) = (self.addr, back.clone());
             tokio::spawn(async move {
                 let outcome = send(addr, &mut connection).await;
@@ -487,25 +492,17 @@ impl Pacer {
                 let _ = back.send((connection, due.elapsed(), outcome));
             });
         }
-        while busy > 0 {
+        while idle.len() < OPEN_CONNECTIONS {
             let answered = answers.recv().await.expect("a connection is busy");
-            busy -= 1;
             record(answered, &mut idle);
         }
         (latencies, ok, errors)
     }
 }
 
-/// Sends `connection.request` on its stream, connecting first if it has none.
+/// Sends `connection.request` on its stream, connecting again first after a transport error.
 async fn send(addr: SocketAddr, connection: &mut OpenConnection) -> Result<(u16, String), String> {
-    let stream = match &mut connection.stream {
-        Some(stream) => stream,
-        None => {
-            let s = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-            let _ = s.set_nodelay(true);
-            connection.stream.insert(s)
-        }
-    };
+    let stream = connected(addr, &mut connection.stream).await?;
     exchange(stream, &connection.request, &mut connection.answer).await
 }
 
@@ -741,11 +738,12 @@ async fn main() -> anyhow::Result<()> {
         offset += closed.latencies.len();
         let saturation = closed.rate();
         let label = format!("closed loop, {connections} connections");
-        rows.push(meter.finish(db.name, &url, &label, closed, &calibration).await);
-        rows.last_mut().expect("just pushed").judged = false;
+        let mut reference = meter.finish(db.name, &url, &label, closed, &calibration).await;
+        reference.judged = false;
+        rows.push(reference);
 
         // The ramp: the highest step accepted with p99 ≤ 50 ms and no errors is the result.
-        let (mut best, mut first): (Option<Row>, Option<Row>) = (None, None);
+        let (mut best, mut first_failed): (Option<Row>, Option<Row>) = (None, None);
         let mut factor = RAMP_FROM;
         loop {
             let rate = saturation * factor;
@@ -766,10 +764,10 @@ async fn main() -> anyhow::Result<()> {
             let label = format!("open loop, {rate:.0}/s offered ({:.0} %)", factor * 100.0);
             let row = meter.finish(db.name, &url, &label, run, &calibration).await;
             let (p99, errors) = (row.p99, row.errors);
-            if row.within_latency() && best.as_ref().is_none_or(|b| row.rate > b.rate) {
+            if !row.within_latency() {
+                first_failed.get_or_insert(row);
+            } else if best.as_ref().is_none_or(|b| row.rate > b.rate) {
                 best = Some(row);
-            } else if first.is_none() {
-                first = Some(row);
             }
             if p99 > RAMP_STOP || errors > 0 {
                 break;
@@ -778,7 +776,7 @@ async fn main() -> anyhow::Result<()> {
         }
         // Without a step within the latency target, the first step stands for the ramp (and
         // fails); without any step, the corpus was too small to ramp at all.
-        let ramp = match (best, first) {
+        let ramp = match (best, first_failed) {
             (Some(row), _) => Some((row, "best step")),
             (None, Some(row)) => Some((row, "no step within p99 50 ms; the first")),
             (None, None) => None,

@@ -47,16 +47,15 @@ pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 3] =
 ///   up to 200 MiB) B1 took 10-12 % more notes per second and its p99 fell by half. The
 ///   checkpointer keeps what is left for that commit small (`maintenance::run_checkpoints`).
 pub(crate) const SQLITE_WRITER_PRAGMAS: [(&str, &str); 3] =
-    [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", "50000")];
+    [("cache_size", "-4096"), ("temp_store", "memory"), ("wal_autocheckpoint", WAL_AUTOCHECKPOINT)];
 
 /// The WAL's size (in frames, one page each) at which a SQLite writer's commit checkpoints it
-/// itself, as `SQLITE_WRITER_PRAGMAS` sets it.
+/// itself.
+const WAL_AUTOCHECKPOINT: &str = "50000";
+
+/// `WAL_AUTOCHECKPOINT` as a number.
 pub(crate) fn writer_checkpoint_frames() -> i64 {
-    SQLITE_WRITER_PRAGMAS
-        .iter()
-        .find(|(name, _)| *name == "wal_autocheckpoint")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(1_000)
+    WAL_AUTOCHECKPOINT.parse().expect("WAL_AUTOCHECKPOINT is a number")
 }
 
 /// SQLite's WAL after a checkpoint (`Db::checkpoint`), in frames.
@@ -446,13 +445,11 @@ impl Db {
         let wal = WalState { frames: frames.max(0), backfilled: backfilled.max(0) };
         if wal.backfilled > 0 && wal.backfilled < wal.frames {
             let path = path.clone();
-            let synced =
-                tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
-            match synced {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(sqlx::Error::Io(e)),
-                Err(e) => return Err(sqlx::Error::Io(std::io::Error::other(e))),
-            }
+            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
+                .await
+                .map_err(std::io::Error::other)
+                .flatten()
+                .map_err(sqlx::Error::Io)?;
         }
         Ok(wal)
     }

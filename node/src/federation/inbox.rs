@@ -82,10 +82,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
         drop(preparing);
-        return Ok(match data.ingest.submit(Write::Note(Box::new(prepared))).await? {
-            Claim::New => Outcome::Processed,
-            Claim::Seen => Outcome::Duplicate,
-        });
+        return store_in_batch(data, prepared).await;
     }
     // A boost of a note we have by another server's author is stored like a `Create`'s note:
     // in the writer's batch, its own id its replay check (one in five of an inbox's
@@ -96,10 +93,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
             super::receive::interact::batchable_announce(data, &actor, announce).await?
     {
         drop(preparing);
-        return Ok(match data.ingest.submit(Write::Note(Box::new(boost))).await? {
-            Claim::New => Outcome::Processed,
-            Claim::Seen => Outcome::Duplicate,
-        });
+        return store_in_batch(data, boost).await;
     }
     // The claim and the handling run in their own task: if the sender hangs up (a timeout, a
     // crash), axum drops this request's future, and a claimed but unhandled id would make every
@@ -123,6 +117,14 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         Ok(Outcome::Processed)
     });
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
+}
+
+/// Hands a prepared note to the inbox writer's batch; its `ap_id` is its replay check.
+async fn store_in_batch(data: &Data, note: services::notes::PreparedNote) -> AppResult<Outcome> {
+    Ok(match data.ingest.submit(Write::Note(Box::new(note))).await? {
+        Claim::New => Outcome::Processed,
+        Claim::Seen => Outcome::Duplicate,
+    })
 }
 
 /// What the pipeline reads before it knows the activity's type, without building a tree of

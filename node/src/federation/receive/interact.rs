@@ -3,6 +3,7 @@
 use ferry_protocol::activities::{Announce, Block, Like, Undo, UndoObject};
 
 use crate::db::actors::ActorRow;
+use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::Data;
@@ -49,7 +50,7 @@ pub async fn announce(data: &Data, announce: Announce) -> AppResult<()> {
             }
         },
     };
-    if note.deleted_at.is_some() || !matches!(note.visibility.as_str(), "public" | "unlisted") {
+    if !boostable(&note) {
         return Ok(());
     }
     let published = announce.published.map(|p| p.timestamp_millis());
@@ -69,15 +70,17 @@ pub async fn batchable_announce(
     let Some(note) = db::notes::by_ap_id(&data.db, announce.object.as_str()).await? else {
         return Ok(None);
     };
-    if note.is_local
-        || note.deleted_at.is_some()
-        || !matches!(note.visibility.as_str(), "public" | "unlisted")
-    {
+    if note.is_local || !boostable(&note) {
         return Ok(None);
     }
     let published = announce.published.map(|p| p.timestamp_millis());
     let row = services::interactions::boost_row(actor, &note, announce.id.as_str(), published);
     Ok(Some(PreparedNote::boost(row)))
+}
+
+/// Only a public or unlisted note that is not deleted can be boosted.
+fn boostable(note: &NoteRow) -> bool {
+    note.deleted_at.is_none() && matches!(note.visibility.as_str(), "public" | "unlisted")
 }
 
 /// A remote actor blocked a local one.
