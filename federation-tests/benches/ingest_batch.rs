@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|row| ingest::Entry {
                         claim: None,
                         note: Some(ingest::NewNote { row, mentions: &[], tags: &[] }),
+                        like: None,
                     })
                     .collect();
                 let written = ingest::write_alone(&state.db, &mut held, &entries, 1).await?;

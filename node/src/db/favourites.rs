@@ -34,6 +34,31 @@ pub async fn insert(tx: &mut Tx, row: &FavouriteRow) -> Result<Option<FavouriteR
     })
 }
 
+/// A received like (`$1` to `$5` in `COLUMNS` order), recorded only while its actor and note
+/// are stored: the inbox writer's own SQLite connection checks no foreign keys, and a note or
+/// actor deleted meanwhile leaves nothing to like. Nothing if its `ap_id` is taken or the actor
+/// already liked the note.
+pub(crate) const INSERT_RECEIVED: &str =
+    "INSERT INTO favourites (id, ap_id, actor_id, note_id, created_at)
+     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM actors WHERE id = $3)
+       AND EXISTS (SELECT 1 FROM notes WHERE id = $4)
+     ON CONFLICT DO NOTHING";
+
+/// `INSERT_RECEIVED` in `tx`; whether it recorded the like.
+pub async fn insert_received(tx: &mut Tx, row: &FavouriteRow) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(INSERT_RECEIVED)
+            .bind(row.id)
+            .bind(&row.ap_id)
+            .bind(row.actor_id)
+            .bind(row.note_id)
+            .bind(row.created_at)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected() == 1)
+    })
+}
+
 /// Removes the like of `note` by `actor`; returns it if there was one.
 pub async fn delete(
     tx: &mut Tx,

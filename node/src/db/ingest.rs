@@ -1,5 +1,6 @@
-//! The inbox's group commit (`federation::ingest`): a batch of activity-id claims and the
-//! notes they carry, written with as few round trips to the database as each backend allows.
+//! The inbox's group commit (`federation::ingest`): a batch of activity-id claims, the notes
+//! they carry and received likes, written with as few round trips to the database as each
+//! backend allows.
 //!
 //! A note is stored only if its claim is new, its `ap_id` is not stored yet and, on PostgreSQL
 //! and SQLite alike, its id is free; a note whose id is taken (ids come from the published
@@ -21,7 +22,9 @@ use std::sync::LazyLock;
 use rusqlite::OptionalExtension;
 use sqlx::AssertSqlSafe;
 
+use super::favourites::{self, FavouriteRow};
 use super::notes::{self, NoteRow};
+use super::notifications::{self, NotificationRow};
 use super::{Tx, feed, received};
 
 /// A note to store, with the actors it mentions and its hashtags.
@@ -32,13 +35,22 @@ pub struct NewNote<'a> {
     pub tags: &'a [String],
 }
 
-/// One item of a batch: an activity id to claim, a note to store, or both (a note with a claim
-/// is stored only if the claim is new). The inbox claims the ids of activities other than
-/// `Create(Note)`; a note's own `ap_id` is its replay check.
+/// A received `Like` to record (`favourites::INSERT_RECEIVED`), and the notification of the
+/// liked note's author when that author is local and the like is new.
+#[derive(Clone, Copy, Debug)]
+pub struct NewLike<'a> {
+    pub row: &'a FavouriteRow,
+    pub notification: Option<&'a NotificationRow>,
+}
+
+/// One item of a batch: an activity id to claim, a note to store or a like to record, or a
+/// claim with either (stored only if the claim is new). The inbox claims the ids of activities
+/// it handles after the batch; a note's or a like's own `ap_id` is its replay check.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry<'a> {
     pub claim: Option<&'a str>,
     pub note: Option<NewNote<'a>>,
+    pub like: Option<NewLike<'a>>,
 }
 
 /// What a batch wrote, entry by entry.
@@ -50,10 +62,13 @@ pub struct Written {
     /// The note stored for the entry: none if its claim was not new, or the note was already
     /// stored. Its id may differ from the one given (an id clash).
     pub stored: Vec<Option<NoteRow>>,
+    /// Whether the entry's like was recorded: false if its claim was not new, its `ap_id` is
+    /// taken, its actor already liked the note, or the note or actor is not stored.
+    pub liked: Vec<bool>,
 }
 
 /// Claims the batch's activity ids and stores the notes of the new ones, with their mentions
-/// and tags, threading (both ways) and home-feed fan-out, in `tx`.
+/// and tags, threading (both ways) and home-feed fan-out, and records the likes, in `tx`.
 pub async fn write(tx: &mut Tx, entries: &[Entry<'_>], now: i64) -> Result<Written, sqlx::Error> {
     match tx {
         Tx::Sqlite(_) => write_sqlite(tx, entries, now).await,
@@ -123,7 +138,11 @@ async fn write_postgres_alone(
     let Some(conn) = db.ingest_connection(held).await? else { return Ok(None) };
     let statement = postgres_statement(conn, entries, now).await?;
     if statement.left_out.is_empty() && statement.parents.is_empty() {
-        return Ok(Some(Written { fresh: statement.fresh, stored: statement.stored }));
+        return Ok(Some(Written {
+            fresh: statement.fresh,
+            stored: statement.stored,
+            liked: statement.liked,
+        }));
     }
     held.release();
     let mut tx = db.begin_ingest().await?;
@@ -136,6 +155,7 @@ async fn write_postgres_alone(
 struct PgStatement<'a> {
     fresh: Vec<bool>,
     stored: Vec<Option<NoteRow>>,
+    liked: Vec<bool>,
     /// Notes to store one at a time (their id was taken, or another writer stored them).
     left_out: Vec<(usize, NewNote<'a>)>,
     /// Notes stored by the statement that replies in it answer: to thread.
@@ -147,7 +167,7 @@ impl PgStatement<'_> {
     /// notes it left out one at a time.
     async fn finish(self, tx: &mut Tx) -> Result<Written, sqlx::Error> {
         notes::thread_replies(tx, &self.parents).await?;
-        let mut written = Written { fresh: self.fresh, stored: self.stored };
+        let mut written = Written { fresh: self.fresh, stored: self.stored, liked: self.liked };
         store_left_out(tx, self.left_out, &mut written).await?;
         Ok(written)
     }
@@ -179,7 +199,21 @@ async fn postgres_statement<'a>(
         sent.iter().flat_map(|(_, n)| n.mentions.iter().map(|actor| (n.row.id, *actor))).collect();
     let tags: Vec<(i64, &str)> =
         sent.iter().flat_map(|(_, n)| n.tags.iter().map(|t| (n.row.id, t.as_str()))).collect();
-    let shape = postgres_shape(!claims.is_empty(), !mentions.is_empty(), !tags.is_empty());
+    let likes: Vec<(usize, NewLike<'_>)> = entries
+        .iter()
+        .zip(&firsts)
+        .enumerate()
+        .filter_map(|(i, (e, first))| e.like.filter(|_| *first).map(|l| (i, l)))
+        .collect();
+    fn each_like<'a, T>(likes: &[(usize, NewLike<'a>)], f: impl Fn(&NewLike<'a>) -> T) -> Vec<T> {
+        likes.iter().map(|(_, l)| f(l)).collect()
+    }
+    let shape = postgres_shape(Shape {
+        claims: !claims.is_empty(),
+        mentions: !mentions.is_empty(),
+        tags: !tags.is_empty(),
+        likes: !likes.is_empty(),
+    });
     let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES[shape].as_str()))
         .bind(&claims)
         .bind(now)
@@ -205,16 +239,25 @@ async fn postgres_statement<'a>(
         .bind(mentions.iter().map(|m| m.1).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.1).collect::<Vec<_>>())
+        .bind(each_like(&likes, |l| l.row.id))
+        .bind(each_like(&likes, |l| l.row.ap_id.as_str()))
+        .bind(each_like(&likes, |l| l.row.actor_id))
+        .bind(each_like(&likes, |l| l.row.note_id))
+        .bind(each_like(&likes, |l| l.row.created_at))
+        .bind(likes.iter().map(|(i, _)| entries[*i].claim).collect::<Vec<_>>())
+        .bind(each_like(&likes, |l| l.notification.map(|n| n.id)))
+        .bind(each_like(&likes, |l| l.notification.map(|n| n.account_id)))
         .fetch_all(conn)
         .await?;
     let mut new_claims: HashSet<&str> = HashSet::new();
     let mut stored_ids: HashSet<i64> = HashSet::new();
+    let mut liked_ap_ids: HashSet<&str> = HashSet::new();
     for (kind, ap_id, id) in &rows {
-        if *kind == 0 {
-            new_claims.insert(ap_id.as_str());
-        } else {
-            stored_ids.insert(*id);
-        }
+        match kind {
+            0 => new_claims.insert(ap_id.as_str()),
+            1 => stored_ids.insert(*id),
+            _ => liked_ap_ids.insert(ap_id.as_str()),
+        };
     }
     let fresh: Vec<bool> = entries
         .iter()
@@ -245,22 +288,32 @@ async fn postgres_statement<'a>(
         .collect();
     parents.sort_unstable();
     parents.dedup();
+    // Per `ap_id`, the first entry whose claim was new recorded the like, if it was recorded.
+    let mut liked = vec![false; entries.len()];
+    let mut placed: HashSet<&str> = HashSet::new();
+    for (i, like) in &likes {
+        if fresh[*i] && placed.insert(&like.row.ap_id) {
+            liked[*i] = liked_ap_ids.contains(like.row.ap_id.as_str());
+        }
+    }
     // `retry`: left out by the statement, already stored (by another writer, say) or its id
     // taken.
-    Ok(PgStatement { fresh, stored, left_out: retry, parents })
+    Ok(PgStatement { fresh, stored, liked, left_out: retry, parents })
 }
 
 /// The PostgreSQL statement: claims ($1, at $2); notes ($3 to $19 by column, $20 the claim
-/// carrying each); mentions ($21 note, $22 actor) and tags ($23 note, $24 name). Returns the
-/// new claims (0, ap_id) and the notes stored (1, ap_id, id).
+/// carrying each); mentions ($21 note, $22 actor) and tags ($23 note, $24 name); likes ($25 to
+/// $29 by column, $30 the claim carrying each, $31 and $32 the id and account of the
+/// notification of a local author). Returns the new claims (0, ap_id), the notes stored (1,
+/// ap_id, id) and the likes recorded (2, ap_id).
 ///
-/// One prepared form per shape: which of claims, mentions and tags the batch has. Each
+/// One prepared form per shape: which of claims, mentions, tags and likes the batch has. Each
 /// data-modifying CTE runs, opens its table and indexes and takes their locks even when it has
 /// nothing to write, and most batches are plain notes (a `Create(Note)` is not claimed); a
 /// CTE that is not needed is left unreferenced, so the planner drops it, and it only gives its
 /// parameters their types.
 fn postgres_sql(shape: usize) -> String {
-    let [claims, mentions, tags] = [1, 2, 4].map(|bit| shape & bit != 0);
+    let [claims, mentions, tags, likes] = [1, 2, 4, 8].map(|bit| shape & bit != 0);
     let claimed = if claims {
         "INSERT INTO received_activities (ap_id, received_at)
             SELECT id, $2 FROM UNNEST($1::text[]) AS t (id)
@@ -277,6 +330,9 @@ fn postgres_sql(shape: usize) -> String {
         .replace("MENTIONS", "given_mentions");
     let returned_claims =
         if claims { "SELECT 0, ap_id, 0::bigint FROM claimed UNION ALL " } else { "" };
+    let liked = if likes { PG_LIKED.replace("FRESH", fresh) } else { String::new() };
+    let returned_likes =
+        if likes { " UNION ALL SELECT 2, ap_id, 0::bigint FROM liked" } else { "" };
     format!(
         "WITH claimed AS (
             {claimed}
@@ -301,8 +357,13 @@ fn postgres_sql(shape: usize) -> String {
             SELECT * FROM UNNEST($23::bigint[], $24::text[]) AS t (note_id, name)
         ){tagged}, fanned AS (
             {fan_out}
-        )
-        {returned_claims}SELECT 1, ap_id, id FROM batch",
+        ), given_likes AS (
+            SELECT * FROM UNNEST($25::bigint[], $26::text[], $27::bigint[], $28::bigint[],
+                $29::bigint[], $30::text[], $31::bigint[], $32::bigint[])
+                WITH ORDINALITY AS l (id, ap_id, actor_id, note_id, created_at, claim,
+                    notification_id, account_id, position)
+        ){liked}
+        {returned_claims}SELECT 1, ap_id, id FROM batch{returned_likes}",
         COLUMNS = notes::COLUMNS,
     )
 }
@@ -321,13 +382,48 @@ const PG_TAGGED: &str = ", tagged AS (
             ON CONFLICT DO NOTHING
         )";
 
+/// The likes a PostgreSQL batch carries, when it carries any, and the notifications of their
+/// local authors (as `notifications::INSERT`); `FRESH` is the test of a claim. Per `ap_id`, the
+/// first entry whose claim is new, as for notes. The notes this statement stores are not
+/// visible to it, so it records no like of them: the inbox batches only likes of stored notes.
+const PG_LIKED: &str = ", liked AS (
+            INSERT INTO favourites (id, ap_id, actor_id, note_id, created_at)
+            SELECT DISTINCT ON (ap_id) id, ap_id, actor_id, note_id, created_at
+                FROM given_likes l
+                WHERE (FRESH) AND EXISTS (SELECT 1 FROM actors a WHERE a.id = l.actor_id)
+                  AND EXISTS (SELECT 1 FROM notes n WHERE n.id = l.note_id)
+                ORDER BY ap_id, position
+            ON CONFLICT DO NOTHING RETURNING ap_id
+        ), notified AS (
+            INSERT INTO notifications (id, account_id, kind, from_actor_id, note_id, created_at)
+            SELECT DISTINCT ON (l.ap_id) l.notification_id, l.account_id, 'favourite',
+                    l.actor_id, l.note_id, l.created_at
+                FROM given_likes l JOIN liked USING (ap_id)
+                WHERE (FRESH) AND l.account_id IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM accounts WHERE actor_id = l.account_id)
+                  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = l.account_id
+                                  AND b.target_id = l.actor_id AND b.hide_notifications)
+                ORDER BY l.ap_id, l.position
+        )";
+
+/// What a PostgreSQL batch carries, which decides its statement (`postgres_shape`).
+struct Shape {
+    claims: bool,
+    mentions: bool,
+    tags: bool,
+    likes: bool,
+}
+
 /// A batch's shape, the index of its statement in `POSTGRES`.
-fn postgres_shape(claims: bool, mentions: bool, tags: bool) -> usize {
-    usize::from(claims) | usize::from(mentions) << 1 | usize::from(tags) << 2
+fn postgres_shape(shape: Shape) -> usize {
+    usize::from(shape.claims)
+        | usize::from(shape.mentions) << 1
+        | usize::from(shape.tags) << 2
+        | usize::from(shape.likes) << 3
 }
 
 /// `postgres_sql` for each shape (`postgres_shape`).
-static POSTGRES: LazyLock<[String; 8]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
+static POSTGRES: LazyLock<[String; 16]> = LazyLock::new(|| std::array::from_fn(postgres_sql));
 
 /// SQLite, in the caller's transaction: an entry at a time, through the statements every other
 /// write uses. Only batches with media or local mentions come here (`write_alone` takes the
@@ -347,10 +443,24 @@ async fn write_sqlite(
             Some(note) if fresh => store_one(tx, note).await?,
             _ => None,
         };
+        let liked = match entry.like {
+            Some(like) if fresh => record_like(tx, like).await?,
+            _ => false,
+        };
         written.fresh.push(fresh);
         written.stored.push(stored);
+        written.liked.push(liked);
     }
     Ok(written)
+}
+
+/// A like alone, and its notification if it is new.
+async fn record_like(tx: &mut Tx, like: NewLike<'_>) -> Result<bool, sqlx::Error> {
+    let liked = favourites::insert_received(tx, like.row).await?;
+    if liked && let Some(notification) = like.notification {
+        notifications::insert(tx, notification).await?;
+    }
+    Ok(liked)
 }
 
 /// SQLite, for `write_alone`: the whole batch, in a transaction of the inbox writer's own
@@ -439,6 +549,7 @@ impl SqliteWriter {
         {
             let mut claim = tx.prepare_cached(received::INSERT_IF_NEW)?;
             let mut statements = NoteStatements::prepare(&tx)?;
+            let mut likes = LikeStatements::prepare(&tx)?;
             for entry in entries {
                 let fresh = match entry.claim {
                     Some(id) => claim.execute(rusqlite::params![id, now])? == 1,
@@ -448,8 +559,13 @@ impl SqliteWriter {
                     Some(note) if fresh => statements.store(note)?,
                     _ => None,
                 };
+                let liked = match entry.like {
+                    Some(like) if fresh => likes.record(like)?,
+                    _ => false,
+                };
                 written.fresh.push(fresh);
                 written.stored.push(stored);
+                written.liked.push(liked);
             }
         }
         tx.commit()?;
@@ -548,6 +664,42 @@ impl<'c> NoteStatements<'c> {
             n.updated_at,
             n.deleted_at,
         ])
+    }
+}
+
+/// The statements that record a like, prepared once per connection (rusqlite's cache).
+struct LikeStatements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    notify: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> LikeStatements<'c> {
+    fn prepare(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(LikeStatements {
+            insert: conn.prepare_cached(favourites::INSERT_RECEIVED)?,
+            notify: conn.prepare_cached(notifications::INSERT)?,
+        })
+    }
+
+    /// Records `like` (its actor and note checked, as the foreign keys would), and notifies the
+    /// note's local author if it is new; whether it was.
+    fn record(&mut self, like: NewLike<'_>) -> rusqlite::Result<bool> {
+        let l = like.row;
+        let params = rusqlite::params![l.id, l.ap_id, l.actor_id, l.note_id, l.created_at];
+        if self.insert.execute(params)? == 0 {
+            return Ok(false);
+        }
+        if let Some(n) = like.notification {
+            self.notify.execute(rusqlite::params![
+                n.id,
+                n.account_id,
+                n.kind,
+                n.from_actor_id,
+                n.note_id,
+                n.created_at
+            ])?;
+        }
+        Ok(true)
     }
 }
 

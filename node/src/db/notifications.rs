@@ -19,25 +19,28 @@ pub struct NotificationRow {
 
 const COLUMNS: &str = "id, account_id, kind, from_actor_id, note_id, created_at";
 
+/// A notification, `$1` to `$6` in `COLUMNS` order, unless the account is not local, or blocks
+/// the sender, or muted it with notifications hidden (then it does nothing).
+pub(crate) const INSERT: &str =
+    "INSERT INTO notifications (id, account_id, kind, from_actor_id, note_id, created_at)
+     SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM accounts WHERE actor_id = $2)
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $2
+                       AND b.target_id = $4 AND b.hide_notifications)";
+
 /// Adds a notification, unless the account is not local, or blocks the sender, or muted it
 /// with notifications hidden (then it does nothing).
 pub async fn insert(tx: &mut Tx, row: &NotificationRow) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO notifications (id, account_id, kind, from_actor_id, note_id, created_at)
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM accounts WHERE actor_id = $2)
-               AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $2
-                               AND b.target_id = $4 AND b.hide_notifications)",
-        )
-        .bind(row.id)
-        .bind(row.account_id)
-        .bind(&row.kind)
-        .bind(row.from_actor_id)
-        .bind(row.note_id)
-        .bind(row.created_at)
-        .execute(conn)
-        .await
-        .map(|_| ())
+        sqlx::query(INSERT)
+            .bind(row.id)
+            .bind(row.account_id)
+            .bind(&row.kind)
+            .bind(row.from_actor_id)
+            .bind(row.note_id)
+            .bind(row.created_at)
+            .execute(conn)
+            .await
+            .map(|_| ())
     })
 }
 

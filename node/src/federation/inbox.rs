@@ -82,7 +82,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
         drop(preparing);
-        return store_in_batch(data, prepared).await;
+        return store_in_batch(data, Write::Note(Box::new(prepared))).await;
     }
     // A boost of a note we have by another server's author is stored like a `Create`'s note:
     // in the writer's batch, its own id its replay check (one in five of an inbox's
@@ -93,7 +93,14 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
             super::receive::interact::batchable_announce(data, &actor, announce).await?
     {
         drop(preparing);
-        return store_in_batch(data, boost).await;
+        return store_in_batch(data, Write::Note(Box::new(boost))).await;
+    }
+    // So is a like of a note we have: a favourite, and the notification of a local author.
+    if let AnyActivity::Like(like) = &activity
+        && let Some(like) = super::receive::interact::prepare_like(data, &actor, like).await?
+    {
+        drop(preparing);
+        return store_in_batch(data, Write::Like(Box::new(like))).await;
     }
     // The claim and the handling run in their own task: if the sender hangs up (a timeout, a
     // crash), axum drops this request's future, and a claimed but unhandled id would make every
@@ -119,9 +126,9 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
 }
 
-/// Hands a prepared note to the inbox writer's batch; its `ap_id` is its replay check.
-async fn store_in_batch(data: &Data, note: services::notes::PreparedNote) -> AppResult<Outcome> {
-    Ok(match data.ingest.submit(Write::Note(Box::new(note))).await? {
+/// Hands a prepared note or like to the inbox writer's batch; its `ap_id` is its replay check.
+async fn store_in_batch(data: &Data, write: Write) -> AppResult<Outcome> {
+    Ok(match data.ingest.submit(write).await? {
         Claim::New => Outcome::Processed,
         Claim::Seen => Outcome::Duplicate,
     })

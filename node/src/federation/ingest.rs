@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{self, Backend};
 use crate::error::{AppError, AppResult};
-use crate::services::notes::{PreparedNote, claim_and_store, claim_and_store_alone};
+use crate::services::interactions::PreparedLike;
+use crate::services::notes::{Batched, PreparedNote, claim_and_store, claim_and_store_alone};
 use crate::state::AppState;
 
 /// Jobs queued before `submit` waits (backpressure on the inbox).
@@ -67,12 +68,15 @@ pub enum Write {
     /// note one more insert into a randomly ordered index (Mastodon, too, dedupes a `Create`
     /// on its object's URI alone).
     Note(Box<PreparedNote>),
+    /// Records a received like of a stored note, and notifies the note's local author. Its
+    /// own id (unique among likes) is its replay check, as a note's is.
+    Like(Box<PreparedLike>),
 }
 
 /// Whether the job was new.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// First time seen: the id claimed, or the note stored.
+    /// First time seen: the id claimed, the note stored or the like recorded.
     New,
     /// Seen before: nothing was written.
     Seen,
@@ -345,14 +349,16 @@ async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
     }
 }
 
-/// One transaction: claim the ids, store the notes not stored yet (`db::ingest`). The batch
-/// statement runs on the `held` connection when it can; a transaction gets one from the pool.
+/// One transaction: claim the ids, store the notes not stored yet, record the likes
+/// (`db::ingest`). The batch statement runs on the `held` connection when it can; a
+/// transaction gets one from the pool.
 async fn apply(state: &AppState, held: &mut db::Held, batch: &[&Write]) -> AppResult<Vec<Claim>> {
-    let entries: Vec<(Option<&str>, Option<&PreparedNote>)> = batch
+    let entries: Vec<Batched<'_>> = batch
         .iter()
         .map(|write| match write {
-            Write::Claim(id) => (Some(id.as_str()), None),
-            Write::Note(note) => (None, Some(&**note)),
+            Write::Claim(id) => Batched::Claim(id),
+            Write::Note(note) => Batched::Note(note),
+            Write::Like(like) => Batched::Like(like),
         })
         .collect();
     let written = match claim_and_store_alone(state, held, &entries).await? {
@@ -369,10 +375,11 @@ async fn apply(state: &AppState, held: &mut db::Held, batch: &[&Write]) -> AppRe
     let new = |fresh: bool| if fresh { Claim::New } else { Claim::Seen };
     Ok(batch
         .iter()
-        .zip(written.fresh.into_iter().zip(&written.stored))
-        .map(|(write, (fresh, stored))| match write {
-            Write::Claim(_) => new(fresh),
-            Write::Note(_) => new(stored.is_some()),
+        .enumerate()
+        .map(|(i, write)| match write {
+            Write::Claim(_) => new(written.fresh[i]),
+            Write::Note(_) => new(written.stored[i].is_some()),
+            Write::Like(_) => new(written.liked[i]),
         })
         .collect())
 }

@@ -3,6 +3,7 @@
 use crate::db::actors::ActorRow;
 use crate::db::favourites::FavouriteRow;
 use crate::db::notes::NoteRow;
+use crate::db::notifications::NotificationRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::outbox;
@@ -131,26 +132,40 @@ pub async fn unreblog(state: &AppState, actor: &ActorRow, note_id: i64) -> AppRe
     Ok(note)
 }
 
-/// A remote `Like` of a stored note arrived.
-pub async fn remote_like(
-    state: &AppState,
-    actor: &ActorRow,
-    note: &NoteRow,
-    ap_id: &str,
-) -> AppResult<()> {
-    let row = FavouriteRow {
-        id: state.db.next_id(),
-        ap_id: ap_id.to_owned(),
-        actor_id: actor.id,
-        note_id: note.id,
-        created_at: now_ms(),
-    };
-    let mut tx = state.db.begin().await?;
-    if db::favourites::insert(&mut tx, &row).await?.is_some() {
-        notify(&mut tx, state, note.author_id, "favourite", actor.id, Some(note.id)).await?;
+/// A received `Like` made ready to record in the inbox writer's batch (`notes::Batched`): the
+/// favourite, and the notification of the note's author if the author is local.
+#[derive(Clone, Debug)]
+pub struct PreparedLike {
+    row: FavouriteRow,
+    notification: Option<NotificationRow>,
+}
+
+impl PreparedLike {
+    /// The like `ap_id` of `note` by `actor`, a remote actor.
+    pub fn new(state: &AppState, actor: &ActorRow, note: &NoteRow, ap_id: &str) -> PreparedLike {
+        let now = now_ms();
+        let notification = note.is_local.then(|| NotificationRow {
+            id: state.db.next_id(),
+            account_id: note.author_id,
+            kind: "favourite".to_owned(),
+            from_actor_id: actor.id,
+            note_id: Some(note.id),
+            created_at: now,
+        });
+        let row = FavouriteRow {
+            id: state.db.next_id(),
+            ap_id: ap_id.to_owned(),
+            actor_id: actor.id,
+            note_id: note.id,
+            created_at: now,
+        };
+        PreparedLike { row, notification }
     }
-    tx.commit().await?;
-    Ok(())
+
+    /// What `db::ingest` writes.
+    pub fn entry(&self) -> db::ingest::NewLike<'_> {
+        db::ingest::NewLike { row: &self.row, notification: self.notification.as_ref() }
+    }
 }
 
 /// A remote `Undo(Like)` arrived.

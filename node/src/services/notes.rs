@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::federation::{self, Data, outbox};
 use crate::ids::{id_at, now_ms};
 use crate::services::content;
+use crate::services::interactions::PreparedLike;
 use crate::state::AppState;
 use crate::urls;
 
@@ -316,7 +317,7 @@ pub async fn store_remote(state: &AppState, cmd: RemoteNote) -> AppResult<NoteRo
     let ap_id = cmd.ap_id.clone();
     let prepared = prepare_remote(state, cmd).await?;
     let mut tx = state.db.begin().await?;
-    let written = claim_and_store(&mut tx, state, &[(None, Some(&prepared))]).await?;
+    let written = claim_and_store(&mut tx, state, &[Batched::Note(&prepared)]).await?;
     tx.commit().await?;
     match written.stored.into_iter().flatten().next() {
         Some(note) => Ok(note),
@@ -377,19 +378,30 @@ pub async fn prepare_remote(state: &AppState, cmd: RemoteNote) -> AppResult<Prep
     })
 }
 
-/// Claims activity ids and stores the prepared notes they carry, in `tx`, with a fixed number
-/// of statements for the whole batch (`db::ingest`); media and notifications follow, per note
-/// that has them. A note without a claim is stored unless its `ap_id` is. Returns, per entry,
-/// whether its claim was new and the note stored (none if already stored).
+/// One item of an inbox batch (`claim_and_store`).
+#[derive(Clone, Copy, Debug)]
+pub enum Batched<'a> {
+    /// An activity id to claim, for an activity handled after the batch.
+    Claim(&'a str),
+    /// A received note to store; its `ap_id` is its replay check.
+    Note(&'a PreparedNote),
+    /// A received like to record; its `ap_id` is its replay check.
+    Like(&'a PreparedLike),
+}
+
+/// Claims activity ids, stores prepared notes and records likes, in `tx`, with a fixed number
+/// of statements for the whole batch (`db::ingest`); media and mention notifications follow,
+/// per note that has them. Returns, per item, whether its claim was new, the note stored (none
+/// if already stored) and whether the like was recorded.
 pub async fn claim_and_store(
     tx: &mut Tx,
     state: &AppState,
-    batch: &[(Option<&str>, Option<&PreparedNote>)],
+    batch: &[Batched<'_>],
 ) -> AppResult<db::ingest::Written> {
     let entries = ingest_entries(batch);
     let written = db::ingest::write(tx, &entries, now_ms()).await?;
-    for ((_, prepared), note) in batch.iter().zip(&written.stored) {
-        let (Some(prepared), Some(note)) = (prepared, note) else { continue };
+    for (item, note) in batch.iter().zip(&written.stored) {
+        let (Batched::Note(prepared), Some(note)) = (item, note) else { continue };
         for (position, a) in prepared.attachments.iter().enumerate() {
             db::media::insert(
                 tx,
@@ -423,31 +435,32 @@ pub async fn claim_and_store(
 pub async fn claim_and_store_alone(
     state: &AppState,
     held: &mut db::Held,
-    batch: &[(Option<&str>, Option<&PreparedNote>)],
+    batch: &[Batched<'_>],
 ) -> AppResult<Option<db::ingest::Written>> {
-    if batch
-        .iter()
-        .filter_map(|(_, note)| *note)
-        .any(|n| !n.attachments.is_empty() || !n.mentioned_local.is_empty())
-    {
+    if batch.iter().any(|item| {
+        matches!(item, Batched::Note(n) if !n.attachments.is_empty() || !n.mentioned_local.is_empty())
+    }) {
         return Ok(None);
     }
     let entries = ingest_entries(batch);
     Ok(db::ingest::write_alone(&state.db, held, &entries, now_ms()).await?)
 }
 
-fn ingest_entries<'a>(
-    batch: &[(Option<&'a str>, Option<&'a PreparedNote>)],
-) -> Vec<db::ingest::Entry<'a>> {
+fn ingest_entries<'a>(batch: &[Batched<'a>]) -> Vec<db::ingest::Entry<'a>> {
+    let nothing = db::ingest::Entry { claim: None, note: None, like: None };
     batch
         .iter()
-        .map(|(claim, note)| db::ingest::Entry {
-            claim: *claim,
-            note: note.map(|n| db::ingest::NewNote {
-                row: &n.row,
-                mentions: &n.mention_ids,
-                tags: &n.hashtags,
-            }),
+        .map(|item| match item {
+            Batched::Claim(id) => db::ingest::Entry { claim: Some(id), ..nothing },
+            Batched::Note(n) => db::ingest::Entry {
+                note: Some(db::ingest::NewNote {
+                    row: &n.row,
+                    mentions: &n.mention_ids,
+                    tags: &n.hashtags,
+                }),
+                ..nothing
+            },
+            Batched::Like(like) => db::ingest::Entry { like: Some(like.entry()), ..nothing },
         })
         .collect()
 }

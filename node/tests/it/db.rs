@@ -615,8 +615,10 @@ async fn batch_claims_report_each_new_id_once() {
         assert!(received::insert_if_new(&mut tx, "https://r.example/a/1", 1).await.expect("claim"));
         tx.commit().await.expect("commit");
         let ids = ["https://r.example/a/1", "https://r.example/a/2", "https://r.example/a/2"];
-        let entries: Vec<ingest::Entry<'_>> =
-            ids.iter().map(|id| ingest::Entry { claim: Some(id), note: None }).collect();
+        let entries: Vec<ingest::Entry<'_>> = ids
+            .iter()
+            .map(|id| ingest::Entry { claim: Some(id), note: None, like: None })
+            .collect();
         let mut tx = db.begin().await.expect("begin");
         let written = ingest::write(&mut tx, &entries, 2).await.expect("ingest::write");
         tx.commit().await.expect("commit");
@@ -686,20 +688,25 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
         let tags = ["ferry".to_owned(), "ferry".to_owned()];
         let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
         let entries = [
-            ingest::Entry { claim: Some("https://r.example/1"), note: note(&parent) },
-            ingest::Entry { claim: Some("https://r.example/2"), note: note(&reply) },
+            ingest::Entry { claim: Some("https://r.example/1"), note: note(&parent), like: None },
+            ingest::Entry { claim: Some("https://r.example/2"), note: note(&reply), like: None },
             ingest::Entry {
                 claim: Some("https://r.example/3"),
                 note: Some(ingest::NewNote { row: &mentioning, mentions: &mentions, tags: &tags }),
+                like: None,
             },
-            ingest::Entry { claim: Some("https://r.example/4"), note: note(&replay) },
-            ingest::Entry { claim: Some("https://r.example/5"), note: note(&clash) },
-            ingest::Entry { claim: Some("https://r.example/seen"), note: note(&on_seen) },
-            ingest::Entry { claim: Some("https://r.example/6"), note: None },
-            ingest::Entry { claim: Some("https://r.example/6"), note: None },
-            ingest::Entry { claim: Some("https://r.example/7"), note: note(&parent) },
-            ingest::Entry { claim: None, note: note(&unclaimed) },
-            ingest::Entry { claim: Some("https://r.example/8"), note: note(&sibling) },
+            ingest::Entry { claim: Some("https://r.example/4"), note: note(&replay), like: None },
+            ingest::Entry { claim: Some("https://r.example/5"), note: note(&clash), like: None },
+            ingest::Entry {
+                claim: Some("https://r.example/seen"),
+                note: note(&on_seen),
+                like: None,
+            },
+            ingest::Entry { claim: Some("https://r.example/6"), note: None, like: None },
+            ingest::Entry { claim: Some("https://r.example/6"), note: None, like: None },
+            ingest::Entry { claim: Some("https://r.example/7"), note: note(&parent), like: None },
+            ingest::Entry { claim: None, note: note(&unclaimed), like: None },
+            ingest::Entry { claim: Some("https://r.example/8"), note: note(&sibling), like: None },
         ];
         let mut tx = db.begin().await.expect("begin");
         let written = ingest::write(&mut tx, &entries, 2).await.expect("ingest::write");
@@ -771,14 +778,22 @@ async fn an_ingest_batch_claims_stores_threads_and_fans_out_once_per_note() {
     }
 }
 
-/// Batches of every shape (with or without claims, mentions and tags; PostgreSQL prepares a
-/// statement per shape) store what they carry and nothing else.
+/// Batches of every shape (with or without claims, mentions, tags and likes; PostgreSQL
+/// prepares a statement per shape) store what they carry and nothing else.
 #[tokio::test]
 async fn ingest_batches_of_every_shape() {
     for (name, db) in backends().await.iter() {
         let (carol, alice, _) = ingest_fixture(&db).await;
-        for shape in 0..8 {
-            let (claims, mentioning, tagged) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+        for shape in 0..16 {
+            let [claims, mentioning, tagged, liking] = [1, 2, 4, 8].map(|bit| shape & bit != 0);
+            let stored = insert_note(&db, &new_note(&db, &alice, "public")).await;
+            let like = FavouriteRow {
+                id: db.next_id(),
+                ap_id: format!("https://r.example/shape/{shape}#like"),
+                actor_id: alice.id,
+                note_id: stored.id,
+                created_at: 3,
+            };
             let plain = new_note(&db, &alice, "public");
             let direct = new_note(&db, &alice, "direct");
             let mentions = [carol.id];
@@ -788,6 +803,7 @@ async fn ingest_batches_of_every_shape() {
                 ingest::Entry {
                     claim: None,
                     note: Some(ingest::NewNote { row: &plain, mentions: &[], tags: &[] }),
+                    like: None,
                 },
                 ingest::Entry {
                     claim: None,
@@ -796,10 +812,15 @@ async fn ingest_batches_of_every_shape() {
                         mentions: if mentioning { &mentions } else { &[] },
                         tags: if tagged { &tags } else { &[] },
                     }),
+                    like: None,
                 },
             ];
             if claims {
-                entries.push(ingest::Entry { claim: Some(&claim), note: None });
+                entries.push(ingest::Entry { claim: Some(&claim), note: None, like: None });
+            }
+            if liking {
+                let like = ingest::NewLike { row: &like, notification: None };
+                entries.push(ingest::Entry { claim: None, note: None, like: Some(like) });
             }
             let written = match ingest::write_alone(&db, &mut Held::default(), &entries, 3)
                 .await
@@ -815,6 +836,9 @@ async fn ingest_batches_of_every_shape() {
             };
             assert!(written.fresh.iter().all(|f| *f), "{name} shape {shape}: all new");
             assert_eq!(written.stored.iter().flatten().count(), 2, "{name} shape {shape}");
+            assert_eq!(written.liked.iter().any(|l| *l), liking, "{name} shape {shape}: a like");
+            let liked = favourites::by_ap_id(&db, &like.ap_id).await.expect("by_ap_id");
+            assert_eq!(liked.is_some(), liking, "{name} shape {shape}: a like recorded");
             assert_eq!(received::seen(&db, &claim).await.expect("seen"), claims, "{name} {shape}");
             let want_mentions = if mentioning { vec![(direct.id, carol.id)] } else { vec![] };
             assert_eq!(
@@ -859,12 +883,20 @@ async fn an_ingest_batch_without_a_transaction() {
         let mut repeated = Vec::new();
         if sqlite {
             let entries = [
-                ingest::Entry { claim: None, note: note(&twin) },
-                ingest::Entry { claim: None, note: note(&twin) },
-                ingest::Entry { claim: Some("https://r.example/twice"), note: None },
-                ingest::Entry { claim: Some("https://r.example/twice"), note: None },
-                ingest::Entry { claim: Some("https://r.example/both"), note: note(&claimed) },
-                ingest::Entry { claim: Some("https://r.example/seen"), note: note(&unheard) },
+                ingest::Entry { claim: None, note: note(&twin), like: None },
+                ingest::Entry { claim: None, note: note(&twin), like: None },
+                ingest::Entry { claim: Some("https://r.example/twice"), note: None, like: None },
+                ingest::Entry { claim: Some("https://r.example/twice"), note: None, like: None },
+                ingest::Entry {
+                    claim: Some("https://r.example/both"),
+                    note: note(&claimed),
+                    like: None,
+                },
+                ingest::Entry {
+                    claim: Some("https://r.example/seen"),
+                    note: note(&unheard),
+                    like: None,
+                },
             ];
             let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
                 .await
@@ -888,8 +920,8 @@ async fn an_ingest_batch_without_a_transaction() {
             repeated = vec![twin.id, claimed.id];
         } else {
             let entries = [
-                ingest::Entry { claim: None, note: note(&parent) },
-                ingest::Entry { claim: None, note: note(&reply) },
+                ingest::Entry { claim: None, note: note(&parent), like: None },
+                ingest::Entry { claim: None, note: note(&reply), like: None },
             ];
             let written = ingest::write_alone(&db, &mut Held::default(), &entries, 1)
                 .await
@@ -909,15 +941,15 @@ async fn an_ingest_batch_without_a_transaction() {
         let mut clash = new_note(&db, &alice, "public");
         clash.id = known.id;
         let mut entries = vec![
-            ingest::Entry { claim: None, note: note(&parent) },
-            ingest::Entry { claim: None, note: tagged(&replay) },
-            ingest::Entry { claim: None, note: tagged(&clash) },
-            ingest::Entry { claim: Some("https://r.example/alone"), note: None },
-            ingest::Entry { claim: Some("https://r.example/seen"), note: None },
+            ingest::Entry { claim: None, note: note(&parent), like: None },
+            ingest::Entry { claim: None, note: tagged(&replay), like: None },
+            ingest::Entry { claim: None, note: tagged(&clash), like: None },
+            ingest::Entry { claim: Some("https://r.example/alone"), note: None, like: None },
+            ingest::Entry { claim: Some("https://r.example/seen"), note: None, like: None },
         ];
         if sqlite {
             // A reply to a note of the same batch, after it: threaded as it is stored.
-            entries.push(ingest::Entry { claim: None, note: note(&reply) });
+            entries.push(ingest::Entry { claim: None, note: note(&reply), like: None });
         }
         let written =
             ingest::write_alone(&db, &mut Held::default(), &entries, 2).await.expect("write_alone");
@@ -958,6 +990,120 @@ async fn an_ingest_batch_without_a_transaction() {
 
 /// The inbox writer keeps its connection from one batch to the next; on SQLite, where it is
 /// the only writer connection, it gives it back to a transaction that waits for it.
+/// Received likes in an ingest batch, written alone (SQLite's writer connection, PostgreSQL's
+/// statement) and in a transaction (sqlx on SQLite): each like once per `ap_id` and once per
+/// actor and note, only of stored notes by stored actors, and only when its claim is new; the
+/// local author of a liked note is notified once per like, unless the liker's notifications
+/// are hidden.
+#[tokio::test]
+async fn an_ingest_batch_records_likes_and_notifies_local_authors() {
+    for (name, db) in backends().await.iter() {
+        let (carol, alice, known) = ingest_fixture(&db).await;
+        let bob = remote_actor(&db, "bob", "other.example", None).await;
+        let dave = remote_actor(&db, "dave", "other.example", None).await;
+        let mine = insert_note(&db, &new_note(&db, &carol, "public")).await;
+        let mut tx = db.begin().await.expect("begin");
+        let mute = BlockRow {
+            id: db.next_id(),
+            account_id: carol.id,
+            target_id: dave.id,
+            kind: Kind::Mute.as_str().to_owned(),
+            hide_notifications: true,
+            created_at: now_ms(),
+        };
+        blocks::upsert(&mut tx, &mute).await.expect("upsert");
+        tx.commit().await.expect("commit");
+
+        let like = |actor: &ActorRow, note: &NoteRow, tag: &str| {
+            let row = FavouriteRow {
+                id: db.next_id(),
+                ap_id: format!("{}#likes/{tag}", actor.ap_id),
+                actor_id: actor.id,
+                note_id: note.id,
+                created_at: 5,
+            };
+            let notification = note.is_local.then(|| NotificationRow {
+                id: db.next_id(),
+                account_id: note.author_id,
+                kind: "favourite".to_owned(),
+                from_actor_id: actor.id,
+                note_id: Some(note.id),
+                created_at: 5,
+            });
+            (row, notification)
+        };
+        let missing = new_note(&db, &alice, "public");
+        let likes = [
+            like(&alice, &mine, "1"),
+            like(&alice, &mine, "1"),
+            like(&bob, &mine, "2"),
+            like(&bob, &mine, "3"),
+            like(&alice, &known, "4"),
+            like(&dave, &mine, "5"),
+            like(&bob, &missing, "6"),
+            like(&dave, &known, "7"),
+        ];
+        fn entry(like: &(FavouriteRow, Option<NotificationRow>)) -> ingest::Entry<'_> {
+            let (row, notification) = like;
+            let like = ingest::NewLike { row, notification: notification.as_ref() };
+            ingest::Entry { claim: None, note: None, like: Some(like) }
+        }
+        let mut entries: Vec<ingest::Entry<'_>> = likes.iter().map(entry).collect();
+        entries[7].claim = Some("https://r.example/seen");
+        let written = ingest::write_alone(&db, &mut Held::default(), &entries, 5)
+            .await
+            .expect("write_alone")
+            .expect("written alone");
+        assert_eq!(
+            written.liked,
+            [true, false, true, false, true, true, false, false],
+            "{name}: once per ap_id and per actor and note, of stored notes, on a new claim"
+        );
+        assert!(written.stored.iter().all(Option::is_none), "{name}: no notes");
+
+        // A later batch, in a transaction: the same likes again, and one new.
+        let (known_by_bob, again) = (like(&bob, &known, "8"), like(&alice, &mine, "9"));
+        let mut replayed = entries.clone();
+        replayed.extend([entry(&known_by_bob), entry(&again)]);
+        let mut tx = db.begin().await.expect("begin");
+        let written = ingest::write(&mut tx, &replayed, 6).await.expect("write");
+        tx.commit().await.expect("commit");
+        let mut want = vec![false; entries.len()];
+        want.extend([true, false]);
+        assert_eq!(written.liked, want, "{name}: a replay records nothing");
+
+        let liked_by = |fav: Option<FavouriteRow>| fav.map(|f| (f.actor_id, f.note_id));
+        for (row, _) in [&likes[0], &likes[2], &likes[4], &likes[5], &known_by_bob] {
+            let stored = favourites::by_ap_id(&db, &row.ap_id).await.expect("by_ap_id");
+            assert_eq!(
+                liked_by(stored),
+                Some((row.actor_id, row.note_id)),
+                "{name}: {}",
+                row.ap_id
+            );
+        }
+        for (row, _) in [&likes[3], &likes[6], &likes[7], &again] {
+            let stored = favourites::by_ap_id(&db, &row.ap_id).await.expect("by_ap_id");
+            assert!(stored.is_none(), "{name}: {} not recorded", row.ap_id);
+        }
+        let mut counts = favourites::counts_of(&db, &[mine.id, known.id]).await.expect("counts");
+        counts.sort_unstable();
+        let mut want = vec![(mine.id, 3), (known.id, 2)];
+        want.sort_unstable();
+        assert_eq!(counts, want, "{name}: likes per note");
+        let got = notifications::page(&db, carol.id, &[], &newest(20)).await.expect("page");
+        let mut got: Vec<(String, i64, Option<i64>)> =
+            got.into_iter().map(|n| (n.kind, n.from_actor_id, n.note_id)).collect();
+        got.sort_unstable();
+        let mut want = vec![
+            ("favourite".to_owned(), alice.id, Some(mine.id)),
+            ("favourite".to_owned(), bob.id, Some(mine.id)),
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want, "{name}: carol hears of alice's and bob's likes, not dave's");
+    }
+}
+
 #[tokio::test]
 async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
     for (name, db) in backends().await.iter() {
@@ -968,6 +1114,7 @@ async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
             let entries = [ingest::Entry {
                 claim: None,
                 note: Some(ingest::NewNote { row: &row, mentions: &[], tags: &[] }),
+                like: None,
             }];
             let written = ingest::write_alone(&db, &mut held, &entries, n).await.expect("write");
             assert!(written.expect("one statement").stored[0].is_some(), "{name}: batch {n}");
@@ -1021,9 +1168,9 @@ async fn a_refused_ingest_batch_writes_nothing_and_the_next_one_is_written() {
         orphan.author_id = i64::MAX;
         let note = |row| Some(ingest::NewNote { row, mentions: &[], tags: &[] });
         let entries = [
-            ingest::Entry { claim: None, note: note(&good) },
-            ingest::Entry { claim: None, note: note(&orphan) },
-            ingest::Entry { claim: Some("https://r.example/refused"), note: None },
+            ingest::Entry { claim: None, note: note(&good), like: None },
+            ingest::Entry { claim: None, note: note(&orphan), like: None },
+            ingest::Entry { claim: Some("https://r.example/refused"), note: None, like: None },
         ];
         let error = ingest::write_alone(&db, &mut held, &entries, 1)
             .await
@@ -1036,10 +1183,11 @@ async fn a_refused_ingest_batch_writes_nothing_and_the_next_one_is_written() {
         let mentioning = new_note(&db, &alice, "public");
         let unknown = [i64::MAX];
         let entries_mentioning = [
-            ingest::Entry { claim: None, note: note(&good) },
+            ingest::Entry { claim: None, note: note(&good), like: None },
             ingest::Entry {
                 claim: None,
                 note: Some(ingest::NewNote { row: &mentioning, mentions: &unknown, tags: &[] }),
+                like: None,
             },
         ];
         let error = ingest::write_alone(&db, &mut held, &entries_mentioning, 1)

@@ -7,8 +7,10 @@ use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::Data;
+use crate::federation::ingest::Write;
 use crate::federation::receive::{actor, local_actor};
 use crate::services;
+use crate::services::interactions::PreparedLike;
 use crate::services::notes::PreparedNote;
 
 /// An `Undo` may only undo the same actor's activity.
@@ -29,13 +31,28 @@ pub fn verify_undo(undo: &Undo) -> AppResult<()> {
     Ok(())
 }
 
-/// Records a like of one of our notes (likes of notes we do not have are ignored).
+/// Records a like of a note we have (likes of notes we do not have are ignored), in the inbox
+/// writer's batch. The inbox batches a like of a stored note at once (`prepare_like`); this is
+/// for a note stored since.
 pub async fn like(data: &Data, like: Like) -> AppResult<()> {
-    let Some(note) = db::notes::by_ap_id(&data.db, like.object.as_str()).await? else {
-        return Ok(());
-    };
     let actor = actor(data, &like.actor).await?;
-    services::interactions::remote_like(data, &actor, &note, like.id.as_str()).await
+    if let Some(like) = prepare_like(data, &actor, &like).await? {
+        data.ingest.submit(Write::Like(Box::new(like))).await?;
+    }
+    Ok(())
+}
+
+/// A like the inbox writer can record in its batch: of a note we have. Its own id is its replay
+/// check. None for a note we do not have.
+pub async fn prepare_like(
+    data: &Data,
+    actor: &ActorRow,
+    like: &Like,
+) -> AppResult<Option<PreparedLike>> {
+    let Some(note) = db::notes::by_ap_id(&data.db, like.object.as_str()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PreparedLike::new(data, actor, &note, like.id.as_str())))
 }
 
 /// Records a boost; the boosted note is fetched if we do not have it.
