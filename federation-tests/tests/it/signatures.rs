@@ -133,3 +133,88 @@ async fn concurrent_activities_and_copies_are_each_stored_once() {
     a.stop();
     b.stop();
 }
+
+/// Likes and boosts are recorded by the inbox writer, their notes looked up for the whole batch
+/// (`Write::Interaction`): each once however often it is sent, with one notification for the
+/// local author; a like of a note B does not have is accepted and changes nothing; a boost of a
+/// local note goes to its handler, which notifies the author.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn likes_and_boosts_are_recorded_once_each() {
+    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
+    let now = SystemTime::now();
+    let carol = b.create_user("carol").await;
+    let (status, posted) =
+        b.post("/api/v1/statuses", Some(&carol.token), json!({ "status": "like me" })).await;
+    assert_eq!(status, 200, "{posted}");
+    let carols = posted["uri"].as_str().expect("uri").to_owned();
+    let alice = format!("{}/users/alice", a.base);
+    let activity = |kind: &str, id: &str, object: &str| {
+        serde_json::to_vec(&json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{}/{id}", a.base),
+            "type": kind,
+            "actor": alice,
+            "object": object,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        }))
+        .unwrap()
+    };
+    let send = |body: Vec<u8>| {
+        let (inbox, key_id, key) = (inbox.clone(), key_id.clone(), &key);
+        async move {
+            let (status, answer) = post_signed(&inbox, &body, &key_id, key, now, None).await;
+            assert_eq!(status, 202, "{answer}");
+        }
+    };
+    let state = b.state();
+    let notified = |kind: &'static str| async move {
+        let carol = db::accounts::by_username(&state.db, "carol").await.unwrap().unwrap();
+        let page = db::notes::Page { max_id: None, since_id: None, min_id: None, limit: 20 };
+        let all = db::notifications::page(&state.db, carol.actor_id, &[], &page).await.unwrap();
+        all.iter().filter(|n| n.kind == kind).count()
+    };
+    let note = db::notes::by_ap_id(&state.db, &carols).await.unwrap().expect("carol's note");
+    let likes = || async { db::favourites::counts_of(&state.db, &[note.id]).await.unwrap() };
+
+    let like = activity("Like", "likes/1", &carols);
+    send(like.clone()).await;
+    assert_eq!(likes().await, vec![(note.id, 1)]);
+    assert_eq!(notified("favourite").await, 1, "carol hears of the like");
+    // The same like again, and another like of the same note by the same actor.
+    send(like).await;
+    send(activity("Like", "likes/2", &carols)).await;
+    assert_eq!(likes().await, vec![(note.id, 1)], "one like per actor and note");
+    assert_eq!(notified("favourite").await, 1, "and one notification");
+    // A like of a note B does not have: accepted, nothing stored, its id not claimed.
+    let elsewhere = format!("{}/notes/404", a.base);
+    send(activity("Like", "likes/3", &elsewhere)).await;
+    let unknown = format!("{}/likes/3", a.base);
+    assert!(db::favourites::by_ap_id(&state.db, &unknown).await.unwrap().is_none());
+    assert!(!db::received::seen(&state.db, &unknown).await.unwrap());
+
+    // A boost of carol's note goes to its handler, which notifies her; a replay does not.
+    let boost = activity("Announce", "boosts/1", &carols);
+    send(boost.clone()).await;
+    send(boost).await;
+    let boost_id = format!("{}/boosts/1", a.base);
+    let stored = db::notes::by_ap_id(&state.db, &boost_id).await.unwrap().expect("the boost");
+    assert_eq!(stored.reblog_of_id, Some(note.id));
+    assert_eq!(notified("reblog").await, 1, "carol hears of the boost once");
+
+    // A boost of alice's own note, which B has: stored by the writer, once.
+    send(create_note(&a.base, 7, "boost me")).await;
+    let alices = format!("{}/notes/7", a.base);
+    let original = db::notes::by_ap_id(&state.db, &alices).await.unwrap().expect("alice's note");
+    let boost = activity("Announce", "boosts/2", &alices);
+    send(boost.clone()).await;
+    send(boost).await;
+    let boost_id = format!("{}/boosts/2", a.base);
+    let stored = db::notes::by_ap_id(&state.db, &boost_id).await.unwrap().expect("the boost");
+    assert_eq!(stored.reblog_of_id, Some(original.id));
+    assert!(
+        !db::received::seen(&state.db, &boost_id).await.unwrap(),
+        "its own id is its replay check, not a claim"
+    );
+    a.stop();
+    b.stop();
+}

@@ -119,6 +119,57 @@ pub async fn write_alone(
     written
 }
 
+/// What a received `Like` or `Announce` needs of the note it names (`targets`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub id: i64,
+    pub author_id: i64,
+    pub is_local: bool,
+    pub visibility: String,
+    pub deleted: bool,
+}
+
+/// `targets`' query on SQLite, an `ap_id` at a time, and on PostgreSQL, all at once.
+const TARGET: &str = "SELECT ap_id, id, author_id, is_local, visibility,
+    deleted_at IS NOT NULL FROM notes WHERE ap_id = $1";
+const TARGETS: &str = "SELECT ap_id, id, author_id, is_local, visibility,
+    deleted_at IS NOT NULL FROM notes WHERE ap_id = ANY($1)";
+
+/// The stored notes among `ap_ids`, by `ap_id`: the notes that a batch's likes and boosts name,
+/// read by the inbox writer on its own connection (`held`), once per batch. Read by each
+/// request instead, through the read pool, each cost SQLite a round trip to a connection's
+/// thread, and that connection's whole page cache, which SQLite drops when another connection
+/// has written since its last read (B1: the read pool's threads were 13 % of the CPU samples,
+/// with likes and boosts a fifth of the activities); PostgreSQL a round trip per activity.
+pub async fn targets(
+    db: &super::Db,
+    held: &mut super::Held,
+    ap_ids: &[&str],
+) -> Result<HashMap<String, Target>, sqlx::Error> {
+    let found = if let Some(writer) = db.sqlite_writer(held).await? {
+        writer.targets(ap_ids).map_err(writer_error)
+    } else if let Some(conn) = db.ingest_connection(held).await? {
+        sqlx::query_as::<_, (String, i64, i64, bool, String, bool)>(TARGETS)
+            .bind(ap_ids)
+            .fetch_all(conn)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(ap_id, id, author_id, is_local, visibility, deleted)| {
+                        (ap_id, Target { id, author_id, is_local, visibility, deleted })
+                    })
+                    .collect()
+            })
+    } else {
+        unreachable!("the inbox writer has a connection on either backend")
+    };
+    if found.is_err() {
+        held.release();
+        held.sqlite_writer = None;
+    }
+    found
+}
+
 /// PostgreSQL, for `write_alone`: a reply to a note of the same batch needs `write`.
 async fn write_postgres_alone(
     db: &super::Db,
@@ -527,6 +578,29 @@ pub(crate) struct SqliteWriter(rusqlite::Connection);
 const WRITER_OWN_PRAGMAS: [(&str, &str); 1] = [("foreign_keys", "OFF")];
 
 impl SqliteWriter {
+    /// `targets` on this connection, outside a transaction.
+    fn targets(&mut self, ap_ids: &[&str]) -> rusqlite::Result<HashMap<String, Target>> {
+        let mut query = self.0.prepare_cached(TARGET)?;
+        let mut found = HashMap::with_capacity(ap_ids.len());
+        for ap_id in ap_ids {
+            let target = query
+                .query_row([ap_id], |r| {
+                    Ok(Target {
+                        id: r.get(1)?,
+                        author_id: r.get(2)?,
+                        is_local: r.get(3)?,
+                        visibility: r.get(4)?,
+                        deleted: r.get(5)?,
+                    })
+                })
+                .optional()?;
+            if let Some(target) = target {
+                found.insert((*ap_id).to_owned(), target);
+            }
+        }
+        Ok(found)
+    }
+
     /// Opens the database file with the writer pools' settings (`Db::connect`).
     pub(crate) fn open(path: &Path) -> Result<SqliteWriter, sqlx::Error> {
         let conn = rusqlite::Connection::open(path).map_err(writer_error)?;

@@ -82,31 +82,32 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
         drop(preparing);
-        return store_in_batch(data, Write::Note(Box::new(prepared))).await;
+        return Ok(match data.ingest.submit(Write::Note(Box::new(prepared))).await? {
+            Claim::New => Outcome::Processed,
+            Claim::Seen | Claim::Unresolved => Outcome::Duplicate,
+        });
     }
-    // A boost of a note we have by another server's author is stored like a `Create`'s note:
-    // in the writer's batch, its own id its replay check (one in five of an inbox's
-    // activities in performance.md's workload; each in a transaction of its own cost about
-    // 600 µs of CPU and 28 thread switches).
-    if let AnyActivity::Announce(announce) = &activity
-        && let Some(boost) =
-            super::receive::interact::batchable_announce(data, &actor, announce).await?
-    {
-        drop(preparing);
-        return store_in_batch(data, Write::Note(Box::new(boost))).await;
-    }
-    // So is a like of a note we have: a favourite, and the notification of a local author.
-    if let AnyActivity::Like(like) = &activity
-        && let Some(like) = super::receive::interact::prepare_like(data, &actor, like).await?
-    {
-        drop(preparing);
-        return store_in_batch(data, Write::Like(Box::new(like))).await;
+    drop(preparing);
+    // Likes and boosts (one in five of an inbox's activities in performance.md's workload; each
+    // in a transaction of its own cost about 600 µs of CPU and 28 thread switches) go to the
+    // writer too, which looks up their notes for the whole batch and records the like, or
+    // stores the boost as a note, its own id its replay check. A like of a note we do not have
+    // is ignored; a boost the writer did not take goes to its handler (below), which fetches
+    // the note or notifies its local author.
+    if let Some(interaction) = super::receive::interact::interaction(&actor, &activity) {
+        match data.ingest.submit(Write::Interaction(Box::new(interaction))).await? {
+            Claim::New => return Ok(Outcome::Processed),
+            Claim::Seen => return Ok(Outcome::Duplicate),
+            Claim::Unresolved if matches!(activity, AnyActivity::Like(_)) => {
+                return Ok(Outcome::Ignored);
+            }
+            Claim::Unresolved => {}
+        }
     }
     // The claim and the handling run in their own task: if the sender hangs up (a timeout, a
     // crash), axum drops this request's future, and a claimed but unhandled id would make every
     // retry look like a duplicate. The task always ends by handling the activity or forgetting
     // its id.
-    drop(preparing);
     let data = data.clone();
     let task = tokio::spawn(async move {
         // Claim the id before handling, so two copies arriving at once (shared inbox and
@@ -124,14 +125,6 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         Ok(Outcome::Processed)
     });
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
-}
-
-/// Hands a prepared note or like to the inbox writer's batch; its `ap_id` is its replay check.
-async fn store_in_batch(data: &Data, write: Write) -> AppResult<Outcome> {
-    Ok(match data.ingest.submit(write).await? {
-        Claim::New => Outcome::Processed,
-        Claim::Seen => Outcome::Duplicate,
-    })
 }
 
 /// What the pipeline reads before it knows the activity's type, without building a tree of

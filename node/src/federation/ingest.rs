@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{self, Backend};
 use crate::error::{AppError, AppResult};
-use crate::services::interactions::PreparedLike;
+use crate::services::interactions::{Interaction, Resolved};
 use crate::services::notes::{Batched, PreparedNote, claim_and_store, claim_and_store_alone};
 use crate::state::AppState;
 
@@ -68,9 +68,11 @@ pub enum Write {
     /// note one more insert into a randomly ordered index (Mastodon, too, dedupes a `Create`
     /// on its object's URI alone).
     Note(Box<PreparedNote>),
-    /// Records a received like of a stored note, and notifies the note's local author. Its
-    /// own id (unique among likes) is its replay check, as a note's is.
-    Like(Box<PreparedLike>),
+    /// A received like or boost of a note named by its `ap_id`. The writer looks up the notes
+    /// of a batch's interactions at once (`db::ingest::targets`) and records what it can
+    /// (`Interaction::resolve`): a like (its notification too) or a boost, each with its own
+    /// id as its replay check, as a note's. The rest it leaves to the inbox (`Claim::Unresolved`).
+    Interaction(Box<Interaction>),
 }
 
 /// Whether the job was new.
@@ -80,6 +82,8 @@ pub enum Claim {
     New,
     /// Seen before: nothing was written.
     Seen,
+    /// An interaction the writer did not take (`Interaction::resolve`): nothing was written.
+    Unresolved,
 }
 
 struct Job {
@@ -353,14 +357,25 @@ async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
 /// (`db::ingest`). The batch statement runs on the `held` connection when it can; a
 /// transaction gets one from the pool.
 async fn apply(state: &AppState, held: &mut db::Held, batch: &[&Write]) -> AppResult<Vec<Claim>> {
-    let entries: Vec<Batched<'_>> = batch
-        .iter()
-        .map(|write| match write {
-            Write::Claim(id) => Batched::Claim(id),
-            Write::Note(note) => Batched::Note(note),
-            Write::Like(like) => Batched::Like(like),
-        })
-        .collect();
+    let resolved = resolve(state, held, batch).await?;
+    // The batch's positions of what is written.
+    let mut positions = Vec::with_capacity(batch.len());
+    let mut entries = Vec::with_capacity(batch.len());
+    for (i, (write, resolved)) in batch.iter().zip(&resolved).enumerate() {
+        let entry = match (write, resolved) {
+            (Write::Claim(id), _) => Batched::Claim(id),
+            (Write::Note(note), _) => Batched::Note(note),
+            (Write::Interaction(_), Some(Resolved::Like(like))) => Batched::Like(like),
+            (Write::Interaction(_), Some(Resolved::Boost(boost))) => Batched::Note(boost),
+            (Write::Interaction(_), None) => continue,
+        };
+        positions.push(i);
+        entries.push(entry);
+    }
+    let mut claims = vec![Claim::Unresolved; batch.len()];
+    if entries.is_empty() {
+        return Ok(claims);
+    }
     let written = match claim_and_store_alone(state, held, &entries).await? {
         Some(written) => written,
         None => {
@@ -373,14 +388,38 @@ async fn apply(state: &AppState, held: &mut db::Held, batch: &[&Write]) -> AppRe
     };
     after_storing(state, written.stored.iter().flatten().count() as u64);
     let new = |fresh: bool| if fresh { Claim::New } else { Claim::Seen };
+    for (k, (i, entry)) in positions.into_iter().zip(&entries).enumerate() {
+        claims[i] = match entry {
+            Batched::Claim(_) => new(written.fresh[k]),
+            Batched::Note(_) => new(written.stored[k].is_some()),
+            Batched::Like(_) => new(written.liked[k]),
+        };
+    }
+    Ok(claims)
+}
+
+/// What the batch's interactions come to (`Interaction::resolve`), their notes looked up at
+/// once; none for the other jobs.
+async fn resolve(
+    state: &AppState,
+    held: &mut db::Held,
+    batch: &[&Write],
+) -> AppResult<Vec<Option<Resolved>>> {
+    fn interaction<'a>(write: &&'a Write) -> Option<&'a Interaction> {
+        match write {
+            Write::Interaction(interaction) => Some(interaction),
+            _ => None,
+        }
+    }
+    let notes: Vec<&str> =
+        batch.iter().filter_map(interaction).map(|i| i.note_ap_id.as_str()).collect();
+    if notes.is_empty() {
+        return Ok(batch.iter().map(|_| None).collect());
+    }
+    let targets = db::ingest::targets(&state.db, held, &notes).await?;
     Ok(batch
         .iter()
-        .enumerate()
-        .map(|(i, write)| match write {
-            Write::Claim(_) => new(written.fresh[i]),
-            Write::Note(_) => new(written.stored[i].is_some()),
-            Write::Like(_) => new(written.liked[i]),
-        })
+        .map(|write| interaction(write).and_then(|i| i.resolve(state, targets.get(&i.note_ap_id))))
         .collect())
 }
 

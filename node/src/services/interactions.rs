@@ -2,13 +2,14 @@
 
 use crate::db::actors::ActorRow;
 use crate::db::favourites::FavouriteRow;
+use crate::db::ingest::Target;
 use crate::db::notes::NoteRow;
 use crate::db::notifications::NotificationRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::outbox;
 use crate::ids::{id_at, now_ms};
-use crate::services::notes::notify;
+use crate::services::notes::{PreparedNote, notify};
 use crate::state::AppState;
 use crate::urls;
 
@@ -132,6 +133,60 @@ pub async fn unreblog(state: &AppState, actor: &ActorRow, note_id: i64) -> AppRe
     Ok(note)
 }
 
+/// A received `Like` or `Announce` of a note named by its `ap_id`, for the inbox writer: it
+/// looks up the notes of a whole batch's interactions at once, on its own connection
+/// (`db::ingest::targets`), and records what `resolve` makes of each in the same batch.
+#[derive(Clone, Debug)]
+pub struct Interaction {
+    /// The activity's id: the like's, or the boost's, own replay check.
+    pub ap_id: String,
+    pub actor_id: i64,
+    pub note_ap_id: String,
+    pub kind: InteractionKind,
+}
+
+/// Which interaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InteractionKind {
+    Like,
+    /// An `Announce`, and when it says it was published (ms).
+    Boost {
+        published: Option<i64>,
+    },
+}
+
+/// What the inbox writer records for an interaction.
+#[derive(Debug)]
+pub enum Resolved {
+    Like(PreparedLike),
+    /// A boost is a note row of its own (`reblog_of_id`).
+    Boost(Box<PreparedNote>),
+}
+
+impl Interaction {
+    /// What to record, now that the note is looked up: a like of any stored note; a boost of a
+    /// public or unlisted note, not deleted, by another server's author. None for a note not
+    /// stored, and for a boost of a local note (its author is notified, which
+    /// `remote_announce` does): the inbox hands those to their handlers.
+    pub fn resolve(&self, state: &AppState, note: Option<&Target>) -> Option<Resolved> {
+        let note = note?;
+        match self.kind {
+            InteractionKind::Like => Some(Resolved::Like(PreparedLike::new(state, self, note))),
+            InteractionKind::Boost { published } => {
+                (!note.is_local && boostable(&note.visibility, note.deleted)).then(|| {
+                    let row = boost_row(self.actor_id, note.id, &self.ap_id, published);
+                    Resolved::Boost(Box::new(PreparedNote::boost(row)))
+                })
+            }
+        }
+    }
+}
+
+/// Only a public or unlisted note that is not deleted can be boosted.
+pub fn boostable(visibility: &str, deleted: bool) -> bool {
+    !deleted && matches!(visibility, "public" | "unlisted")
+}
+
 /// A received `Like` made ready to record in the inbox writer's batch (`notes::Batched`): the
 /// favourite, and the notification of the note's author if the author is local.
 #[derive(Clone, Debug)]
@@ -141,21 +196,21 @@ pub struct PreparedLike {
 }
 
 impl PreparedLike {
-    /// The like `ap_id` of `note` by `actor`, a remote actor.
-    pub fn new(state: &AppState, actor: &ActorRow, note: &NoteRow, ap_id: &str) -> PreparedLike {
+    /// The like `like` of `note`.
+    fn new(state: &AppState, like: &Interaction, note: &Target) -> PreparedLike {
         let now = now_ms();
         let notification = note.is_local.then(|| NotificationRow {
             id: state.db.next_id(),
             account_id: note.author_id,
             kind: "favourite".to_owned(),
-            from_actor_id: actor.id,
+            from_actor_id: like.actor_id,
             note_id: Some(note.id),
             created_at: now,
         });
         let row = FavouriteRow {
             id: state.db.next_id(),
-            ap_id: ap_id.to_owned(),
-            actor_id: actor.id,
+            ap_id: like.ap_id.clone(),
+            actor_id: like.actor_id,
             note_id: note.id,
             created_at: now,
         };
@@ -205,7 +260,7 @@ pub async fn remote_announce(
     if db::notes::by_ap_id(&state.db, ap_id).await?.is_some() {
         return Ok(());
     }
-    let boost = boost_row(actor, note, ap_id, published);
+    let boost = boost_row(actor.id, note.id, ap_id, published);
     let mut tx = state.db.begin().await?;
     if let Some(boost) = db::notes::insert(&mut tx, &boost).await? {
         db::feed::fan_out(&mut tx, &boost).await?;
@@ -217,13 +272,13 @@ pub async fn remote_announce(
 
 /// The note a remote `Announce` `ap_id` by `actor` of `note` is stored as (published no later
 /// than now).
-pub fn boost_row(actor: &ActorRow, note: &NoteRow, ap_id: &str, published: Option<i64>) -> NoteRow {
+fn boost_row(actor: i64, note: i64, ap_id: &str, published: Option<i64>) -> NoteRow {
     let now = now_ms();
     let published = published.unwrap_or(now).min(now);
     NoteRow {
         id: id_at(published),
         ap_id: ap_id.to_owned(),
-        author_id: actor.id,
+        author_id: actor,
         is_local: false,
         visibility: "public".to_owned(),
         content: String::new(),
@@ -233,7 +288,7 @@ pub fn boost_row(actor: &ActorRow, note: &NoteRow, ap_id: &str, published: Optio
         url: None,
         in_reply_to_ap_id: None,
         in_reply_to_id: None,
-        reblog_of_id: Some(note.id),
+        reblog_of_id: Some(note),
         audience: "{}".to_owned(),
         published_at: published,
         updated_at: None,

@@ -1104,6 +1104,34 @@ async fn an_ingest_batch_records_likes_and_notifies_local_authors() {
     }
 }
 
+/// The notes a batch's likes and boosts name, looked up by the inbox writer at once: what each
+/// needs of its note, and nothing for a note not stored.
+#[tokio::test]
+async fn the_inbox_writer_looks_up_the_notes_its_interactions_name() {
+    for (name, db) in backends().await.iter() {
+        let (carol, _, known) = ingest_fixture(&db).await;
+        let mut mine = new_note(&db, &carol, "unlisted");
+        mine.deleted_at = Some(7);
+        let mine = insert_note(&db, &mine).await;
+        let missing = "https://r.example/statuses/missing";
+        let mut held = Held::default();
+        let found = ingest::targets(&db, &mut held, &[&known.ap_id, missing, &mine.ap_id])
+            .await
+            .expect("targets");
+        let target = |note: &NoteRow, deleted| ingest::Target {
+            id: note.id,
+            author_id: note.author_id,
+            is_local: note.is_local,
+            visibility: note.visibility.clone(),
+            deleted,
+        };
+        assert_eq!(found.len(), 2, "{name}: {found:?}");
+        assert_eq!(found.get(&known.ap_id), Some(&target(&known, false)), "{name}");
+        assert_eq!(found.get(&mine.ap_id), Some(&target(&mine, true)), "{name}");
+        assert!(mine.is_local && !known.is_local, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn the_inbox_writer_keeps_its_connection_until_a_transaction_waits() {
     for (name, db) in backends().await.iter() {

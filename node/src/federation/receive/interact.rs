@@ -3,15 +3,14 @@
 use ferry_protocol::activities::{Announce, Block, Like, Undo, UndoObject};
 
 use crate::db::actors::ActorRow;
-use crate::db::notes::NoteRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::Data;
+use crate::federation::activities::AnyActivity;
 use crate::federation::ingest::Write;
 use crate::federation::receive::{actor, local_actor};
 use crate::services;
-use crate::services::interactions::PreparedLike;
-use crate::services::notes::PreparedNote;
+use crate::services::interactions::{Interaction, InteractionKind, boostable};
 
 /// An `Undo` may only undo the same actor's activity.
 pub fn verify_undo(undo: &Undo) -> AppResult<()> {
@@ -32,30 +31,35 @@ pub fn verify_undo(undo: &Undo) -> AppResult<()> {
 }
 
 /// Records a like of a note we have (likes of notes we do not have are ignored), in the inbox
-/// writer's batch. The inbox batches a like of a stored note at once (`prepare_like`); this is
-/// for a note stored since.
+/// writer's batch. The inbox hands likes to the writer itself (`interaction`); this is for
+/// anything else that receives one.
 pub async fn like(data: &Data, like: Like) -> AppResult<()> {
     let actor = actor(data, &like.actor).await?;
-    if let Some(like) = prepare_like(data, &actor, &like).await? {
-        data.ingest.submit(Write::Like(Box::new(like))).await?;
-    }
+    let like = interaction(&actor, &AnyActivity::Like(like)).expect("a like");
+    data.ingest.submit(Write::Interaction(Box::new(like))).await?;
     Ok(())
 }
 
-/// A like the inbox writer can record in its batch: of a note we have. Its own id is its replay
-/// check. None for a note we do not have.
-pub async fn prepare_like(
-    data: &Data,
-    actor: &ActorRow,
-    like: &Like,
-) -> AppResult<Option<PreparedLike>> {
-    let Some(note) = db::notes::by_ap_id(&data.db, like.object.as_str()).await? else {
-        return Ok(None);
+/// A `Like` or an `Announce` as the inbox writer takes it (`Write::Interaction`).
+pub fn interaction(actor: &ActorRow, activity: &AnyActivity) -> Option<Interaction> {
+    let (id, object, kind) = match activity {
+        AnyActivity::Like(like) => (&like.id, &like.object, InteractionKind::Like),
+        AnyActivity::Announce(announce) => {
+            let published = announce.published.map(|p| p.timestamp_millis());
+            (&announce.id, &announce.object, InteractionKind::Boost { published })
+        }
+        _ => return None,
     };
-    Ok(Some(PreparedLike::new(data, actor, &note, like.id.as_str())))
+    Some(Interaction {
+        ap_id: id.to_string(),
+        actor_id: actor.id,
+        note_ap_id: object.to_string(),
+        kind,
+    })
 }
 
-/// Records a boost; the boosted note is fetched if we do not have it.
+/// Records a boost the inbox writer did not (`Interaction::resolve`); the boosted note is
+/// fetched if we do not have it.
 pub async fn announce(data: &Data, announce: Announce) -> AppResult<()> {
     let actor = actor(data, &announce.actor).await?;
     let note = match db::notes::by_ap_id(&data.db, announce.object.as_str()).await? {
@@ -67,37 +71,12 @@ pub async fn announce(data: &Data, announce: Announce) -> AppResult<()> {
             }
         },
     };
-    if !boostable(&note) {
+    if !boostable(&note.visibility, note.deleted_at.is_some()) {
         return Ok(());
     }
     let published = announce.published.map(|p| p.timestamp_millis());
     services::interactions::remote_announce(data, &actor, &note, announce.id.as_str(), published)
         .await
-}
-
-/// A boost the inbox writer can store in its batch, as it stores a `Create`'s note: of a public
-/// or unlisted note we have, by another server's author. None otherwise, for `announce`: a note
-/// to fetch first, one to ignore, or a local author's, who is notified (which the batch does
-/// not do).
-pub async fn batchable_announce(
-    data: &Data,
-    actor: &ActorRow,
-    announce: &Announce,
-) -> AppResult<Option<PreparedNote>> {
-    let Some(note) = db::notes::by_ap_id(&data.db, announce.object.as_str()).await? else {
-        return Ok(None);
-    };
-    if note.is_local || !boostable(&note) {
-        return Ok(None);
-    }
-    let published = announce.published.map(|p| p.timestamp_millis());
-    let row = services::interactions::boost_row(actor, &note, announce.id.as_str(), published);
-    Ok(Some(PreparedNote::boost(row)))
-}
-
-/// Only a public or unlisted note that is not deleted can be boosted.
-fn boostable(note: &NoteRow) -> bool {
-    note.deleted_at.is_none() && matches!(note.visibility.as_str(), "public" | "unlisted")
 }
 
 /// A remote actor blocked a local one.
