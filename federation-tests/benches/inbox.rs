@@ -92,13 +92,24 @@ fn actor_url(n: usize) -> String {
 
 /// Activities before this one are all `Create`s: the warm-up's and the one-at-a-time probe's.
 const MIXED_FROM: usize = ACTORS + PROBE;
-/// How far back (in activities) a `Like` or `Announce` reaches for its note, so that the note
-/// was sent well before it.
+/// How far back (in activities) an `Announce` reaches for its note, so that the note was sent
+/// well before it.
 const INTERACTION_LAG: usize = 2_000;
+/// The local account's notes that `Like`s are of (`local_note`), stored before the run with
+/// ids 1 to `LOCAL_NOTES`.
+const LOCAL_NOTES: i64 = 1_000;
+
+/// Local note `id`'s URL, as the node writes it in dev mode (`populate` checks).
+fn local_note(id: i64) -> String {
+    format!("http://{DOMAIN}/notes/{id}")
+}
 
 /// Activity `n` of the corpus. performance.md's workload: 80 % `Create(Note)` and 20 %
-/// `Like`/`Announce` (every fifth activity after `MIXED_FROM`, alternately, of a note sent
-/// about `INTERACTION_LAG` activities before), or only `Create`s when `mixed` is false.
+/// `Like`/`Announce` (every fifth activity after `MIXED_FROM`, alternately), or only `Create`s
+/// when `mixed` is false. A `Like` is of one of the local account's notes, as real ones are
+/// (Mastodon sends a `Like` to the liked note's server only), so its author is notified; an
+/// `Announce` is of a remote note sent about `INTERACTION_LAG` activities before, as the
+/// booster's followers' servers receive it.
 fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<u8> {
     if !mixed || n < MIXED_FROM || n % 5 != 4 {
         return create(n, epoch);
@@ -106,7 +117,6 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<
     // n - 4 - INTERACTION_LAG is ≡ 0 (mod 5) when INTERACTION_LAG is, so it is a `Create`;
     // early on, a warm-up note.
     let target = (n - 4).checked_sub(INTERACTION_LAG).unwrap_or(n % ACTORS);
-    let note = format!("{}/statuses/{target}", actor_url(target % ACTORS));
     let actor = actor_url(n % ACTORS);
     let published = (epoch + chrono::Duration::milliseconds(n as i64))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -116,9 +126,12 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<
             "id": format!("{actor}#likes/{n}"),
             "type": "Like",
             "actor": actor,
-            "object": note
+            // A `Like` is activity 10 m + 4, by actor 10 (m mod 100) + 4: a note per 100 likes
+            // keeps every (actor, note) pair distinct for a million activities.
+            "object": local_note(1 + (n / 1_000) as i64 % LOCAL_NOTES)
         })
     } else {
+        let note = format!("{}/statuses/{target}", actor_url(target % ACTORS));
         serde_json::json!({
             "@context": "https://www.w3.org/ns/activitystreams",
             "id": format!("{actor}/statuses/{n}/activity"),
@@ -530,12 +543,44 @@ async fn bare_http(corpus: Arc<Vec<SignedPost>>) -> (common::LoadResult, f64) {
     (result, cpu)
 }
 
-/// Stores the remote actors, one local account and its follows of every remote actor.
+/// Stores the remote actors, one local account, its follows of every remote actor and the
+/// notes the corpus's `Like`s are of.
 async fn populate(state: &ferry_node::state::AppState, keys: &[PrivateKey]) -> anyhow::Result<()> {
+    use ferry_node::db;
     let pems: Vec<String> = keys.iter().map(PrivateKey::public_key_pem).collect();
     let actors = common::reader_following(state, ACTORS, &pems).await?;
     // Checked in release builds too: benchmarks build without debug assertions.
     anyhow::ensure!(actors[0].0 == actor_url(0), "the corpus signs as actors that are not stored");
+    let reader = db::accounts::by_username(&state.db, "reader")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no reader account"))?;
+    let now = ferry_node::ids::now_ms() - 3_600_000;
+    let mut tx = state.db.begin().await?;
+    for id in 1..=LOCAL_NOTES {
+        let ap_id = ferry_node::urls::note(&state.config, id).to_string();
+        anyhow::ensure!(ap_id == local_note(id), "the corpus likes {} for {ap_id}", local_note(id));
+        let note = db::notes::NoteRow {
+            id,
+            ap_id,
+            author_id: reader.actor_id,
+            is_local: true,
+            visibility: "public".to_owned(),
+            content: format!("<p>Local note {id}.</p>"),
+            summary: String::new(),
+            sensitive: false,
+            language: Some("en".to_owned()),
+            url: None,
+            in_reply_to_ap_id: None,
+            in_reply_to_id: None,
+            reblog_of_id: None,
+            audience: "{}".to_owned(),
+            published_at: now + id,
+            updated_at: None,
+            deleted_at: None,
+        };
+        db::notes::insert(&mut tx, &note).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -665,7 +710,7 @@ async fn main() -> anyhow::Result<()> {
         "corpus: {} signed activities ({}), {} bytes each on average, signed in {:.1} s before timing",
         corpus.len(),
         if mixed {
-            "from the 1,301st, every fifth a Like or an Announce of an earlier note, alternately"
+            "from the 1,301st, every fifth a Like of a local note or an Announce of an earlier remote note, alternately"
         } else {
             "all Create(Note)"
         },
@@ -788,8 +833,12 @@ async fn main() -> anyhow::Result<()> {
         }
         let notes = common::scalar(&url, "SELECT COUNT(*) FROM notes").await.unwrap_or(-1);
         let feed = common::scalar(&url, "SELECT COUNT(*) FROM home_feed").await.unwrap_or(-1);
+        let likes = common::scalar(&url, "SELECT COUNT(*) FROM favourites").await.unwrap_or(-1);
+        let notified =
+            common::scalar(&url, "SELECT COUNT(*) FROM notifications").await.unwrap_or(-1);
         println!(
-            "  stored: {notes} notes ({} in the timed phases), {feed} home-timeline rows",
+            "  stored: {notes} notes ({} in the timed phases), {feed} home-timeline rows, \
+             {likes} likes, {notified} notifications",
             notes - notes_before
         );
         node.stop().await;
