@@ -9,7 +9,7 @@ use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::outbox;
 use crate::ids::{id_at, now_ms};
-use crate::services::notes::{PreparedNote, notify};
+use crate::services::notes::{PreparedNote, notification, notify};
 use crate::state::AppState;
 use crate::urls;
 
@@ -198,21 +198,15 @@ pub struct PreparedLike {
 impl PreparedLike {
     /// The like `like` of `note`.
     fn new(state: &AppState, like: &Interaction, note: &Target) -> PreparedLike {
-        let now = now_ms();
-        let notification = note.is_local.then(|| NotificationRow {
-            id: state.db.next_id(),
-            account_id: note.author_id,
-            kind: "favourite".to_owned(),
-            from_actor_id: like.actor_id,
-            note_id: Some(note.id),
-            created_at: now,
+        let notification = note.is_local.then(|| {
+            notification(state, note.author_id, "favourite", like.actor_id, Some(note.id))
         });
         let row = FavouriteRow {
             id: state.db.next_id(),
             ap_id: like.ap_id.clone(),
             actor_id: like.actor_id,
             note_id: note.id,
-            created_at: now,
+            created_at: now_ms(),
         };
         PreparedLike { row, notification }
     }

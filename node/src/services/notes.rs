@@ -248,19 +248,26 @@ pub async fn notify(
     from: i64,
     note: Option<i64>,
 ) -> AppResult<()> {
-    db::notifications::insert(
-        tx,
-        &NotificationRow {
-            id: state.db.next_id(),
-            account_id: account,
-            kind: kind.to_owned(),
-            from_actor_id: from,
-            note_id: note,
-            created_at: now_ms(),
-        },
-    )
-    .await?;
+    db::notifications::insert(tx, &notification(state, account, kind, from, note)).await?;
     Ok(())
+}
+
+/// A new notification of `account`, of `kind`, from actor `from`, about `note`.
+pub fn notification(
+    state: &AppState,
+    account: i64,
+    kind: &str,
+    from: i64,
+    note: Option<i64>,
+) -> NotificationRow {
+    NotificationRow {
+        id: state.db.next_id(),
+        account_id: account,
+        kind: kind.to_owned(),
+        from_actor_id: from,
+        note_id: note,
+        created_at: now_ms(),
+    }
 }
 
 /// Deletes a local note by its author; queues a `Delete` to everyone who received it.

@@ -1,6 +1,7 @@
 //! Inbound `Like`, `Announce`, `Block` and every `Undo`.
 
 use ferry_protocol::activities::{Announce, Block, Like, Undo, UndoObject};
+use url::Url;
 
 use crate::db::actors::ActorRow;
 use crate::db::{self};
@@ -35,27 +36,29 @@ pub fn verify_undo(undo: &Undo) -> AppResult<()> {
 /// anything else that receives one.
 pub async fn like(data: &Data, like: Like) -> AppResult<()> {
     let actor = actor(data, &like.actor).await?;
-    let like = interaction(&actor, &AnyActivity::Like(like)).expect("a like");
+    let like = named(&actor, &like.id, &like.object, InteractionKind::Like);
     data.ingest.submit(Write::Interaction(Box::new(like))).await?;
     Ok(())
 }
 
 /// A `Like` or an `Announce` as the inbox writer takes it (`Write::Interaction`).
 pub fn interaction(actor: &ActorRow, activity: &AnyActivity) -> Option<Interaction> {
-    let (id, object, kind) = match activity {
-        AnyActivity::Like(like) => (&like.id, &like.object, InteractionKind::Like),
+    match activity {
+        AnyActivity::Like(like) => {
+            Some(named(actor, &like.id, &like.object, InteractionKind::Like))
+        }
         AnyActivity::Announce(announce) => {
             let published = announce.published.map(|p| p.timestamp_millis());
-            (&announce.id, &announce.object, InteractionKind::Boost { published })
+            let kind = InteractionKind::Boost { published };
+            Some(named(actor, &announce.id, &announce.object, kind))
         }
-        _ => return None,
-    };
-    Some(Interaction {
-        ap_id: id.to_string(),
-        actor_id: actor.id,
-        note_ap_id: object.to_string(),
-        kind,
-    })
+        _ => None,
+    }
+}
+
+/// Activity `id` by `actor` of the note `object`.
+fn named(actor: &ActorRow, id: &Url, object: &Url, kind: InteractionKind) -> Interaction {
+    Interaction { ap_id: id.to_string(), actor_id: actor.id, note_ap_id: object.to_string(), kind }
 }
 
 /// Records a boost the inbox writer did not (`Interaction::resolve`); the boosted note is
