@@ -4,7 +4,9 @@
 //! measured in the same run. The result is performance.md's metric: the highest rate an
 //! open-loop ramp is accepted at with p99 ≤ 50 ms and no errors.
 //!
-//! `cargo bench -p ferry-federation-tests --bench inbox`
+//! `cargo bench -p ferry-federation-tests --bench inbox`; `INBOX_COLD=1` runs performance.md's
+//! second variant, where 5 % of the activities come from actors the node has never seen, whose
+//! keys it fetches from a sink.
 
 mod common;
 
@@ -16,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use common::{Percentiles, cpu_seconds, ms, verdict};
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,6 +93,78 @@ fn actor_url(n: usize) -> String {
     format!("{REMOTE}/users/r{n}")
 }
 
+/// In the cold-key variant, one activity in `COLD_EVERY` from `MIXED_FROM` on (a `Create`)
+/// comes from an actor of its own that the node has never seen: 5 %, as performance.md's
+/// second variant has.
+const COLD_EVERY: usize = 20;
+
+/// Who sends activity `n`: one of the `ACTORS` known remote actors, or, in the cold-key variant
+/// (`sink` is the key sink's base URL), a new actor on the sink.
+fn sender(n: usize, sink: Option<&str>) -> String {
+    match sink {
+        Some(sink) if n >= MIXED_FROM && n % COLD_EVERY == 2 => format!("{sink}/users/c{n}"),
+        _ => actor_url(n % ACTORS),
+    }
+}
+
+/// The key activity `n` is signed with (the sink serves the same one for a new actor).
+fn key_index(n: usize) -> usize {
+    (n % ACTORS) % KEYS
+}
+
+/// The key sink of the cold-key variant: serves the document of actor `c{n}`, with activity
+/// `n`'s key, and counts the documents it served.
+struct KeySink {
+    base: String,
+    public_pems: Vec<String>,
+    served: AtomicUsize,
+}
+
+impl KeySink {
+    async fn start(keys: &[PrivateKey]) -> anyhow::Result<Arc<KeySink>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let sink = Arc::new(KeySink {
+            base: format!("http://{}", listener.local_addr()?),
+            public_pems: keys.iter().map(PrivateKey::public_key_pem).collect(),
+            served: AtomicUsize::new(0),
+        });
+        let app = Router::new().route("/users/{name}", get(cold_actor)).with_state(sink.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(sink)
+    }
+}
+
+/// A new actor's document, as Mastodon serves it (the parts the node reads).
+async fn cold_actor(
+    State(sink): State<Arc<KeySink>>,
+    Path(name): Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(n) = name.strip_prefix('c').and_then(|n| n.parse::<usize>().ok()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    sink.served.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{}/users/{name}", sink.base);
+    let document = serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        "id": id,
+        "type": "Person",
+        "preferredUsername": name,
+        "inbox": format!("{id}/inbox"),
+        "followers": format!("{id}/followers"),
+        "endpoints": { "sharedInbox": format!("{}/inbox", sink.base) },
+        "publicKey": {
+            "id": format!("{id}#main-key"),
+            "owner": id,
+            "publicKeyPem": sink.public_pems[key_index(n)]
+        },
+    });
+    ([(axum::http::header::CONTENT_TYPE, "application/activity+json")], document.to_string())
+        .into_response()
+}
+
 /// Activities before this one are all `Create`s: the warm-up's and the one-at-a-time probe's.
 const MIXED_FROM: usize = ACTORS + PROBE;
 /// How far back (in activities) an `Announce` reaches for its note, so that the note was sent
@@ -110,9 +185,16 @@ fn local_note(id: i64) -> String {
 /// (Mastodon sends a `Like` to the liked note's server only), so its author is notified; an
 /// `Announce` is of a remote note sent about `INTERACTION_LAG` activities before, as the
 /// booster's followers' servers receive it.
-fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<u8> {
+fn activity(
+    n: usize,
+    epoch: chrono::DateTime<chrono::Utc>,
+    mixed: bool,
+    sink: Option<&str>,
+) -> Vec<u8> {
+    // A new actor's activity (n ≡ 2 mod 20) is never an interaction (n ≡ 4 mod 5), nor the
+    // note an `Announce` names (n ≡ 0 mod 5).
     if !mixed || n < MIXED_FROM || n % 5 != 4 {
-        return create(n, epoch);
+        return create(n, epoch, &sender(n, sink));
     }
     // n - 4 - INTERACTION_LAG is ≡ 0 (mod 5) when INTERACTION_LAG is, so it is a `Create`;
     // early on, a warm-up note.
@@ -146,10 +228,9 @@ fn activity(n: usize, epoch: chrono::DateTime<chrono::Utc>, mixed: bool) -> Vec<
     interaction.to_string().into_bytes()
 }
 
-/// A Mastodon-shaped `Create(Note)` of about 1 KB, unique by `n`, published `n` ms after
-/// `epoch` (distinct times: see docs/benchmarks.md on note ids minted from `published`).
-fn create(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let actor = actor_url(n % ACTORS);
+/// A Mastodon-shaped `Create(Note)` of about 1 KB by `actor`, unique by `n`, published `n` ms
+/// after `epoch` (distinct times: see docs/benchmarks.md on note ids minted from `published`).
+fn create(n: usize, epoch: chrono::DateTime<chrono::Utc>, actor: &str) -> Vec<u8> {
     let published = (epoch + chrono::Duration::milliseconds(n as i64))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let content = format!(
@@ -180,15 +261,15 @@ fn create(n: usize, epoch: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
 }
 
 /// Signs `CORPUS` activities (or `INBOX_CORPUS`) on two threads.
-fn sign_corpus(keys: &[PrivateKey], mixed: bool) -> Vec<SignedPost> {
+fn sign_corpus(keys: &[PrivateKey], mixed: bool, sink: Option<&str>) -> Vec<SignedPost> {
     let size: usize = common::env_number("INBOX_CORPUS", CORPUS);
     let url = Url::parse(&format!("http://{DOMAIN}/inbox")).expect("static URL");
     let now = SystemTime::now();
     let epoch = chrono::Utc::now() - chrono::Duration::hours(1);
     let sign = |n: usize| {
-        let body = activity(n, epoch, mixed);
-        let key_id = format!("{}#main-key", actor_url(n % ACTORS));
-        let key = &keys[(n % ACTORS) % KEYS];
+        let body = activity(n, epoch, mixed, sink);
+        let key_id = format!("{}#main-key", sender(n, sink));
+        let key = &keys[key_index(n)];
         let signed = sign_request("POST", &url, Some(&body), &key_id, key, now);
         SignedPost {
             body,
@@ -705,14 +786,25 @@ async fn main() -> anyhow::Result<()> {
     let keys = common::generate_keys(KEYS);
     // `INBOX_MIX=0`: only `Create`s, as until session 26.
     let mixed = common::env_number("INBOX_MIX", 20u32) > 0;
-    let corpus = Arc::new(sign_corpus(&keys, mixed));
+    // `INBOX_COLD=1`: performance.md's second variant, 5 % of the activities from new actors.
+    let sink = if common::env_number("INBOX_COLD", 0u32) > 0 {
+        Some(KeySink::start(&keys).await?)
+    } else {
+        None
+    };
+    let corpus = Arc::new(sign_corpus(&keys, mixed, sink.as_ref().map(|s| s.base.as_str())));
     println!(
-        "corpus: {} signed activities ({}), {} bytes each on average, signed in {:.1} s before timing",
+        "corpus: {} signed activities ({}{}), {} bytes each on average, signed in {:.1} s before timing",
         corpus.len(),
         if mixed {
             "from the 1,301st, every fifth a Like of a local note or an Announce of an earlier remote note, alternately"
         } else {
             "all Create(Note)"
+        },
+        if sink.is_some() {
+            "; cold keys: from the 1,301st, one in 20 a Create by an actor of its own, never seen, whose document a sink serves"
+        } else {
+            ""
         },
         corpus.iter().map(|p| p.body.len()).sum::<usize>() / corpus.len(),
         started.elapsed().as_secs_f64()
@@ -752,6 +844,7 @@ async fn main() -> anyhow::Result<()> {
             drive(inbox, corpus.clone(), 0, ACTORS, CONCURRENCY, Duration::from_secs(60)).await;
         let probe = drive(inbox, corpus.clone(), ACTORS, PROBE, 1, Duration::from_secs(30)).await;
         let notes_before = common::scalar(&url, "SELECT COUNT(*) FROM notes").await.unwrap_or(0);
+        let served_before = sink.as_ref().map_or(0, |s| s.served.load(Ordering::Relaxed));
         println!("\n[{}]", db.name);
         println!("  warm-up: {} accepted, {} errors ({:.0}/s)", warm.ok, warm.errors, warm.rate());
         for e in &warm.error_samples {
@@ -841,6 +934,19 @@ async fn main() -> anyhow::Result<()> {
              {likes} likes, {notified} notifications",
             notes - notes_before
         );
+        if let Some(sink) = &sink {
+            // Every remote actor but the known ones (`REMOTE`) is one of the sink's.
+            let new_actors = common::scalar(
+                &url,
+                "SELECT COUNT(*) FROM actors WHERE NOT is_local AND ap_id NOT LIKE 'http://127.0.0.1:1/%'",
+            )
+            .await
+            .unwrap_or(-1);
+            println!(
+                "  cold keys: {new_actors} new actors stored, {} actor documents served by the sink",
+                sink.served.load(Ordering::Relaxed) - served_before
+            );
+        }
         node.stop().await;
         db.cleanup().await;
     }
