@@ -147,20 +147,9 @@ async fn cold_actor(
     };
     sink.served.fetch_add(1, Ordering::Relaxed);
     let id = format!("{}/users/{name}", sink.base);
-    let document = serde_json::json!({
-        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-        "id": id,
-        "type": "Person",
-        "preferredUsername": name,
-        "inbox": format!("{id}/inbox"),
-        "followers": format!("{id}/followers"),
-        "endpoints": { "sharedInbox": format!("{}/inbox", sink.base) },
-        "publicKey": {
-            "id": format!("{id}#main-key"),
-            "owner": id,
-            "publicKeyPem": sink.public_pems[key_index(n)]
-        },
-    });
+    let shared_inbox = format!("{}/inbox", sink.base);
+    let document =
+        common::person_document(&id, &name, &shared_inbox, &sink.public_pems[key_index(n)]);
     ([(axum::http::header::CONTENT_TYPE, "application/activity+json")], document.to_string())
         .into_response()
 }

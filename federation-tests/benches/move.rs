@@ -72,16 +72,10 @@ async fn actor(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
-    let id = format!("http://{}/users/{name}", host_of(&headers));
-    let document = json!({
-        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-        "id": id,
-        "type": "Person",
-        "preferredUsername": name,
-        "inbox": format!("{id}/inbox"),
-        "endpoints": { "sharedInbox": format!("http://{}/inbox", host_of(&headers)) },
-        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": servers.public_pem },
-    });
+    let host = host_of(&headers);
+    let id = format!("http://{host}/users/{name}");
+    let shared_inbox = format!("http://{host}/inbox");
+    let document = common::person_document(&id, &name, &shared_inbox, &servers.public_pem);
     ([(header::CONTENT_TYPE, "application/activity+json")], document.to_string())
 }
 

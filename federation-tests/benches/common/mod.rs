@@ -863,3 +863,22 @@ pub(crate) async fn reader_following(
     tx.commit().await?;
     Ok(actors)
 }
+
+/// A remote actor's document as Mastodon serves it, the parts a node reads: `id`, its
+/// `preferredUsername`, inboxes and key (`{id}#main-key`).
+pub(crate) fn person_document(
+    id: &str,
+    name: &str,
+    shared_inbox: &str,
+    public_pem: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        "id": id,
+        "type": "Person",
+        "preferredUsername": name,
+        "inbox": format!("{id}/inbox"),
+        "endpoints": { "sharedInbox": shared_inbox },
+        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": public_pem },
+    })
+}

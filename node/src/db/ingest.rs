@@ -237,28 +237,30 @@ async fn postgres_statement<'a>(
     let mut first_claims = HashSet::new();
     let firsts: Vec<bool> =
         entries.iter().map(|e| e.claim.is_none_or(|c| first_claims.insert(c))).collect();
-    let sent: Vec<(usize, NewNote<'_>)> = entries
-        .iter()
-        .zip(&firsts)
-        .enumerate()
-        .filter_map(|(i, (e, first))| e.note.filter(|_| *first).map(|n| (i, n)))
-        .collect();
-    fn each<'a, T>(notes: &[(usize, NewNote<'a>)], f: impl Fn(&'a NoteRow) -> T) -> Vec<T> {
-        notes.iter().map(|(_, n)| f(n.row)).collect()
+    // The notes and likes the statement carries: of entries whose claim is first in the batch.
+    fn picked<'a, X>(
+        entries: &[Entry<'a>],
+        firsts: &[bool],
+        pick: impl Fn(&Entry<'a>) -> Option<X>,
+    ) -> Vec<(usize, X)> {
+        entries
+            .iter()
+            .zip(firsts)
+            .enumerate()
+            .filter(|(_, (_, first))| **first)
+            .filter_map(|(i, (e, _))| pick(e).map(|x| (i, x)))
+            .collect()
     }
+    // One parameter array: `f` of each picked note or like.
+    fn column<X, T>(picked: &[(usize, X)], f: impl Fn(&X) -> T) -> Vec<T> {
+        picked.iter().map(|(_, x)| f(x)).collect()
+    }
+    let sent = picked(entries, &firsts, |e| e.note);
     let mentions: Vec<(i64, i64)> =
         sent.iter().flat_map(|(_, n)| n.mentions.iter().map(|actor| (n.row.id, *actor))).collect();
     let tags: Vec<(i64, &str)> =
         sent.iter().flat_map(|(_, n)| n.tags.iter().map(|t| (n.row.id, t.as_str()))).collect();
-    let likes: Vec<(usize, NewLike<'_>)> = entries
-        .iter()
-        .zip(&firsts)
-        .enumerate()
-        .filter_map(|(i, (e, first))| e.like.filter(|_| *first).map(|l| (i, l)))
-        .collect();
-    fn each_like<'a, T>(likes: &[(usize, NewLike<'a>)], f: impl Fn(&NewLike<'a>) -> T) -> Vec<T> {
-        likes.iter().map(|(_, l)| f(l)).collect()
-    }
+    let likes = picked(entries, &firsts, |e| e.like);
     let shape = postgres_shape(Shape {
         claims: !claims.is_empty(),
         mentions: !mentions.is_empty(),
@@ -268,36 +270,36 @@ async fn postgres_statement<'a>(
     let rows = sqlx::query_as::<_, (i32, String, i64)>(AssertSqlSafe(POSTGRES[shape].as_str()))
         .bind(&claims)
         .bind(now)
-        .bind(each(&sent, |n| n.id))
-        .bind(each(&sent, |n| n.ap_id.as_str()))
-        .bind(each(&sent, |n| n.author_id))
-        .bind(each(&sent, |n| n.is_local))
-        .bind(each(&sent, |n| n.visibility.as_str()))
-        .bind(each(&sent, |n| n.content.as_str()))
-        .bind(each(&sent, |n| n.summary.as_str()))
-        .bind(each(&sent, |n| n.sensitive))
-        .bind(each(&sent, |n| n.language.as_deref()))
-        .bind(each(&sent, |n| n.url.as_deref()))
-        .bind(each(&sent, |n| n.in_reply_to_ap_id.as_deref()))
-        .bind(each(&sent, |n| n.in_reply_to_id))
-        .bind(each(&sent, |n| n.reblog_of_id))
-        .bind(each(&sent, |n| n.audience.as_str()))
-        .bind(each(&sent, |n| n.published_at))
-        .bind(each(&sent, |n| n.updated_at))
-        .bind(each(&sent, |n| n.deleted_at))
+        .bind(column(&sent, |n| n.row.id))
+        .bind(column(&sent, |n| n.row.ap_id.as_str()))
+        .bind(column(&sent, |n| n.row.author_id))
+        .bind(column(&sent, |n| n.row.is_local))
+        .bind(column(&sent, |n| n.row.visibility.as_str()))
+        .bind(column(&sent, |n| n.row.content.as_str()))
+        .bind(column(&sent, |n| n.row.summary.as_str()))
+        .bind(column(&sent, |n| n.row.sensitive))
+        .bind(column(&sent, |n| n.row.language.as_deref()))
+        .bind(column(&sent, |n| n.row.url.as_deref()))
+        .bind(column(&sent, |n| n.row.in_reply_to_ap_id.as_deref()))
+        .bind(column(&sent, |n| n.row.in_reply_to_id))
+        .bind(column(&sent, |n| n.row.reblog_of_id))
+        .bind(column(&sent, |n| n.row.audience.as_str()))
+        .bind(column(&sent, |n| n.row.published_at))
+        .bind(column(&sent, |n| n.row.updated_at))
+        .bind(column(&sent, |n| n.row.deleted_at))
         .bind(sent.iter().map(|(i, _)| entries[*i].claim).collect::<Vec<_>>())
         .bind(mentions.iter().map(|m| m.0).collect::<Vec<_>>())
         .bind(mentions.iter().map(|m| m.1).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind(tags.iter().map(|t| t.1).collect::<Vec<_>>())
-        .bind(each_like(&likes, |l| l.row.id))
-        .bind(each_like(&likes, |l| l.row.ap_id.as_str()))
-        .bind(each_like(&likes, |l| l.row.actor_id))
-        .bind(each_like(&likes, |l| l.row.note_id))
-        .bind(each_like(&likes, |l| l.row.created_at))
+        .bind(column(&likes, |l| l.row.id))
+        .bind(column(&likes, |l| l.row.ap_id.as_str()))
+        .bind(column(&likes, |l| l.row.actor_id))
+        .bind(column(&likes, |l| l.row.note_id))
+        .bind(column(&likes, |l| l.row.created_at))
         .bind(likes.iter().map(|(i, _)| entries[*i].claim).collect::<Vec<_>>())
-        .bind(each_like(&likes, |l| l.notification.map(|n| n.id)))
-        .bind(each_like(&likes, |l| l.notification.map(|n| n.account_id)))
+        .bind(column(&likes, |l| l.notification.map(|n| n.id)))
+        .bind(column(&likes, |l| l.notification.map(|n| n.account_id)))
         .fetch_all(conn)
         .await?;
     let mut new_claims: HashSet<&str> = HashSet::new();

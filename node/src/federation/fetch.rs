@@ -138,7 +138,7 @@ pub async fn fetch_json(state: &AppState, url: &Url) -> AppResult<(serde_json::V
 pub async fn actor(state: &AppState, url: &Url, refresh: bool) -> AppResult<ActorRow> {
     let stored = db::actors::by_ap_id(&state.db, url.as_str()).await?;
     if let Some(actor) = &stored
-        && (actor.is_local || (!refresh && now_ms() - actor.fetched_at < ACTOR_REFRESH_MS))
+        && (actor.is_local || (!refresh && !is_day_old(actor)))
     {
         return Ok(actor.clone());
     }
@@ -155,6 +155,11 @@ pub async fn actor(state: &AppState, url: &Url, refresh: bool) -> AppResult<Acto
         (Err(_), Some(stored)) if !refresh => Ok(stored),
         (Err(e), _) => Err(e),
     }
+}
+
+/// Whether a stored remote actor is due to be fetched again (`ACTOR_REFRESH_MS`).
+fn is_day_old(actor: &ActorRow) -> bool {
+    now_ms() - actor.fetched_at >= ACTOR_REFRESH_MS
 }
 
 /// Stores a fetched note document (author fetched as needed).
@@ -311,7 +316,7 @@ pub async fn signer_key(state: &AppState, key_id: &str, refresh: bool) -> AppRes
             // A day-old copy is fetched again first. If its server does not answer, the stored
             // copy is cached as it is and tried again `SIGNER_ROW_TTL` later, not on every
             // request.
-            let actor = if !stored.is_local && now_ms() - stored.fetched_at >= ACTOR_REFRESH_MS {
+            let actor = if !stored.is_local && is_day_old(&stored) {
                 let url = Url::parse(&stored.ap_id)
                     .map_err(|e| AppError::Other(anyhow::anyhow!("stored actor id: {e}")))?;
                 Box::pin(actor(state, &url, false)).await?
@@ -374,6 +379,7 @@ fn cache_key(state: &AppState, key_id: &str, actor: &ActorRow) -> AppResult<Sign
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -423,19 +429,31 @@ mod tests {
     async fn a_day_old_signer_whose_server_is_down_is_cached_as_stored() {
         let dir = tempfile::tempdir().expect("temp dir");
         let state = state_in(dir.path()).await;
-        // Port 9 on loopback: nothing listens, so the refetch fails at once.
+        // The actor's server: it counts the connections it gets and closes each unanswered, so
+        // every refetch fails.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let host = listener.local_addr().expect("addr").to_string();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = asked.clone();
+        tokio::spawn(async move {
+            while let Ok((connection, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(connection);
+            }
+        });
         let key = ferry_protocol::signatures::PrivateKey::generate().expect("key");
         let two_days_ago = now_ms() - 2 * ACTOR_REFRESH_MS;
+        let ap_id = format!("http://{host}/users/gone");
         let remote = db::actors::NewActor {
             id: crate::ids::id_at(two_days_ago),
-            ap_id: "http://127.0.0.1:9/users/gone".to_owned(),
+            ap_id: ap_id.clone(),
             kind: "Person".to_owned(),
             username: "gone".to_owned(),
-            domain: "127.0.0.1:9".to_owned(),
+            domain: host.clone(),
             is_local: false,
             display_name: "Gone".to_owned(),
             summary: String::new(),
-            inbox_url: "http://127.0.0.1:9/users/gone/inbox".to_owned(),
+            inbox_url: format!("{ap_id}/inbox"),
             shared_inbox_url: None,
             outbox_url: None,
             followers_url: None,
@@ -443,7 +461,7 @@ mod tests {
             profile_url: None,
             avatar_url: None,
             header_url: None,
-            public_key_id: "http://127.0.0.1:9/users/gone#main-key".to_owned(),
+            public_key_id: format!("{ap_id}#main-key"),
             public_key_pem: key.public_key_pem(),
             manually_approves: false,
             discoverable: true,
@@ -459,10 +477,15 @@ mod tests {
 
         let signer = signer_key(&state, &remote.public_key_id, false).await.expect("signer");
         assert_eq!(signer.actor.fetched_at, two_days_ago, "the stored copy, as the fetch failed");
+        let tried = asked.load(Ordering::SeqCst);
+        assert!(tried >= 1, "the day-old copy was fetched again first");
         let entry = state.keys.public(&remote.public_key_id).expect("cached");
         assert!(entry.is_recent());
         let actor = entry.actor(&state).await.expect("actor");
         assert_eq!(actor.fetched_at, two_days_ago, "served by the entry, not fetched again");
+        let again = signer_key(&state, &remote.public_key_id, false).await.expect("signer");
+        assert_eq!(again.actor.fetched_at, two_days_ago);
+        assert_eq!(asked.load(Ordering::SeqCst), tried, "the server was not asked again");
     }
 
     /// A node's state on a SQLite file in `dir`.
