@@ -22,6 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use common::{Percentiles, cpu_seconds, ms, verdict};
+use ferry_node::federation::ingest::WriterStats;
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -471,7 +472,7 @@ async fn drive_open(
     offset: usize,
     rate: f64,
     budget: Duration,
-) -> common::LoadResult {
+) -> (common::LoadResult, Late) {
     let count = (rate * budget.as_secs_f64()) as usize;
     let next = Arc::new(AtomicUsize::new(0));
     let ready = Arc::new(std::sync::Barrier::new(GENERATOR_THREADS));
@@ -491,12 +492,45 @@ async fn drive_open(
         waiting.push(generator_thread(pacer.run()));
     }
     let mut result = common::LoadResult::default();
+    let mut late = Late::default();
     for outcome in waiting {
-        let (latencies, ok, errors) = outcome.await.expect("generator thread");
+        let (latencies, ok, errors, due) = outcome.await.expect("generator thread");
         result.add(latencies, ok, errors);
+        late.due.extend(due);
     }
     result.elapsed = start.get().expect("the threads started").elapsed();
-    result
+    (result, late)
+}
+
+/// When the requests of an open-loop step that took longer than `LATE` were due, from the
+/// step's start: whether a step failed by a few stalls or by falling behind throughout.
+#[derive(Default)]
+struct Late {
+    due: Vec<Duration>,
+}
+
+/// A request slower than this counts as late (B1's p99 bound).
+const LATE: Duration = Duration::from_millis(50);
+/// The windows late requests are grouped in.
+const LATE_WINDOW: Duration = Duration::from_millis(10);
+
+impl Late {
+    /// "N late requests, due in K windows of 10 ms", or nothing.
+    fn summary(&self) -> Option<String> {
+        if self.due.is_empty() {
+            return None;
+        }
+        let windows: std::collections::BTreeSet<u128> =
+            self.due.iter().map(|d| d.as_micros() / LATE_WINDOW.as_micros()).collect();
+        let first = windows.first().copied().unwrap_or(0) as f64 * LATE_WINDOW.as_secs_f64();
+        Some(format!(
+            "{} requests over {} ms, due in {} windows of {} ms (the first {first:.2} s into the step)",
+            self.due.len(),
+            LATE.as_millis(),
+            windows.len(),
+            LATE_WINDOW.as_millis()
+        ))
+    }
 }
 
 /// One generator thread of an open-loop run: it takes the next request from the shared
@@ -522,11 +556,13 @@ struct OpenConnection {
     answer: Vec<u8>,
 }
 
-type Answered = (OpenConnection, Duration, Result<(u16, String), String>);
+/// A connection back from its request, with the request's latency, outcome and due time.
+type Answered = (OpenConnection, Duration, Result<(u16, String), String>, Instant);
 
 impl Pacer {
-    async fn run(self) -> (Vec<Duration>, u64, Vec<String>) {
+    async fn run(self) -> (Vec<Duration>, u64, Vec<String>, Vec<Duration>) {
         let (mut latencies, mut ok, mut errors) = (Vec::new(), 0u64, Vec::new());
+        let mut late = Vec::new();
         let (back, mut answers) = tokio::sync::mpsc::unbounded_channel::<Answered>();
         let mut idle = Vec::with_capacity(OPEN_CONNECTIONS);
         for _ in 0..OPEN_CONNECTIONS {
@@ -542,7 +578,10 @@ impl Pacer {
         self.ready.wait();
         let start = *self.start.get_or_init(|| Instant::now() + Duration::from_millis(5));
         // Every connection is either idle or out with a request.
-        let mut record = |(connection, latency, outcome): Answered, idle: &mut Vec<_>| {
+        let mut record = |(connection, latency, outcome, due): Answered, idle: &mut Vec<_>| {
+            if latency > LATE {
+                late.push(due.saturating_duration_since(start));
+            }
             latencies.push(latency);
             tally(outcome, &mut ok, &mut errors);
             idle.push(connection);
@@ -572,14 +611,14 @@ impl Pacer {
                 if outcome.is_err() {
                     connection.stream = None;
                 }
-                let _ = back.send((connection, due.elapsed(), outcome));
+                let _ = back.send((connection, due.elapsed(), outcome, due));
             });
         }
         while idle.len() < OPEN_CONNECTIONS {
             let answered = answers.recv().await.expect("a connection is busy");
             record(answered, &mut idle);
         }
-        (latencies, ok, errors)
+        (latencies, ok, errors, late)
     }
 }
 
@@ -688,14 +727,18 @@ struct Meter {
     pg_commits: Option<i64>,
     switches: u64,
     cpu: f64,
+    state: ferry_node::state::AppState,
+    writer: WriterStats,
 }
 
 impl Meter {
-    async fn start(url: &str) -> Meter {
+    async fn start(url: &str, state: &ferry_node::state::AppState) -> Meter {
         Meter {
             pg_commits: common::pg_commits(url).await,
             switches: common::context_switches(None),
             cpu: cpu_seconds(None),
+            state: state.clone(),
+            writer: state.ingest.stats(),
         }
     }
 
@@ -711,6 +754,7 @@ impl Meter {
         let &Calibration { commits, bare_cpu_us, verify_1 } = calibration;
         let cpu = cpu_seconds(None) - self.cpu;
         let switches = common::context_switches(None) - self.switches;
+        let writer = self.state.ingest.stats();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let pg_after = common::pg_commits(url).await;
         let rate = run.rate();
@@ -739,6 +783,12 @@ impl Meter {
             per(cpu * 1e6),
             1e6 / verify_1,
             per(switches as f64)
+        );
+        let batches = writer.batches - self.writer.batches;
+        println!(
+            "    inbox writer: {batches} batches, {:.1} jobs each, {} over 10 ms",
+            (writer.jobs - self.writer.jobs) as f64 / batches.max(1) as f64,
+            writer.slow - self.writer.slow
         );
         Row {
             backend,
@@ -852,7 +902,7 @@ async fn main() -> anyhow::Result<()> {
         let mut offset = ACTORS + PROBE;
         let (connections, budget) = SATURATION;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let meter = Meter::start(&url).await;
+        let meter = Meter::start(&url, &node.state).await;
         let closed = drive(
             inbox,
             corpus.clone(),
@@ -885,11 +935,14 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let meter = Meter::start(&url).await;
-            let run = drive_open(inbox, corpus.clone(), offset, rate, RAMP_STEP).await;
+            let meter = Meter::start(&url, &node.state).await;
+            let (run, late) = drive_open(inbox, corpus.clone(), offset, rate, RAMP_STEP).await;
             offset += count;
             let label = format!("open loop, {rate:.0}/s offered ({:.0} %)", factor * 100.0);
             let row = meter.finish(db.name, &url, &label, run, &calibration).await;
+            if let Some(late) = late.summary() {
+                println!("    late: {late}");
+            }
             let (p99, errors) = (row.p99, row.errors);
             if !row.within_latency() {
                 first_failed.get_or_insert(row);

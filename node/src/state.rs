@@ -152,6 +152,20 @@ impl Deref for AppState {
     }
 }
 
+/// A node's state on a SQLite file in `dir`, in dev mode, for unit tests.
+#[cfg(test)]
+pub(crate) async fn sqlite_state_in(dir: &std::path::Path) -> AppState {
+    let env = std::collections::HashMap::from([
+        ("FERRY_DOMAIN", "127.0.0.1:9".to_owned()),
+        ("FERRY_DATABASE_URL", format!("sqlite://{}", dir.join("f.db").display())),
+        ("FERRY_MEDIA_DIR", dir.join("media").display().to_string()),
+        ("FERRY_DEV_HTTP", "1".to_owned()),
+    ]);
+    let config =
+        crate::config::Config::from_parts(None, &|name| env.get(name).cloned()).expect("config");
+    crate::open_state(config).await.expect("state")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

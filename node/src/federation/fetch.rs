@@ -378,12 +378,10 @@ fn cache_key(state: &AppState, key_id: &str, actor: &ActorRow) -> AppResult<Sign
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::config::Config;
     use crate::db::actors::ProfileUpdate;
 
     /// A signer's cached row answers for `SIGNER_ROW_TTL`; then one read of the database
@@ -392,7 +390,7 @@ mod tests {
     #[tokio::test]
     async fn an_aged_signer_is_read_once_and_cached_again() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = state_in(dir.path()).await;
+        let state = crate::state::sqlite_state_in(dir.path()).await;
         // The instance actor has a key and a row, as any signer does.
         let key_id = state.instance.key_id.clone();
         let first = signer_key(&state, &key_id, false).await.expect("signer");
@@ -428,7 +426,7 @@ mod tests {
     #[tokio::test]
     async fn a_day_old_signer_whose_server_is_down_is_cached_as_stored() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = state_in(dir.path()).await;
+        let state = crate::state::sqlite_state_in(dir.path()).await;
         // The actor's server: it counts the connections it gets and closes each unanswered, so
         // every refetch fails.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -486,17 +484,5 @@ mod tests {
         let again = signer_key(&state, &remote.public_key_id, false).await.expect("signer");
         assert_eq!(again.actor.fetched_at, two_days_ago);
         assert_eq!(asked.load(Ordering::SeqCst), tried, "the server was not asked again");
-    }
-
-    /// A node's state on a SQLite file in `dir`.
-    async fn state_in(dir: &std::path::Path) -> AppState {
-        let env: HashMap<&str, String> = HashMap::from([
-            ("FERRY_DOMAIN", "127.0.0.1:9".to_owned()),
-            ("FERRY_DATABASE_URL", format!("sqlite://{}", dir.join("f.db").display())),
-            ("FERRY_MEDIA_DIR", dir.join("media").display().to_string()),
-            ("FERRY_DEV_HTTP", "1".to_owned()),
-        ]);
-        let config = Config::from_parts(None, &|name| env.get(name).cloned()).expect("config");
-        crate::open_state(config).await.expect("state")
     }
 }

@@ -56,6 +56,9 @@ const HELP_AFTER: Duration = Duration::from_millis(1);
 const HELP_PER_JOB: Duration = Duration::from_micros(50);
 /// How often a helper looks again while the first writer's batch is overdue but nothing waits.
 const HELP_POLL: Duration = Duration::from_millis(1);
+/// A batch that takes longer than this is counted as slow (`WriterStats::slow`): every request
+/// in it, and every one queued behind it, waits that long.
+const SLOW_BATCH: Duration = Duration::from_millis(10);
 
 /// What a job writes.
 #[derive(Debug)]
@@ -91,6 +94,36 @@ struct Job {
     done: oneshot::Sender<AppResult<Claim>>,
 }
 
+/// What the writers have done since the node started (`Ingest::stats`): how well the group
+/// commit groups, and how often a batch holds everyone up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Batches written (each one transaction, or one statement).
+    pub batches: u64,
+    /// Jobs in those batches.
+    pub jobs: u64,
+    /// Batches that took longer than 10 ms (`SLOW_BATCH`).
+    pub slow: u64,
+}
+
+/// The counters behind `WriterStats`.
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    slow: AtomicU64,
+}
+
+impl Counters {
+    fn count(&self, jobs: usize, took: Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs as u64, Ordering::Relaxed);
+        if took > SLOW_BATCH {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The queue in front of the writer task (`run`).
 pub struct Ingest {
     sender: mpsc::Sender<Job>,
@@ -102,6 +135,7 @@ pub struct Ingest {
     next_analyze: AtomicU64,
     /// Inbox requests between arrival and `submit` (`Ingest::preparing`).
     preparing: AtomicUsize,
+    counters: Counters,
 }
 
 /// An inbox request on its way to the queue, counted until dropped.
@@ -123,6 +157,7 @@ impl Default for Ingest {
             stored: AtomicU64::new(0),
             next_analyze: AtomicU64::new(FIRST_ANALYZE),
             preparing: AtomicUsize::new(0),
+            counters: Counters::default(),
         }
     }
 }
@@ -141,6 +176,16 @@ impl Ingest {
         let stopped = || AppError::Other(anyhow::anyhow!("the node is shutting down"));
         self.sender.send(Job { write, done }).await.map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
+    }
+
+    /// What the writers have done so far.
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            slow: c.slow.load(Ordering::Relaxed),
+        }
     }
 
     /// Tells the writer to finish what is queued and stop (after the HTTP server has stopped,
@@ -332,8 +377,11 @@ async fn idle(holding: bool) {
 /// Writes a batch in one transaction. If it fails, each job is tried alone, so one bad job
 /// fails by itself and takes nothing else with it.
 async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
+    let began = std::time::Instant::now();
     let batch: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
-    match apply(state, held, &batch).await {
+    let applied = apply(state, held, &batch).await;
+    state.ingest.counters.count(jobs.len(), began.elapsed());
+    match applied {
         Ok(claims) => {
             for (job, claim) in jobs.into_iter().zip(claims) {
                 let _ = job.done.send(Ok(claim));
@@ -473,5 +521,34 @@ mod tests {
         assert_eq!(count(), 1, "a request that failed early is no longer counted");
         drop(second);
         assert_eq!(count(), 0);
+    }
+
+    /// Jobs submitted together are written, and counted, in as few batches as the writer took
+    /// them in; each one is a job of some batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_counts_its_batches_and_their_jobs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = crate::state::sqlite_state_in(dir.path()).await;
+        assert_eq!(state.ingest.stats(), WriterStats::default());
+        let writer = tokio::spawn(run(state.clone()));
+        let claims: Vec<_> = (0..20)
+            .map(|i| {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let id = format!("http://127.0.0.1:1/activities/{i}");
+                    state.ingest.submit(Write::Claim(id)).await.expect("claim")
+                })
+            })
+            .collect();
+        for claim in claims {
+            assert_eq!(claim.await.expect("task"), Claim::New);
+        }
+        let again = state.ingest.submit(Write::Claim("http://127.0.0.1:1/activities/3".into()));
+        assert_eq!(again.await.expect("claim"), Claim::Seen);
+        let stats = state.ingest.stats();
+        assert_eq!(stats.jobs, 21);
+        assert!((2..=21).contains(&stats.batches), "{stats:?}");
+        state.ingest.stop();
+        writer.await.expect("writer");
     }
 }
