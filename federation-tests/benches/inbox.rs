@@ -22,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use common::{Percentiles, cpu_seconds, ms, verdict};
-use ferry_node::federation::ingest::WriterStats;
+use ferry_node::federation::ingest::{SLOW_BATCH, WriterStats};
 use ferry_protocol::signatures::{PrivateKey, sign_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -515,7 +515,7 @@ const LATE: Duration = Duration::from_millis(50);
 const LATE_WINDOW: Duration = Duration::from_millis(10);
 
 impl Late {
-    /// "N late requests, due in K windows of 10 ms", or nothing.
+    /// How many requests were late and in how many windows they were due; nothing if none.
     fn summary(&self) -> Option<String> {
         if self.due.is_empty() {
             return None;
@@ -786,9 +786,10 @@ impl Meter {
         );
         let batches = writer.batches - self.writer.batches;
         println!(
-            "    inbox writer: {batches} batches, {:.1} jobs each, {} over 10 ms",
+            "    inbox writer: {batches} batches, {:.1} jobs each, {} over {} ms",
             (writer.jobs - self.writer.jobs) as f64 / batches.max(1) as f64,
-            writer.slow - self.writer.slow
+            writer.slow - self.writer.slow,
+            SLOW_BATCH.as_millis()
         );
         Row {
             backend,

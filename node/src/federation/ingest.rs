@@ -58,7 +58,7 @@ const HELP_PER_JOB: Duration = Duration::from_micros(50);
 const HELP_POLL: Duration = Duration::from_millis(1);
 /// A batch that takes longer than this is counted as slow (`WriterStats::slow`): every request
 /// in it, and every one queued behind it, waits that long.
-const SLOW_BATCH: Duration = Duration::from_millis(10);
+pub const SLOW_BATCH: Duration = Duration::from_millis(10);
 
 /// What a job writes.
 #[derive(Debug)]
@@ -102,7 +102,7 @@ pub struct WriterStats {
     pub batches: u64,
     /// Jobs in those batches.
     pub jobs: u64,
-    /// Batches that took longer than 10 ms (`SLOW_BATCH`).
+    /// Batches that took longer than `SLOW_BATCH`.
     pub slow: u64,
 }
 
