@@ -803,6 +803,17 @@ impl Meter {
     }
 }
 
+/// The one-core raw verify rate, the best of three 1-second runs, printed after `what`: as for
+/// the bare HTTP ceiling, one run on this shared machine can come out a fifth below the others.
+fn best_verify_rate(what: &str) -> f64 {
+    let verifies: Vec<f64> =
+        (0..3).map(|_| common::rsa_verify_rate(1, Duration::from_secs(1))).collect();
+    let best = verifies.iter().copied().fold(0.0, f64::max);
+    let runs: Vec<String> = verifies.iter().map(|v| format!("{v:.0}")).collect();
+    println!("{what}, best of 3 runs ({}/s): {best:.0}/s", runs.join(", "));
+    best
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::init_logs();
@@ -811,16 +822,7 @@ async fn main() -> anyhow::Result<()> {
         SATURATION.0
     );
 
-    // The best of three, as for the bare HTTP ceiling: on this shared machine one run can come
-    // out a fifth below the others, and a low limit would flatter the ratio.
-    let verifies: Vec<f64> =
-        (0..3).map(|_| common::rsa_verify_rate(1, Duration::from_secs(1))).collect();
-    let verify_1 = verifies.iter().copied().fold(0.0, f64::max);
-    let runs: Vec<String> = verifies.iter().map(|v| format!("{v:.0}")).collect();
-    println!(
-        "raw RSA-2048 verify, one core (pre-parsed key), best of 3 runs ({}/s): {verify_1:.0}/s",
-        runs.join(", ")
-    );
+    let verify_1 = best_verify_rate("raw RSA-2048 verify, one core (pre-parsed key)");
 
     let started = Instant::now();
     let keys = common::generate_keys(KEYS);
@@ -869,7 +871,7 @@ async fn main() -> anyhow::Result<()> {
         rates.join(", "),
         Percentiles::new(bare.latencies).summary()
     );
-    let limit = verify_1.min(bare_rate);
+    let limit_before = verify_1.min(bare_rate);
 
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
@@ -994,8 +996,19 @@ async fn main() -> anyhow::Result<()> {
         db.cleanup().await;
     }
 
+    // Measured again: all three runs before can come out low together (seen: 35,458/s where
+    // the same machine's other runs gave 49,400-54,700/s), and a low limit flatters the ratio,
+    // so the limit takes the higher of the two.
+    let verify_after = best_verify_rate("\nraw RSA-2048 verify again, after the phases");
+    let verify = verify_1.max(verify_after);
+    let limit = verify.min(bare_rate);
+    if limit > limit_before {
+        println!(
+            "  the limit is {limit:.0}/s instead of {limit_before:.0}/s (the higher verify rate)"
+        );
+    }
     println!(
-        "\nB1 summary (limit = min(one-core raw verify {verify_1:.0}/s, bare HTTP {bare_rate:.0}/s) = {limit:.0}/s)"
+        "\nB1 summary (limit = min(one-core raw verify {verify:.0}/s, bare HTTP {bare_rate:.0}/s) = {limit:.0}/s)"
     );
     println!(
         "{:<9} {:>10} {:>10} {:>7} {:>9} {:>7} {:>10}  {:<16} phase (target: the ramp's best step >= 30 % \
