@@ -999,7 +999,8 @@ async fn main() -> anyhow::Result<()> {
     // Measured again: all three runs before can come out low together (seen: 35,458/s where
     // the same machine's other runs gave 49,400-54,700/s), and a low limit flatters the ratio,
     // so the limit takes the higher of the two.
-    let verify_after = best_verify_rate("\nraw RSA-2048 verify again, after the phases");
+    println!();
+    let verify_after = best_verify_rate("raw RSA-2048 verify again, after the phases");
     let verify = verify_1.max(verify_after);
     let limit = verify.min(bare_rate);
     if limit > limit_before {
