@@ -17,7 +17,7 @@ use crate::federation::activities::AnyActivity;
 use crate::federation::fetch::{SignerKey, signer_key};
 use crate::federation::ingest::{Claim, Write};
 use crate::federation::objects::note::remote_note_by;
-use crate::federation::{Data, origin, policy};
+use crate::federation::{Data, policy, server_of};
 use crate::services;
 use crate::state::AppState;
 
@@ -199,7 +199,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RefVisitor<'a> {
 }
 
 /// Whether the activity `id` and its `actor` are on the same server (host and port), as
-/// `origin` compares them. Nearly every activity writes both with the same plain
+/// `server_of` compares them. Nearly every activity writes both with the same plain
 /// `https://host/` prefix, which settles it without parsing either; anything else is parsed.
 fn same_server(id: &str, actor: &str) -> AppResult<bool> {
     if let (Some(a), Some(b)) = (plain_server(id), plain_server(actor))
@@ -209,7 +209,7 @@ fn same_server(id: &str, actor: &str) -> AppResult<bool> {
     }
     let id =
         Url::parse(id).map_err(|e| AppError::BadRequest(format!("activity id {id:?}: {e}")))?;
-    Ok(origin(&id) == origin(&parse_actor(actor)?))
+    Ok(server_of(&id) == server_of(&parse_actor(actor)?))
 }
 
 fn parse_actor(actor: &str) -> AppResult<Url> {
@@ -299,6 +299,7 @@ async fn verify_signer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::federation::{origin, same_origin};
 
     #[test]
     fn the_head_reads_strings_and_embedded_ids() {
@@ -338,22 +339,28 @@ mod tests {
     }
 
     #[test]
-    fn the_server_check_agrees_with_parsed_origins() {
+    fn the_server_checks_agree_with_parsed_origins() {
         let cases = [
             ("https://a.example/1", "https://a.example/u", true),
             ("https://a.example/1", "https://b.example/u", false),
             ("https://a.example:443/1", "https://a.example/u", true),
             ("https://A.EXAMPLE/1", "https://a.example/u", true),
             ("https://a.example/1", "https://a.example:8443/u", false),
+            ("https://a.example:8443/1", "https://a.example:8443/u", true),
+            ("http://127.0.0.1:1/1", "http://127.0.0.1:2/u", false),
             ("https://user@a.example/1", "https://a.example/u", true),
             ("http://a.example/1", "https://a.example/u", true),
             ("https://a.example.evil/1", "https://a.example/u", false),
         ];
         for (id, actor, same) in cases {
             assert_eq!(same_server(id, actor).unwrap(), same, "{id} / {actor}");
-            let parsed = origin(&Url::parse(id).unwrap()) == origin(&Url::parse(actor).unwrap());
-            assert_eq!(parsed, same, "{id} / {actor}: origins");
+            let (a, b) = (Url::parse(id).unwrap(), Url::parse(actor).unwrap());
+            assert_eq!(origin(&a) == origin(&b), same, "{id} / {actor}: origins");
+            assert_eq!(same_origin(&a, &b).is_ok(), same, "{id} / {actor}: same_origin");
         }
+        // Without a host there is no server to share.
+        let mailto = Url::parse("mailto:u@a.example").unwrap();
+        assert!(same_origin(&mailto, &mailto).is_err());
         assert!(matches!(
             same_server("not a url", "https://a.example/u"),
             Err(AppError::BadRequest(_))

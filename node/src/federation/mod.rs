@@ -37,23 +37,25 @@ pub async fn federation_config(state: AppState) -> anyhow::Result<FederationConf
         .await?)
 }
 
-/// `host[:port]` of a URL: what two ids must share to come from the same server.
+/// The host of a URL and its port when not the scheme's default: what two ids must share to
+/// come from the same server. Compared as it is, without writing `origin`'s string: checks of
+/// this run a few times for every received activity.
+pub fn server_of(url: &Url) -> Option<(&str, Option<u16>)> {
+    url.host_str().map(|host| (host, url.port()))
+}
+
+/// `host[:port]` of a URL (`server_of` written out), empty without a host.
 pub fn origin(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        _ => String::new(),
+    match server_of(url) {
+        Some((host, Some(port))) => format!("{host}:{port}"),
+        Some((host, None)) => host.to_owned(),
+        None => String::new(),
     }
 }
 
 /// Fails unless `a` and `b` live on the same server (host and port).
 pub fn same_origin(a: &Url, b: &Url) -> Result<(), AppError> {
-    // What `origin` compares, without writing either string: this runs a few times for every
-    // received note.
-    fn server(url: &Url) -> Option<(&str, Option<u16>)> {
-        url.host_str().map(|host| (host, url.port()))
-    }
-    if server(a).is_some() && server(a) == server(b) {
+    if server_of(a).is_some() && server_of(a) == server_of(b) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!("{a} and {b} are not on the same server")))
@@ -63,31 +65,4 @@ pub fn same_origin(a: &Url, b: &Url) -> Result<(), AppError> {
 /// Whether `url` is one of this node's.
 pub fn is_local(state: &AppState, url: &Url) -> bool {
     origin(url) == state.config.domain
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_origin_compares_host_and_port_as_origin_writes_them() {
-        let cases = [
-            ("https://a.example/1", "https://a.example/u", true),
-            ("https://a.example/1", "http://a.example/u", true),
-            ("https://a.example:443/1", "https://a.example/u", true),
-            ("https://A.Example/1", "https://a.example/u", true),
-            ("https://a.example:8443/1", "https://a.example:8443/u", true),
-            ("https://a.example:8443/1", "https://a.example/u", false),
-            ("http://127.0.0.1:1/1", "http://127.0.0.1:2/u", false),
-            ("https://a.example/1", "https://b.example/u", false),
-            ("https://a.example.evil/1", "https://a.example/u", false),
-            ("mailto:u@a.example", "mailto:u@a.example", false),
-        ];
-        for (a, b, same) in cases {
-            let (a, b) = (Url::parse(a).unwrap(), Url::parse(b).unwrap());
-            assert_eq!(same_origin(&a, &b).is_ok(), same, "{a} / {b}");
-            let by_strings = origin(&a) == origin(&b) && !origin(&a).is_empty();
-            assert_eq!(by_strings, same, "{a} / {b}: origin strings");
-        }
-    }
 }
