@@ -165,6 +165,16 @@ impl TestNode {
     pub fn stop(&self) {
         shutdown(&self.state);
     }
+
+    /// Waits until every activity the node's inbox has answered is stored: an inbox that keeps
+    /// a journal answers before its writer commits (`ferry_node::federation::journal`).
+    pub async fn settled(&self) {
+        let Some(journal) = &self.state.journal else { return };
+        eventually("the inbox's accepted activities stored", 10, || async {
+            (journal.open_records() == 0).then_some(())
+        })
+        .await;
+    }
 }
 
 /// Polls `check` until it returns `Some`, at most `seconds` long; the one asynchronous hop in

@@ -61,6 +61,9 @@ pub struct Config {
     pub database_url: String,
     /// Where uploaded media files are stored.
     pub media_dir: PathBuf,
+    /// The inbox journal's directory (`federation::journal`), or `None` (`off`): then an inbox
+    /// POST is answered only once its activity is committed.
+    pub inbox_journal_dir: Option<PathBuf>,
     /// Development mode: `http://` URLs and loopback peers allowed. Never in production.
     pub dev_http: bool,
     /// Log format.
@@ -97,6 +100,7 @@ struct RawConfig {
     listen: Option<String>,
     database_url: Option<String>,
     media_dir: Option<String>,
+    inbox_journal_dir: Option<String>,
     dev_http: Option<bool>,
     log_format: Option<String>,
     registrations_open: Option<bool>,
@@ -265,13 +269,23 @@ impl Config {
                 15.0,
             )?,
         };
+        let media_dir = PathBuf::from(
+            l.string("media_dir", raw.media_dir).unwrap_or_else(|| "media".to_owned()),
+        );
+        let inbox_journal_dir = match l.string("inbox_journal_dir", raw.inbox_journal_dir) {
+            Some(dir) if dir.trim().eq_ignore_ascii_case("off") => None,
+            Some(dir) if dir.trim().is_empty() => {
+                return Err(err("inbox_journal_dir", "is empty: give a directory, or off"));
+            }
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => Some(default_journal_dir(&database_url, &media_dir)),
+        };
         Ok(Config {
             domain,
             listen,
             database_url,
-            media_dir: PathBuf::from(
-                l.string("media_dir", raw.media_dir).unwrap_or_else(|| "media".to_owned()),
-            ),
+            media_dir,
+            inbox_journal_dir,
             dev_http: l.boolean("dev_http", raw.dev_http)?.unwrap_or(false),
             log_format,
             registrations_open: l
@@ -310,6 +324,20 @@ impl Config {
     }
 }
 
+/// The inbox journal's directory when none is configured: beside a SQLite database's file
+/// (`ferry.db.inbox`), or beside the media directory (`inbox-journal`) on PostgreSQL.
+fn default_journal_dir(database_url: &str, media_dir: &std::path::Path) -> PathBuf {
+    let sqlite_file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|file| !file.is_empty());
+    match sqlite_file {
+        Some(file) => PathBuf::from(format!("{file}.inbox")),
+        None => media_dir.with_file_name("inbox-journal"),
+    }
+}
+
 /// A host name, optionally with a port; nothing else (no scheme, path or user info).
 fn validate_domain(domain: &str) -> Result<(), String> {
     let url = Url::parse(&format!("http://{domain}/")).map_err(|e| format!("{domain:?}: {e}"))?;
@@ -341,6 +369,23 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://ferry.db");
         assert!(!config.dev_http);
         assert_eq!(config.inbox_max_bytes, 1 << 20);
+        assert_eq!(config.inbox_journal_dir, Some(PathBuf::from("ferry.db.inbox")));
+    }
+
+    #[test]
+    fn the_inbox_journal_sits_beside_the_data_unless_switched_off() {
+        let at = |env: &[(&str, &str)]| load(None, env).unwrap().inbox_journal_dir;
+        let db = "sqlite:///var/lib/ferry/node.db?mode=rwc";
+        assert_eq!(
+            at(&[("FERRY_DATABASE_URL", db)]),
+            Some(PathBuf::from("/var/lib/ferry/node.db.inbox"))
+        );
+        let pg = [("FERRY_DATABASE_URL", "postgres://db/ferry"), ("FERRY_MEDIA_DIR", "/srv/media")];
+        assert_eq!(at(&pg), Some(PathBuf::from("/srv/inbox-journal")));
+        assert_eq!(at(&[("FERRY_INBOX_JOURNAL_DIR", "/j")]), Some(PathBuf::from("/j")));
+        assert_eq!(at(&[("FERRY_INBOX_JOURNAL_DIR", "off")]), None);
+        let e = load(None, &[("FERRY_INBOX_JOURNAL_DIR", " ")]).unwrap_err();
+        assert_eq!(e.key, "inbox_journal_dir");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub use tikv_jemallocator::Jemalloc as Allocator;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::federation::journal::{Journal, Leftover};
 use crate::state::{AppState, Inner, InstanceKey, KeyCache};
 
 /// A node ready to serve.
@@ -41,10 +42,17 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     federation: activitypub_federation::config::FederationConfig<AppState>,
+    /// What the inbox journal held at start, replayed before serving.
+    leftover: Leftover,
 }
 
-/// Opens the database and builds the shared state (used by `serve` and the admin commands).
+/// Opens the database and builds the shared state (used by the admin commands; the inbox
+/// journal is the serving node's alone).
 pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
+    build_state(config, None).await
+}
+
+async fn build_state(config: Config, journal: Option<Journal>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url)
         .await
         .with_context(|| format!("opening {}", config.database_url))?;
@@ -65,6 +73,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         instance: InstanceKey { actor_id: instance.id, key_id: instance.public_key_id, key },
         keys: KeyCache::default(),
         ingest: Default::default(),
+        journal,
         hash_memory: Default::default(),
         delivery_wake: Notify::new(),
         fanout_wake: Notify::new(),
@@ -90,9 +99,17 @@ impl Server {
     /// Like `build`, on a listener the caller bound (tests bind port 0 first, then name the
     /// node after the port they got).
     pub async fn from_listener(config: Config, listener: TcpListener) -> anyhow::Result<Server> {
-        let state = open_state(config).await?;
+        let (journal, leftover) = match &config.inbox_journal_dir {
+            Some(dir) => {
+                let (journal, leftover) = Journal::open(dir)
+                    .with_context(|| format!("opening the inbox journal in {}", dir.display()))?;
+                (Some(journal), leftover)
+            }
+            None => (None, Leftover::default()),
+        };
+        let state = build_state(config, journal).await?;
         let federation = federation::federation_config(state.clone()).await?;
-        Ok(Server { listener, state, federation })
+        Ok(Server { listener, state, federation, leftover })
     }
 
     /// The bound address (useful with port 0).
@@ -107,8 +124,11 @@ impl Server {
 
     /// Serves HTTP and runs the background workers until `shutdown` is triggered.
     pub async fn run(self) -> anyhow::Result<()> {
-        let Server { listener, state, federation } = self;
+        let Server { listener, state, federation, leftover } = self;
         let ingest = tokio::spawn(federation::ingest::run(state.clone()));
+        // Before serving, so that what was accepted before a crash is stored before anything
+        // that could depend on it arrives.
+        federation::inbox::replay(&state, leftover).await.context("replaying the inbox journal")?;
         let delivery = tokio::spawn(federation::delivery::run(state.clone()));
         let key_pool = tokio::spawn(services::accounts::run_key_pool(state.clone()));
         let maintenance = tokio::spawn(services::maintenance::run(state.clone()));
@@ -123,6 +143,9 @@ impl Server {
             .await?;
         state.ingest.stop();
         let _ = ingest.await;
+        if let Some(journal) = &state.journal {
+            journal.close();
+        }
         let _ = delivery.await;
         let _ = key_pool.await;
         let _ = maintenance.await;

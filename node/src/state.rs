@@ -35,6 +35,8 @@ pub struct Inner {
     pub keys: KeyCache,
     /// The inbox's group-commit queue.
     pub ingest: crate::federation::ingest::Ingest,
+    /// What the inbox accepted and the ingest writer has not stored yet (`None`: journal off).
+    pub journal: Option<crate::federation::journal::Journal>,
     /// Woken when new deliveries are queued (`wake_delivery`).
     pub delivery_wake: Notify,
     /// Woken when a fan-out may have been deferred (`wake_delivery`).

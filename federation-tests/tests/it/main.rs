@@ -13,6 +13,7 @@ mod crash;
 mod crash_sender;
 mod fanout;
 mod hostile;
+mod journal;
 mod media;
 mod moving;
 mod postgres;

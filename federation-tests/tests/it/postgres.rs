@@ -176,7 +176,13 @@ async fn a_stuck_inbox_batch_does_not_hold_up_the_next_on_postgres() {
     };
     let schema = Schema::create(&admin_url).await;
     let a = TestNode::spawn().await;
-    let b = TestNode::spawn_with(&[("FERRY_DATABASE_URL", schema.database_url())]).await;
+    // Without the inbox journal, so that each answer waits for its batch, as it is the
+    // writers' batches this test is about.
+    let b = TestNode::spawn_with(&[
+        ("FERRY_DATABASE_URL", schema.database_url()),
+        ("FERRY_INBOX_JOURNAL_DIR", "off".to_owned()),
+    ])
+    .await;
     a.create_user("alice").await;
     let key = a.private_key("alice").await;
     let key_id = format!("{}/users/alice#main-key", a.base);

@@ -66,6 +66,7 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
     // The same activity again (a replay): accepted, and nothing changes.
     let (status, _) = post_signed(&inbox, &body, &key_id, &key, now, None).await;
     assert_eq!(status, 202);
+    b.settled().await;
     assert_eq!(stored_notes(&b).await, 1);
     // The same note in a `Create` with another id: the note's own id is the replay check, so
     // neither a second note nor a changed one.
@@ -75,6 +76,7 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
     let again = serde_json::to_vec(&again).unwrap();
     let (status, _) = post_signed(&inbox, &again, &key_id, &key, now, None).await;
     assert_eq!(status, 202);
+    b.settled().await;
     assert_eq!(stored_notes(&b).await, 1);
     let page = db::notes::Page { max_id: None, since_id: None, min_id: None, limit: 10 };
     let notes = db::notes::public(&b.state().db, Some(false), &page).await.unwrap();
@@ -129,6 +131,7 @@ async fn concurrent_activities_and_copies_are_each_stored_once() {
         let (status, answer) = post.await.unwrap();
         assert_eq!(status, 202, "{answer}");
     }
+    b.settled().await;
     assert_eq!(stored_notes(&b).await, 61, "60 distinct notes and the copied one, once");
     a.stop();
     b.stop();
@@ -160,10 +163,11 @@ async fn likes_and_boosts_are_recorded_once_each() {
         .unwrap()
     };
     let send = |body: Vec<u8>| {
-        let (inbox, key_id, key) = (inbox.clone(), key_id.clone(), &key);
+        let (inbox, key_id, key, b) = (inbox.clone(), key_id.clone(), &key, &b);
         async move {
             let (status, answer) = post_signed(&inbox, &body, &key_id, key, now, None).await;
             assert_eq!(status, 202, "{answer}");
+            b.settled().await;
         }
     };
     let state = b.state();

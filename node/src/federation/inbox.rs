@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use activitypub_federation::traits::Activity;
 use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, SignatureError};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use url::Url;
@@ -16,6 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::federation::activities::AnyActivity;
 use crate::federation::fetch::{SignerKey, signer_key};
 use crate::federation::ingest::{Claim, Write};
+use crate::federation::journal::{Journal, Leftover, Record};
 use crate::federation::objects::note::remote_note_by;
 use crate::federation::{Data, policy, server_of};
 use crate::services;
@@ -36,6 +38,8 @@ pub struct InboxPost<'a> {
 pub enum Outcome {
     /// Processed now.
     Processed,
+    /// Journaled and queued: stored shortly (`federation::journal`).
+    Accepted,
     /// Already seen: nothing changed.
     Duplicate,
     /// Accepted and deliberately ignored (e.g. a deletion of an actor we never knew).
@@ -79,10 +83,15 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         // The hot path: the note is prepared here, then stored by the group-commit writer in
         // one transaction with others (`ingest`); its own id is its replay check.
         // `verify` made sure the note's author is the actor.
+        let actor_id = actor.id;
         let cmd = remote_note_by(&create.object, actor);
         let prepared = services::notes::prepare_remote(data, cmd).await?;
         drop(preparing);
-        return Ok(match data.ingest.submit(Write::Note(Box::new(prepared))).await? {
+        let write = Write::Note(Box::new(prepared));
+        if let Some(journal) = &data.journal {
+            return accept(data, journal, actor_id, post.body, write).await;
+        }
+        return Ok(match data.ingest.submit(write).await? {
             Claim::New => Outcome::Processed,
             Claim::Seen | Claim::Unresolved => Outcome::Duplicate,
         });
@@ -95,7 +104,13 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     // is ignored; a boost the writer did not take goes to its handler (below), which fetches
     // the note or notifies its local author.
     if let Some(interaction) = super::receive::interact::interaction(&actor, &activity) {
-        match data.ingest.submit(Write::Interaction(Box::new(interaction))).await? {
+        let write = Write::Interaction(Box::new(interaction));
+        // A like needs no answer from the writer (one of a note we do not have is ignored); a
+        // boost the writer does not take goes to its handler below.
+        if let (AnyActivity::Like(_), Some(journal)) = (&activity, &data.journal) {
+            return accept(data, journal, actor.id, post.body, write).await;
+        }
+        match data.ingest.submit(write).await? {
             Claim::New => return Ok(Outcome::Processed),
             Claim::Seen => return Ok(Outcome::Duplicate),
             Claim::Unresolved if matches!(activity, AnyActivity::Like(_)) => {
@@ -125,6 +140,80 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         Ok(Outcome::Processed)
     });
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
+}
+
+/// Journals a verified activity and queues its write, answering without waiting for the
+/// commit (`federation::journal`).
+async fn accept(
+    data: &Data,
+    journal: &Journal,
+    actor_id: i64,
+    body: &[u8],
+    write: Write,
+) -> AppResult<Outcome> {
+    let entry = journal
+        .append(actor_id, body)
+        .map_err(|e| AppError::Other(anyhow::anyhow!("writing the inbox journal: {e}")))?;
+    data.ingest.enqueue(write, entry).await?;
+    Ok(Outcome::Accepted)
+}
+
+/// Stores what the inbox journal held at start (accepted, then not stored before the node
+/// stopped), then deletes it. Each record is prepared as the inbox prepares it, without its
+/// signature, which was verified when it was accepted; one that cannot be stored now (its
+/// actor gone, say) is logged and dropped.
+pub async fn replay(state: &AppState, mut leftover: Leftover) -> anyhow::Result<()> {
+    if leftover.damaged > 0 {
+        tracing::warn!(
+            segments = leftover.damaged,
+            "the inbox journal ended in a record cut short (a crash while it was written); \
+             that record was never acknowledged"
+        );
+    }
+    if leftover.records.is_empty() {
+        return Ok(leftover.finish()?);
+    }
+    let records = std::mem::take(&mut leftover.records);
+    let count = records.len();
+    // Many at once, so that the writer stores them in batches.
+    let failed = futures::stream::iter(records)
+        .map(|record| replay_one(state, record))
+        .buffer_unordered(64)
+        .filter(|result| std::future::ready(result.is_err()))
+        .count()
+        .await;
+    tracing::info!(records = count, failed, "replayed the inbox journal");
+    Ok(leftover.finish()?)
+}
+
+async fn replay_one(state: &AppState, record: Record) -> AppResult<()> {
+    let result = async {
+        let actor = db::actors::by_id(&state.db, record.actor_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("actor {}", record.actor_id)))?;
+        let head: Head<'_> = serde_json::from_slice(&record.body)
+            .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
+        let kind = head.kind.0.unwrap_or_default();
+        let activity = AnyActivity::from_slice(&kind, &record.body)
+            .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
+            .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
+        let write = match &activity {
+            AnyActivity::Create(create) => {
+                let cmd = remote_note_by(&create.object, std::sync::Arc::new(actor));
+                Write::Note(Box::new(services::notes::prepare_remote(state, cmd).await?))
+            }
+            other => match super::receive::interact::interaction(&actor, other) {
+                Some(interaction) => Write::Interaction(Box::new(interaction)),
+                None => return Err(AppError::Invalid(format!("{kind} is not journaled"))),
+            },
+        };
+        state.ingest.submit(write).await.map(|_| ())
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::warn!(actor = record.actor_id, error = %e, "a journaled activity was not stored");
+    }
+    result
 }
 
 /// What the pipeline reads before it knows the activity's type, without building a tree of

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod fetch;
 pub mod inbox;
 pub mod ingest;
+pub mod journal;
 pub mod objects;
 pub mod one_shot;
 pub mod outbox;
