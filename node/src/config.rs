@@ -278,7 +278,7 @@ impl Config {
                 return Err(err("inbox_journal_dir", "is empty: give a directory, or off"));
             }
             Some(dir) => Some(PathBuf::from(dir)),
-            None => Some(default_journal_dir(&database_url, &media_dir)),
+            None => default_journal_dir(&database_url),
         };
         Ok(Config {
             domain,
@@ -325,17 +325,15 @@ impl Config {
 }
 
 /// The inbox journal's directory when none is configured: beside a SQLite database's file
-/// (`ferry.db.inbox`), or beside the media directory (`inbox-journal`) on PostgreSQL.
-fn default_journal_dir(database_url: &str, media_dir: &std::path::Path) -> PathBuf {
-    let sqlite_file = database_url
+/// (`ferry.db.inbox`). On PostgreSQL it is off unless configured: in B1 there it made the
+/// open-loop ramp worse (docs/benchmarks.md, session 33).
+fn default_journal_dir(database_url: &str) -> Option<PathBuf> {
+    database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
         .map(|rest| rest.split('?').next().unwrap_or_default())
-        .filter(|file| !file.is_empty());
-    match sqlite_file {
-        Some(file) => PathBuf::from(format!("{file}.inbox")),
-        None => media_dir.with_file_name("inbox-journal"),
-    }
+        .filter(|file| !file.is_empty())
+        .map(|file| PathBuf::from(format!("{file}.inbox")))
 }
 
 /// A host name, optionally with a port; nothing else (no scheme, path or user info).
@@ -380,8 +378,10 @@ mod tests {
             at(&[("FERRY_DATABASE_URL", db)]),
             Some(PathBuf::from("/var/lib/ferry/node.db.inbox"))
         );
-        let pg = [("FERRY_DATABASE_URL", "postgres://db/ferry"), ("FERRY_MEDIA_DIR", "/srv/media")];
-        assert_eq!(at(&pg), Some(PathBuf::from("/srv/inbox-journal")));
+        let pg = [("FERRY_DATABASE_URL", "postgres://db/ferry")];
+        assert_eq!(at(&pg), None, "off on PostgreSQL unless configured");
+        let pg = [pg[0], ("FERRY_INBOX_JOURNAL_DIR", "/srv/journal")];
+        assert_eq!(at(&pg), Some(PathBuf::from("/srv/journal")));
         assert_eq!(at(&[("FERRY_INBOX_JOURNAL_DIR", "/j")]), Some(PathBuf::from("/j")));
         assert_eq!(at(&[("FERRY_INBOX_JOURNAL_DIR", "off")]), None);
         let e = load(None, &[("FERRY_INBOX_JOURNAL_DIR", " ")]).unwrap_err();
