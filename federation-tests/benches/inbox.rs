@@ -894,7 +894,12 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for (db, sub, url) in common::selected_databases(dir.path()).await? {
         let commits = common::commit_rate(&db, &sub, CONCURRENCY, Duration::from_secs(3)).await?;
-        let node = common::start_in_process(Some(DOMAIN), &url, &sub, &[]).await?;
+        // `INBOX_JOURNAL_DIR` puts the node's inbox journal there (`off` switches it off), for
+        // comparisons; by default the node's own default applies.
+        let journal = std::env::var("INBOX_JOURNAL_DIR").ok();
+        let extra: Vec<(&str, &str)> =
+            journal.iter().map(|dir| ("FERRY_INBOX_JOURNAL_DIR", dir.as_str())).collect();
+        let node = common::start_in_process(Some(DOMAIN), &url, &sub, &extra).await?;
         populate(&node.state, &keys).await?;
         common::wait_idle(None, Duration::from_secs(10)).await;
         let inbox = node.addr;
