@@ -160,8 +160,10 @@ async fn accept(
 
 /// Stores what the inbox journal held at start (accepted, then not stored before the node
 /// stopped), then deletes it. Each record is prepared as the inbox prepares it, without its
-/// signature, which was verified when it was accepted; one that cannot be stored now (its
-/// actor gone, say) is logged and dropped.
+/// signature, which was verified when it was accepted. One that cannot be stored (its actor
+/// gone, say) is logged and dropped; if the database failed for any, the journal is kept and
+/// replayed again at the next start (what was stored meanwhile is a replay, and changes
+/// nothing).
 pub async fn replay(state: &AppState, mut leftover: Leftover) -> anyhow::Result<()> {
     if leftover.damaged > 0 {
         tracing::warn!(
@@ -176,14 +178,28 @@ pub async fn replay(state: &AppState, mut leftover: Leftover) -> anyhow::Result<
     let records = std::mem::take(&mut leftover.records);
     let count = records.len();
     // Many at once, so that the writer stores them in batches.
-    let failed = futures::stream::iter(records)
+    let errors: Vec<AppError> = futures::stream::iter(records)
         .map(|record| replay_one(state, record))
         .buffer_unordered(64)
-        .filter(|result| std::future::ready(result.is_err()))
-        .count()
+        .filter_map(|result| std::future::ready(result.err()))
+        .collect()
         .await;
-    tracing::info!(records = count, failed, "replayed the inbox journal");
+    let retry = errors.iter().filter(|e| worth_replaying_again(e)).count();
+    tracing::info!(records = count, failed = errors.len(), "replayed the inbox journal");
+    if retry > 0 {
+        tracing::error!(
+            records = retry,
+            "the database failed while the inbox journal was replayed; it is kept for the next start"
+        );
+        return Ok(());
+    }
     Ok(leftover.finish()?)
+}
+
+/// Whether a journaled record that failed might be stored at a later start: the database (or
+/// the writer) failed, not the record.
+fn worth_replaying_again(error: &AppError) -> bool {
+    matches!(error, AppError::Database(_) | AppError::Other(_))
 }
 
 async fn replay_one(state: &AppState, record: Record) -> AppResult<()> {
@@ -389,6 +405,17 @@ async fn verify_signer(
 mod tests {
     use super::*;
     use crate::federation::{origin, same_origin};
+
+    #[test]
+    fn a_replay_that_the_database_failed_is_tried_again_and_a_bad_record_is_not() {
+        assert!(worth_replaying_again(&AppError::Database(sqlx::Error::PoolTimedOut)));
+        assert!(worth_replaying_again(&AppError::Other(anyhow::anyhow!(
+            "the node is shutting down"
+        ))));
+        assert!(!worth_replaying_again(&AppError::NotFound("actor 7".to_owned())));
+        assert!(!worth_replaying_again(&AppError::Invalid("malformed Create activity".to_owned())));
+        assert!(!worth_replaying_again(&AppError::Forbidden("suspended".to_owned())));
+    }
 
     #[test]
     fn the_head_reads_strings_and_embedded_ids() {
