@@ -7,7 +7,12 @@ use ferry_federation_tests::{
     PeerOfB, ProcessNode, TestNode, create_note, eventually, free_local_domain, post_signed,
 };
 use ferry_node::db;
+use ferry_node::federation::activities::AnyActivity;
+use ferry_node::federation::ingest::Write;
 use ferry_node::federation::journal::Journal;
+use ferry_node::federation::objects::note::remote_note_by;
+use ferry_node::services::interactions::{Interaction, InteractionKind};
+use ferry_node::services::notes::prepare_remote;
 
 /// Records left in a node's journal (as a crash between the answer and the commit leaves them)
 /// are stored when a node starts on that journal, before it serves; records it cannot store
@@ -73,6 +78,56 @@ async fn a_node_stores_what_its_journal_holds_before_serving() {
     assert_eq!(std::fs::metadata(&logs[0]).unwrap().len(), 0);
     again.stop();
     a.stop();
+}
+
+/// A note and a like of it queued back to back for the writer land in one batch (a batch of
+/// journaled jobs waits 2 ms for more), where the like's note was looked up before the note was
+/// written: the writer looks it up again afterwards, so the like is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_like_in_the_batch_of_its_note_is_recorded() {
+    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
+    // A first note through the inbox, so that B knows alice.
+    let (status, answer) = post_signed(
+        &inbox,
+        &create_note(&a.base, 0, "first"),
+        &key_id,
+        &key,
+        SystemTime::now(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    b.settled().await;
+    let state = b.state();
+    let alice = format!("{}/users/alice", a.base);
+    let alice = db::actors::by_ap_id(&state.db, &alice).await.unwrap().expect("alice on B");
+    let journal = state.journal.as_ref().expect("a journal");
+
+    // What the inbox queues for a Create and a Like, queued as it queues them.
+    let body = create_note(&a.base, 1, "like me");
+    let Some(Ok(AnyActivity::Create(create))) = AnyActivity::from_slice("Create", &body) else {
+        panic!("a Create");
+    };
+    let cmd = remote_note_by(&create.object, std::sync::Arc::new(alice.clone()));
+    let prepared = prepare_remote(state, cmd).await.unwrap();
+    let like = Interaction {
+        ap_id: format!("{}/likes/1", a.base),
+        actor_id: alice.id,
+        note_ap_id: format!("{}/notes/1", a.base),
+        kind: InteractionKind::Like,
+    };
+    let note_entry = journal.append(alice.id, &body).unwrap();
+    let like_entry = journal.append(alice.id, b"{}").unwrap();
+    state.ingest.enqueue(Write::Note(Box::new(prepared)), note_entry).await.unwrap();
+    state.ingest.enqueue(Write::Interaction(Box::new(like)), like_entry).await.unwrap();
+    b.settled().await;
+
+    let ap_id = format!("{}/notes/1", a.base);
+    let note = db::notes::by_ap_id(&state.db, &ap_id).await.unwrap().expect("the note");
+    let likes = db::favourites::counts_of(&state.db, &[note.id]).await.unwrap();
+    assert_eq!(likes, vec![(note.id, 1)], "the like is recorded");
+    a.stop();
+    b.stop();
 }
 
 /// A real `ferry` process killed with SIGKILL straight after answering a burst of notes: every

@@ -414,7 +414,8 @@ async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
     let applied = apply(state, held, &batch).await;
     state.ingest.counters.count(jobs.len(), began.elapsed());
     match applied {
-        Ok(claims) => {
+        Ok(mut claims) => {
+            again_after_their_notes(state, held, &batch, &mut claims).await;
             for (job, claim) in jobs.into_iter().zip(claims) {
                 finish(state, job.done, Ok(claim));
             }
@@ -429,6 +430,46 @@ async fn write_batch(state: &AppState, held: &mut db::Held, jobs: Vec<Job>) {
                 let result = apply(state, held, &[&job.write]).await;
                 finish(state, job.done, result.map(|claims| claims[0]));
             }
+        }
+    }
+}
+
+/// Looks up again the interactions of a written batch that named a note the same batch stored:
+/// their notes were looked up before the batch was written (`resolve`), so they were left
+/// unresolved (a like dropped as one of an unknown note). They are written in a transaction of
+/// their own now that their notes are stored.
+async fn again_after_their_notes(
+    state: &AppState,
+    held: &mut db::Held,
+    batch: &[&Write],
+    claims: &mut [Claim],
+) {
+    let stored: std::collections::HashSet<&str> = batch
+        .iter()
+        .zip(claims.iter())
+        .filter_map(|(write, claim)| match (write, claim) {
+            (Write::Note(note), Claim::New) => Some(note.ap_id()),
+            _ => None,
+        })
+        .collect();
+    let again: Vec<usize> = (0..batch.len())
+        .filter(|&i| claims[i] == Claim::Unresolved)
+        .filter(|&i| {
+            matches!(batch[i], Write::Interaction(interaction) if stored.contains(interaction.note_ap_id.as_str()))
+        })
+        .collect();
+    if again.is_empty() {
+        return;
+    }
+    let writes: Vec<&Write> = again.iter().map(|&i| batch[i]).collect();
+    match apply(state, held, &writes).await {
+        Ok(second) => {
+            for (i, claim) in again.into_iter().zip(second) {
+                claims[i] = claim;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "interactions with their notes in the same batch were not recorded");
         }
     }
 }

@@ -302,6 +302,11 @@ pub struct PreparedNote {
 }
 
 impl PreparedNote {
+    /// The note's ActivityPub id.
+    pub fn ap_id(&self) -> &str {
+        &self.row.ap_id
+    }
+
     /// A remote boost, for the inbox writer (`services::interactions::boost_row`): no mentions,
     /// tags or media of its own.
     pub fn boost(row: NoteRow) -> PreparedNote {
