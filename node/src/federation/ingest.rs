@@ -444,6 +444,12 @@ async fn again_after_their_notes(
     batch: &[&Write],
     claims: &mut [Claim],
 ) {
+    let unresolved = |(write, claim): (&&Write, &Claim)| {
+        matches!(write, Write::Interaction(_)) && *claim == Claim::Unresolved
+    };
+    if !batch.iter().zip(claims.iter()).any(unresolved) {
+        return;
+    }
     let stored: std::collections::HashSet<&str> = batch
         .iter()
         .zip(claims.iter())
