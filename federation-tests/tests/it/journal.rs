@@ -14,27 +14,27 @@ use ferry_node::federation::objects::note::remote_note_by;
 use ferry_node::services::interactions::{Interaction, InteractionKind};
 use ferry_node::services::notes::prepare_remote;
 
+/// Sends B a first note of alice's through its inbox, so that B knows her, and returns her
+/// row on B once it is stored.
+async fn alice_known_to_b(peer: &PeerOfB) -> db::actors::ActorRow {
+    let PeerOfB { a, b, key, key_id, inbox } = peer;
+    let first = create_note(&a.base, 0, "first");
+    let (status, answer) = post_signed(inbox, &first, key_id, key, SystemTime::now(), None).await;
+    assert_eq!(status, 202, "{answer}");
+    b.settled().await;
+    let alice = format!("{}/users/alice", a.base);
+    db::actors::by_ap_id(&b.state().db, &alice).await.unwrap().expect("alice on B")
+}
+
 /// Records left in a node's journal (as a crash between the answer and the commit leaves them)
 /// are stored when a node starts on that journal, before it serves; records it cannot store
 /// (an actor it does not know, a body that is not an activity) are dropped with a warning; the
 /// journal is empty afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stores_what_its_journal_holds_before_serving() {
-    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
-    // One note through the inbox, so that B knows alice.
-    let (status, answer) = post_signed(
-        &inbox,
-        &create_note(&a.base, 1, "first"),
-        &key_id,
-        &key,
-        SystemTime::now(),
-        None,
-    )
-    .await;
-    assert_eq!(status, 202, "{answer}");
-    b.settled().await;
-    let alice = format!("{}/users/alice", a.base);
-    let alice = db::actors::by_ap_id(&b.state().db, &alice).await.unwrap().expect("alice on B");
+    let peer = PeerOfB::spawn().await;
+    let alice = alice_known_to_b(&peer).await;
+    let PeerOfB { a, b, .. } = peer;
     b.stop();
 
     // What B had answered and not stored when it stopped, in a journal of its own.
@@ -42,7 +42,7 @@ async fn a_node_stores_what_its_journal_holds_before_serving() {
     let (journal, leftover) = Journal::open(journal_dir.path()).unwrap();
     assert!(leftover.records.is_empty());
     journal.append(alice.id, &create_note(&a.base, 2, "accepted before the crash")).unwrap();
-    journal.append(alice.id, &create_note(&a.base, 1, "first, again")).unwrap();
+    journal.append(alice.id, &create_note(&a.base, 0, "first, again")).unwrap();
     journal.append(i64::MAX, &create_note(&a.base, 3, "by nobody B knows")).unwrap();
     journal.append(alice.id, b"not an activity").unwrap();
     drop(journal);
@@ -64,7 +64,7 @@ async fn a_node_stores_what_its_journal_holds_before_serving() {
     let note = eventually("the journaled note stored", 10, || stored(2)).await;
     assert_eq!(note.content, "<p>accepted before the crash</p>");
     assert_eq!(note.author_id, alice.id);
-    assert_eq!(stored(1).await.expect("note 1").content, "<p>first</p>", "stored once, unchanged");
+    assert_eq!(stored(0).await.expect("note 0").content, "<p>first</p>", "stored once, unchanged");
     assert!(stored(3).await.is_none(), "an unknown actor's record is dropped");
     // Replayed before serving: the node answers only once the journal is stored and emptied.
     let (status, _) = again.get("/api/v1/instance", None).await;
@@ -85,22 +85,10 @@ async fn a_node_stores_what_its_journal_holds_before_serving() {
 /// written: the writer looks it up again afterwards, so the like is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_like_in_the_batch_of_its_note_is_recorded() {
-    let PeerOfB { a, b, key, key_id, inbox } = PeerOfB::spawn().await;
-    // A first note through the inbox, so that B knows alice.
-    let (status, answer) = post_signed(
-        &inbox,
-        &create_note(&a.base, 0, "first"),
-        &key_id,
-        &key,
-        SystemTime::now(),
-        None,
-    )
-    .await;
-    assert_eq!(status, 202, "{answer}");
-    b.settled().await;
+    let peer = PeerOfB::spawn().await;
+    let alice = alice_known_to_b(&peer).await;
+    let PeerOfB { a, b, .. } = peer;
     let state = b.state();
-    let alice = format!("{}/users/alice", a.base);
-    let alice = db::actors::by_ap_id(&state.db, &alice).await.unwrap().expect("alice on B");
     let journal = state.journal.as_ref().expect("a journal");
 
     // What the inbox queues for a Create and a Like, queued as it queues them.
