@@ -3,15 +3,18 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use activitypub_federation::traits::Activity;
+use ferry_protocol::activities::Create;
 use ferry_protocol::signatures::{IncomingRequest, ParsedSignature, SignatureError};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use url::Url;
 
+use crate::db::actors::ActorRow;
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::federation::activities::AnyActivity;
@@ -49,8 +52,7 @@ pub enum Outcome {
 /// Runs one inbox POST through the whole pipeline.
 pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let preparing = data.ingest.preparing();
-    let head: Head<'_> = serde_json::from_slice(post.body)
-        .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
+    let head = read_head(post.body)?;
     let id = head.id.0.ok_or_else(|| AppError::BadRequest("activity has no id".to_owned()))?;
     let actor =
         head.actor.0.ok_or_else(|| AppError::BadRequest("activity has no actor".to_owned()))?;
@@ -73,9 +75,7 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
     let signer = verify_signature(data, &post, &actor).await?;
     let actor = signer.actor(data).await?;
 
-    let activity = AnyActivity::from_slice(&kind, post.body)
-        .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
-        .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
+    let activity = typed(&kind, post.body)?;
     policy::check(data, &actor, &activity)?;
     activity.verify(data).await?;
     let id = activity.id().to_string();
@@ -84,10 +84,8 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         // one transaction with others (`ingest`); its own id is its replay check.
         // `verify` made sure the note's author is the actor.
         let actor_id = actor.id;
-        let cmd = remote_note_by(&create.object, actor);
-        let prepared = services::notes::prepare_remote(data, cmd).await?;
+        let write = note_write(data, &create, actor).await?;
         drop(preparing);
-        let write = Write::Note(Box::new(prepared));
         if let Some(journal) = &data.journal {
             return accept(data, journal, actor_id, post.body, write).await;
         }
@@ -140,6 +138,26 @@ pub async fn receive(data: &Data, post: InboxPost<'_>) -> AppResult<Outcome> {
         Ok(Outcome::Processed)
     });
     task.await.map_err(|e| AppError::Other(anyhow::anyhow!("inbox task failed: {e}")))?
+}
+
+/// What the pipeline reads first (`Head`).
+fn read_head(body: &[u8]) -> AppResult<Head<'_>> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))
+}
+
+/// The activity parsed by its `type`.
+fn typed(kind: &str, body: &[u8]) -> AppResult<AnyActivity> {
+    AnyActivity::from_slice(kind, body)
+        .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
+        .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))
+}
+
+/// The writer's job for a received note: prepared here, outside any transaction. The caller has
+/// checked that the note is `author`'s (`AnyActivity::verify`, or when it was journaled).
+async fn note_write(state: &AppState, create: &Create, author: Arc<ActorRow>) -> AppResult<Write> {
+    let cmd = remote_note_by(&create.object, author);
+    Ok(Write::Note(Box::new(services::notes::prepare_remote(state, cmd).await?)))
 }
 
 /// Journals a verified activity and queues its write, answering without waiting for the
@@ -207,17 +225,10 @@ async fn replay_one(state: &AppState, record: Record) -> AppResult<()> {
         let actor = db::actors::by_id(&state.db, record.actor_id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("actor {}", record.actor_id)))?;
-        let head: Head<'_> = serde_json::from_slice(&record.body)
-            .map_err(|e| AppError::BadRequest(format!("body is not a JSON activity: {e}")))?;
-        let kind = head.kind.0.unwrap_or_default();
-        let activity = AnyActivity::from_slice(&kind, &record.body)
-            .ok_or_else(|| AppError::Invalid(format!("unsupported activity type {kind:?}")))?
-            .map_err(|e| AppError::Invalid(format!("malformed {kind} activity: {e}")))?;
+        let kind = read_head(&record.body)?.kind.0.unwrap_or_default();
+        let activity = typed(&kind, &record.body)?;
         let write = match &activity {
-            AnyActivity::Create(create) => {
-                let cmd = remote_note_by(&create.object, std::sync::Arc::new(actor));
-                Write::Note(Box::new(services::notes::prepare_remote(state, cmd).await?))
-            }
+            AnyActivity::Create(create) => note_write(state, create, Arc::new(actor)).await?,
             other => match super::receive::interact::interaction(&actor, other) {
                 Some(interaction) => Write::Interaction(Box::new(interaction)),
                 None => return Err(AppError::Invalid(format!("{kind} is not journaled"))),

@@ -444,10 +444,14 @@ async fn again_after_their_notes(
     batch: &[&Write],
     claims: &mut [Claim],
 ) {
-    let unresolved = |(write, claim): (&&Write, &Claim)| {
-        matches!(write, Write::Interaction(_)) && *claim == Claim::Unresolved
+    let note_of = |i: usize| match batch[i] {
+        Write::Interaction(interaction) if claims[i] == Claim::Unresolved => {
+            Some(interaction.note_ap_id.as_str())
+        }
+        _ => None,
     };
-    if !batch.iter().zip(claims.iter()).any(unresolved) {
+    let unresolved: Vec<usize> = (0..batch.len()).filter(|&i| note_of(i).is_some()).collect();
+    if unresolved.is_empty() {
         return;
     }
     let stored: std::collections::HashSet<&str> = batch
@@ -458,11 +462,9 @@ async fn again_after_their_notes(
             _ => None,
         })
         .collect();
-    let again: Vec<usize> = (0..batch.len())
-        .filter(|&i| claims[i] == Claim::Unresolved)
-        .filter(|&i| {
-            matches!(batch[i], Write::Interaction(interaction) if stored.contains(interaction.note_ap_id.as_str()))
-        })
+    let again: Vec<usize> = unresolved
+        .into_iter()
+        .filter(|&i| note_of(i).is_some_and(|n| stored.contains(n)))
         .collect();
     if again.is_empty() {
         return;
